@@ -1,0 +1,43 @@
+"""A run record: what a worker returns and what the results store keeps for one run."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+RUN_STATUSES = ("running", "completed", "failed", "diverged")
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    """Stable 16-hex-digit hash of a JSON-able config (key order does not matter)."""
+    blob = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@dataclass
+class RunRecord:
+    """One training run. ``curve`` holds one dict per epoch (``epoch``, ``train_loss``,
+    ``accuracy``, ... ). ``metrics`` holds the final evaluation (always ``accuracy``)."""
+
+    run_id: str
+    config: dict[str, Any]
+    config_hash: str
+    status: str
+    task: str
+    layers: list[str]
+    device: str = "cpu"
+    git_rev: str | None = None
+    suite: str | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+    params: int | None = None
+    state_bytes: int | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    wall_seconds: float | None = None
+    curve: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,119 @@
+"""The one memory-layer interface and helpers for layer states.
+
+Every memory layer maps ``x: [B, T, D] -> y: [B, T, D]`` and carries a state::
+
+    y, state = layer(x, state=None)
+    state = layer.init_state(batch_size, device=None, dtype=None)
+    layer.state_size(seq_len) -> int   # bytes of one sequence's state after seq_len tokens (fp32)
+    layer.kind                         # "short" or "long"
+
+Contract (tested for every registered layer): running a sequence whole, in chained chunks
+(any split) or token by token gives the same outputs and the same final state. ``forward``
+never mutates the module. A state is a ``NamedTuple`` of batch-first tensors (or nested
+tuples of them); its structure is the same in every mode.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, NamedTuple
+
+import torch
+from torch import nn
+
+from memzoo.errors import ConfigError
+
+KINDS = ("short", "long")
+STATE_GROWTHS = ("O(1)", "O(window)", "O(T)")
+
+
+def state_tensors(state: Any) -> list[torch.Tensor]:
+    """All tensors inside a (nested) state, in a fixed order. Non-tensor leaves are skipped."""
+    if state is None:
+        return []
+    if isinstance(state, torch.Tensor):
+        return [state]
+    if isinstance(state, dict):
+        return [t for key in sorted(state) for t in state_tensors(state[key])]
+    if isinstance(state, (tuple, list)):
+        return [t for item in state for t in state_tensors(item)]
+    return []
+
+
+def state_nbytes_per_sequence(state: Any) -> int:
+    """Bytes one sequence of a batch-first state holds, counted as fp32 (4 bytes/element)."""
+    tensors = state_tensors(state)
+    if not tensors:
+        return 0
+    batch = tensors[0].shape[0]
+    return sum(4 * t.numel() // max(batch, 1) for t in tensors)
+
+
+def map_state(fn, state: Any) -> Any:
+    """Apply ``fn`` to every tensor of a (nested) state, keeping its structure."""
+    if state is None:
+        return None
+    if isinstance(state, torch.Tensor):
+        return fn(state)
+    if isinstance(state, dict):
+        return {key: map_state(fn, value) for key, value in state.items()}
+    if isinstance(state, tuple) and hasattr(state, "_fields"):  # NamedTuple
+        return type(state)(*(map_state(fn, item) for item in state))
+    if isinstance(state, (tuple, list)):
+        return type(state)(map_state(fn, item) for item in state)
+    return state
+
+
+def detach_state(state: Any) -> Any:
+    """The same state cut from the autograd graph (truncated backpropagation)."""
+    return map_state(lambda t: t.detach(), state)
+
+
+def check_input(x: torch.Tensor, d_model: int, name: str) -> None:
+    """Raise a clear error unless ``x`` is ``[B, T, d_model]``."""
+    if x.dim() != 3 or x.shape[-1] != d_model:
+        raise ConfigError(
+            f"{name}: expected input of shape [batch, time, {d_model}], got {list(x.shape)}"
+        )
+
+
+class MemoryLayer(nn.Module):
+    """Base class of every memory layer.
+
+    Subclasses set the class attributes below, implement ``forward``, ``init_state`` and
+    ``state_size``, and are registered with ``@register("name")``.
+    """
+
+    kind: ClassVar[str] = "short"  # "short": memory of the context; "long": beyond it
+    family: ClassVar[str] = ""  # e.g. "attention", "recurrent", "fast-weight"
+    state_growth: ClassVar[str] = "O(1)"  # how state bytes grow with tokens seen
+    description: ClassVar[str] = ""  # one line for `memzoo layers`
+
+    def __init__(self, d_model: int):
+        super().__init__()
+        if not isinstance(d_model, int) or d_model <= 0:
+            raise ConfigError(f"d_model must be a positive integer, got {d_model!r}")
+        self.d_model = d_model
+
+    def forward(self, x: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
+        raise NotImplementedError  # abstract: every registered layer overrides it
+
+    def init_state(self, batch_size: int, device=None, dtype=None) -> Any:
+        raise NotImplementedError  # abstract: every registered layer overrides it
+
+    def state_size(self, seq_len: int) -> int:
+        raise NotImplementedError  # abstract: every registered layer overrides it
+
+    def _param_device_dtype(self, device=None, dtype=None):
+        """Default device/dtype for a fresh state: those of the layer's parameters."""
+        ref = next(self.parameters(), None)
+        device = device if device is not None else (ref.device if ref is not None else None)
+        dtype = dtype if dtype is not None else (ref.dtype if ref is not None else torch.float32)
+        return device, dtype
+
+
+class LayerInfo(NamedTuple):
+    name: str
+    kind: str
+    family: str
+    state_growth: str
+    description: str

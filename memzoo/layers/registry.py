@@ -1,0 +1,75 @@
+"""Layers registered by name, so configs, the CLI and reports refer to them by name."""
+
+from __future__ import annotations
+
+import inspect
+
+from memzoo.errors import ConfigError
+from memzoo.layers.base import KINDS, STATE_GROWTHS, LayerInfo, MemoryLayer
+
+_REGISTRY: dict[str, type[MemoryLayer]] = {}
+
+
+def register(name: str):
+    """Class decorator: register a ``MemoryLayer`` subclass under ``name``."""
+
+    def decorator(cls: type[MemoryLayer]) -> type[MemoryLayer]:
+        if name in _REGISTRY and _REGISTRY[name] is not cls:
+            raise ValueError(f"layer name {name!r} is already registered")
+        if cls.kind not in KINDS:
+            raise ValueError(f"{cls.__name__}.kind must be one of {KINDS}")
+        if cls.state_growth not in STATE_GROWTHS:
+            raise ValueError(f"{cls.__name__}.state_growth must be one of {STATE_GROWTHS}")
+        cls.layer_name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return decorator
+
+
+def names() -> list[str]:
+    """Every registered layer name, sorted."""
+    return sorted(_REGISTRY)
+
+
+def get(name: str) -> type[MemoryLayer]:
+    """The class registered as ``name``; a clear error listing the known names otherwise."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown layer {name!r}; registered layers: {', '.join(names())}"
+        ) from None
+
+
+def info(name: str) -> LayerInfo:
+    """Name, kind, family, state growth and description of a registered layer."""
+    cls = get(name)
+    return LayerInfo(name, cls.kind, cls.family, cls.state_growth, cls.description)
+
+
+def accepted_kwargs(name: str) -> dict[str, object]:
+    """Keyword arguments the layer's constructor takes (besides d_model), with defaults."""
+    sig = inspect.signature(get(name).__init__)
+    keyword_kinds = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return {
+        p.name: (None if p.default is inspect.Parameter.empty else p.default)
+        for p in sig.parameters.values()
+        if p.name not in ("self", "d_model") and p.kind in keyword_kinds
+    }
+
+
+def build(name: str, d_model: int, **kwargs) -> MemoryLayer:
+    """Instantiate the layer registered as ``name`` with ``d_model`` and its own options.
+
+    Unknown option names raise a ``ConfigError`` naming the accepted ones.
+    """
+    cls = get(name)
+    allowed = accepted_kwargs(name)
+    unknown = sorted(set(kwargs) - set(allowed))
+    if unknown:
+        raise ConfigError(
+            f"layer {name!r} got unknown option(s) {unknown}; accepted: "
+            f"{', '.join(sorted(allowed)) or '(none)'}"
+        )
+    return cls(d_model=d_model, **kwargs)

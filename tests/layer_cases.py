@@ -1,0 +1,14 @@
+"""Per-layer options used by the registry-wide tests (small, fast settings).
+
+A layer that is not listed here is tested with its defaults.
+"""
+
+LAYER_TEST_KWARGS: dict[str, dict] = {
+    "rnn": {},
+    "lstm": {},
+    "gru": {},
+}
+
+
+def kwargs_for(name: str) -> dict:
+    return dict(LAYER_TEST_KWARGS.get(name, {}))
