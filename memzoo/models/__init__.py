@@ -1,0 +1,6 @@
+"""Models built from memory layers."""
+
+from memzoo.models.block import MemoryBlock
+from memzoo.models.sequence_model import HEADS, SequenceModel
+
+__all__ = ["HEADS", "MemoryBlock", "SequenceModel"]

@@ -1,0 +1,109 @@
+"""A sequence model: input embedding, a stack of memory blocks, a head.
+
+Shape legend: B batch, T time, D d_model, V vocabulary, F input features, K outputs.
+
+Inputs are token ids ``[B, T]`` (``vocab_size`` set) or real vectors ``[B, T, F]``
+(``input_dim`` set). Heads:
+
+- ``lm``: per-token logits ``[B, T, K]``;
+- ``classify``: logits from the final position ``[B, K]``;
+- ``regress``: real outputs from the final position ``[B, K]``.
+
+The model threads a list of layer states (one per block) and therefore meets the same
+contract as a single layer: whole == chunked == token by token.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from memzoo import layers as layer_registry
+from memzoo.errors import ConfigError
+from memzoo.models.block import MemoryBlock
+
+HEADS = ("lm", "classify", "regress")
+
+
+class SequenceModel(nn.Module):
+    """A stack of memory blocks; layers may differ per depth (a hybrid).
+
+    Args:
+        layers: registered layer names, one per block, e.g. ``["attention", "lstm"]``.
+        d_model: width of every block.
+        vocab_size: number of input tokens (token-id inputs) — or
+        input_dim: number of input features (real-valued inputs); exactly one is set.
+        head: one of ``"lm"``, ``"classify"``, ``"regress"``.
+        num_outputs: size of the head (logits or regression targets); defaults to
+            ``vocab_size`` for ``lm``.
+        layer_options: keyword options per layer name, e.g. ``{"sliding_window": {"window": 32}}``.
+        mlp_ratio: MLP width multiplier in each block; 0 drops the MLP.
+    """
+
+    def __init__(
+        self,
+        *,
+        layers: list[str],
+        d_model: int,
+        vocab_size: int | None = None,
+        input_dim: int | None = None,
+        head: str = "lm",
+        num_outputs: int | None = None,
+        layer_options: dict[str, dict[str, Any]] | None = None,
+        mlp_ratio: int = 4,
+    ):
+        super().__init__()
+        if not layers:
+            raise ConfigError("layers must name at least one memory layer")
+        if (vocab_size is None) == (input_dim is None):
+            raise ConfigError("set exactly one of vocab_size (token inputs) or input_dim (real inputs)")
+        if head not in HEADS:
+            raise ConfigError(f"head must be one of {', '.join(HEADS)}; got {head!r}")
+        num_outputs = num_outputs if num_outputs is not None else vocab_size
+        if num_outputs is None or num_outputs <= 0:
+            raise ConfigError("num_outputs must be a positive integer for this head")
+        layer_options = layer_options or {}
+        unused = sorted(set(layer_options) - set(layers))
+        if unused:
+            raise ConfigError(f"layer_options names layer(s) {unused} that are not in layers {layers}")
+
+        self.layer_names = list(layers)
+        self.head_kind = head
+        self.embed = nn.Embedding(vocab_size, d_model) if vocab_size else nn.Linear(input_dim, d_model)
+        self.blocks = nn.ModuleList(
+            MemoryBlock(layer_registry.build(name, d_model, **layer_options.get(name, {})), mlp_ratio)
+            for name in layers
+        )
+        self.norm = nn.LayerNorm(d_model)
+        self.head = nn.Linear(d_model, num_outputs)
+
+    def init_state(self, batch_size: int, device=None, dtype=None) -> list[Any]:
+        return [block.layer.init_state(batch_size, device, dtype) for block in self.blocks]
+
+    def state_size(self, seq_len: int) -> int:
+        """Bytes of memory state one sequence holds after ``seq_len`` tokens (fp32)."""
+        return sum(block.layer.state_size(seq_len) for block in self.blocks)
+
+    def hidden(self, x: torch.Tensor, state: list[Any] | None = None) -> tuple[torch.Tensor, list[Any]]:
+        """Final normalised hidden states ``[B, T, D]`` and the new per-block states."""
+        if state is None:
+            state = [None] * len(self.blocks)
+        elif len(state) != len(self.blocks):
+            raise ConfigError(f"state has {len(state)} entries, the model has {len(self.blocks)} blocks")
+        h = self.embed(x)  # [B, T, D]
+        new_state = []
+        for block, block_state in zip(self.blocks, state):
+            h, block_state = block(h, block_state)
+            new_state.append(block_state)
+        return self.norm(h), new_state
+
+    def forward(self, x: torch.Tensor, state: list[Any] | None = None) -> tuple[torch.Tensor, list[Any]]:
+        h, new_state = self.hidden(x, state)
+        if self.head_kind == "lm":
+            return self.head(h), new_state  # [B, T, K]
+        return self.head(h[:, -1]), new_state  # [B, K]
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
