@@ -7,6 +7,8 @@ LAYER_TEST_KWARGS: dict[str, dict] = {
     "rnn": {},
     "lstm": {},
     "gru": {},
+    "sliding_window": {"window": 5},  # smaller than the test sequences, so the band bites
+    "attention_lstm": {"score": "additive"},  # "attention" runs the default "dot" score
 }
 
 

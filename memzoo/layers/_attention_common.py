@@ -1,0 +1,111 @@
+"""Pieces shared by the attention-family layers: option checks, rotary positions, masks.
+
+Shape legend: B batch, H heads, T time, Tq queries, Tk keys, D d_model, Dh = D / H.
+
+Masks are boolean with ``True`` = "may attend" (the convention of
+``torch.nn.functional.scaled_dot_product_attention``).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from memzoo.errors import ConfigError
+
+SCORES = ("dot", "cosine", "additive")
+ROPE_BASE = 10000.0
+
+
+def check_heads(layer: str, d_model: int, num_heads) -> int:
+    """``num_heads`` must be a positive integer dividing ``d_model``; returns the head width."""
+    if isinstance(num_heads, bool) or not isinstance(num_heads, int) or num_heads < 1:
+        raise ConfigError(f"{layer}: num_heads must be a positive integer, got {num_heads!r}")
+    if d_model % num_heads:
+        divisors = [h for h in range(1, d_model + 1) if d_model % h == 0]
+        raise ConfigError(
+            f"{layer}: num_heads={num_heads} does not divide d_model={d_model}; "
+            f"allowed num_heads: {divisors}"
+        )
+    return d_model // num_heads
+
+
+def check_score(layer: str, score) -> str:
+    if score not in SCORES:
+        raise ConfigError(f"{layer}: score must be one of {list(SCORES)}, got {score!r}")
+    return score
+
+
+def check_rope(layer: str, rope, head_dim: int) -> bool:
+    """RoPE rotates pairs of features, so it needs an even head width."""
+    if not isinstance(rope, bool):
+        raise ConfigError(f"{layer}: rope must be true or false, got {rope!r}")
+    if rope and head_dim % 2:
+        raise ConfigError(
+            f"{layer}: rope=True needs an even head width d_model/num_heads, got {head_dim}; "
+            "pick num_heads so that d_model/num_heads is even, or set rope=False"
+        )
+    return rope
+
+
+def rope_tables(
+    positions: torch.Tensor, head_dim: int, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos/sin tables of rotary position embedding for integer ``positions``.
+
+    Args:
+        positions: ``[T]`` (shared by the batch) or ``[B, T]`` absolute token positions.
+        head_dim: Dh, even.
+    Returns:
+        ``(cos, sin)``, each ``[1, 1, T, Dh]`` or ``[B, 1, T, Dh]`` (broadcast over heads),
+        in ``dtype``. The two halves of the last axis repeat the same Dh/2 frequencies,
+        matching :func:`apply_rope`'s rotate-half layout.
+    """
+    # Angles in float64 where available: a stream may run for millions of tokens, and
+    # pos * freq in fp32 loses the low bits of the angle there. The table is tiny.
+    work = torch.float32 if positions.device.type == "mps" else torch.float64
+    half = head_dim // 2
+    inv_freq = ROPE_BASE ** (
+        -torch.arange(half, device=positions.device, dtype=work) / half
+    )  # [Dh/2]
+    angles = positions.to(work).unsqueeze(-1) * inv_freq  # [..., T, Dh/2]
+    angles = torch.cat((angles, angles), dim=-1)  # [..., T, Dh]
+    if angles.dim() == 2:
+        angles = angles[None, None]  # [1, 1, T, Dh]
+    else:
+        angles = angles[:, None]  # [B, 1, T, Dh]
+    return angles.cos().to(dtype), angles.sin().to(dtype)
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate feature pairs ``(x_i, x_{i+Dh/2})`` of ``x`` ``[..., T, Dh]`` by the table angles.
+
+    A rotation keeps norms, so the dot product of a rotated query at position m and a
+    rotated key at position n depends on the positions only through m - n.
+    """
+    x1, x2 = x.chunk(2, dim=-1)
+    rotated = torch.cat((-x2, x1), dim=-1)
+    return x * cos + rotated * sin
+
+
+def causal_mask(t_q: int, t_k: int, device=None) -> torch.Tensor:
+    """``[Tq, Tk]`` causal mask aligned to the lower right.
+
+    The Tq queries are the last Tq of the Tk keys' positions: query i sees keys
+    ``j <= i + (Tk - Tq)``, i.e. every cached key plus the causal part of its own chunk.
+    (``is_causal=True`` in SDPA aligns top-left when Tq != Tk, which would hide the cache.)
+    """
+    i = torch.arange(t_q, device=device).unsqueeze(1)  # [Tq, 1]
+    j = torch.arange(t_k, device=device).unsqueeze(0)  # [1, Tk]
+    return j <= i + (t_k - t_q)
+
+
+def band_mask(t_q: int, t_k: int, window: int, device=None) -> torch.Tensor:
+    """``[Tq, Tk]`` causal mask that also hides keys ``window`` or more steps back.
+
+    Alignment as :func:`causal_mask`: query i sits at key index ``i + Tk - Tq``, and sees
+    key j when ``0 <= (i + Tk - Tq) - j < window``.
+    """
+    i = torch.arange(t_q, device=device).unsqueeze(1)  # [Tq, 1]
+    j = torch.arange(t_k, device=device).unsqueeze(0)  # [1, Tk]
+    lag = i + (t_k - t_q) - j  # how many steps key j lies behind query i
+    return (lag >= 0) & (lag < window)
