@@ -1,0 +1,116 @@
+"""The benchmark report: one self-contained HTML file built only from the results store.
+
+The report is the list :data:`SECTIONS` of :class:`~memzoo.bench.report_data.Section`
+(``id``, ``title``, ``render(data) -> html | None``). A section whose ``render`` returns
+None (nothing to show, e.g. no speed rows yet) is left out, with its entry in the table of
+contents. To add a section (accuracy against distance, retention, ...), write a function
+of :class:`~memzoo.bench.report_data.ReportData` returning escaped HTML, and append
+``Section("my-id", "My title", my_function)`` to :data:`SECTIONS` (or pass ``sections=``).
+
+Figures are PNGs inlined as base64, so the file can be mailed or archived on its own.
+They need matplotlib, the ``plot`` extra (``pip install memzoo[plot]``).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from memzoo.bench import report_extra, report_sections
+from memzoo.bench.report_data import ReportData, Section, esc
+from memzoo.bench.report_plots import require_matplotlib
+from memzoo.bench.store import ResultsStore
+from memzoo.errors import MemzooError
+
+__all__ = ["SECTIONS", "ReportData", "Section", "build_report_html", "write_report"]
+
+SECTIONS: list[Section] = [
+    Section("runs", "Runs", report_sections.runs_table),
+    Section("accuracy-by-task", "Accuracy by task and layer", report_sections.accuracy_by_task),
+    Section("accuracy-vs-length", "Accuracy vs sequence length and number of key-value pairs",
+            report_sections.accuracy_vs_length),  # fmt: skip
+    Section("recall-vs-state", "Recall vs memory-state size", report_sections.recall_vs_state),
+    Section("learning-curves", "Learning curves", report_sections.learning_curves),
+    Section("speed", "Speed", report_extra.speed),
+    Section("extra-metrics", "Extra metrics", report_extra.extra_metrics),
+]
+
+_CSS = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px;
+       padding: 0 1em; color: #222; }
+h1 { margin-bottom: 0.2em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: 0.2em;
+margin-top: 2em; } nav a { margin-right: 1em; } .meta, .caption { color: #555; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
+th, td { border: 1px solid #ddd; padding: 0.25em 0.6em; text-align: left;
+         vertical-align: top; }
+th { background: #f3f3f3; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+tbody tr:nth-child(even) { background: #fafafa; } .error { color: #a00; }
+img { max-width: 100%; display: block; margin: 1em 0; }
+"""
+
+
+def build_report_html(data: ReportData, sections: Sequence[Section] | None = None) -> str:
+    """The whole report page for ``data`` (sections that render None are omitted)."""
+    ids = [s.id for s in (SECTIONS if sections is None else sections)]
+    if len(set(ids)) != len(ids):
+        raise MemzooError(f"report section ids must be unique, got {ids}")
+    rendered = []
+    for section in SECTIONS if sections is None else sections:
+        body = section.render(data)
+        if body is not None:
+            rendered.append((section, body))
+    nav = " ".join(f'<a href="#{esc(s.id)}">{esc(s.title)}</a>' for s, _ in rendered)
+    blocks = "\n".join(
+        f'<section id="{esc(s.id)}">\n<h2>{esc(s.title)}</h2>\n{body}\n</section>'
+        for s, body in rendered
+    )
+    created = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        "<title>memzoo benchmark report</title>\n"
+        f"<style>{_CSS}</style>\n</head>\n<body>\n<h1>memzoo benchmark report</h1>\n"
+        f'<p class="meta">{len(data.runs)} runs, {len(data.speed)} speed rows from '
+        f"<code>{esc(data.source)}</code>; written {esc(created)}.</p>\n"
+        f"<nav>{nav}</nav>\n{blocks}\n</body>\n</html>\n"
+    )
+
+
+def write_report(
+    store: ResultsStore | str | Path,
+    out_path: str | Path = "results/report.html",
+    *,
+    sections: Sequence[Section] | None = None,
+) -> Path:
+    """Write the HTML report of everything in ``store`` to ``out_path``; returns the path.
+
+    Args:
+        store: an open :class:`ResultsStore`, or the path of an existing database file.
+        out_path: the HTML file; parent folders are created, an older report replaced
+            atomically (a reader never sees half a file).
+        sections: the sections to render, in order; default :data:`SECTIONS`.
+
+    Raises:
+        MemzooError: matplotlib is missing (``pip install memzoo[plot]``), the database
+            path does not exist, or the store is not a memzoo database.
+    """
+    require_matplotlib()
+    if not isinstance(store, ResultsStore):
+        if not Path(store).is_file():
+            raise MemzooError(f"no results store at {store}: run a benchmark first")
+        store = ResultsStore(store)
+    page = build_report_html(ReportData.from_store(store), sections)
+    out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".report-", suffix=".html", dir=out.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(page)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a report is meant to be shared
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return out

@@ -1,0 +1,132 @@
+"""What a report section receives, and the small helpers every section shares.
+
+A section is a :class:`Section`: an ``id`` (the HTML anchor), a ``title`` and a
+``render(data: ReportData) -> str | None`` function returning an HTML fragment, or None
+to leave the section out (no data for it). Every text that comes from the store goes
+through :func:`esc` or :func:`html_table`, which escape it.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from memzoo.bench.record import RunRecord
+from memzoo.bench.store import FINAL_STATUSES, ResultsStore
+
+
+@dataclass
+class ReportData:
+    """Everything a report shows, read once from the store.
+
+    ``runs``: every run (any status), curves included; ``speed``: speed-benchmark rows."""
+
+    runs: list[RunRecord]
+    speed: list[dict[str, Any]] = field(default_factory=list)
+    source: str = ""
+
+    @classmethod
+    def from_store(cls, store: ResultsStore) -> ReportData:
+        return cls(runs=store.runs(), speed=store.speed_rows(), source=str(store.path))
+
+    def scored(self) -> list[RunRecord]:
+        """Runs that finished with a finite final ``accuracy``: the points of every plot."""
+        return [r for r in self.runs if r.status in FINAL_STATUSES and accuracy(r) is not None]
+
+    def labels(self) -> list[str]:
+        """Every layer-combination label, sorted: the fixed order of colours and columns."""
+        return sorted({layer_label(r.layers) for r in self.runs})
+
+
+class Section(NamedTuple):
+    """One report section: ``render`` returns its HTML body, or None to omit it."""
+
+    id: str
+    title: str
+    render: Callable[[ReportData], str | None]
+
+
+def layer_label(layers: Sequence[str]) -> str:
+    """The name of a layer combination: layers joined with '+', one name if all equal.
+
+    >>> layer_label(["attention", "attention"]), layer_label(["gru", "attention"])
+    ('attention', 'gru+attention')
+    """
+    if not layers:
+        return "(no layers)"
+    if len(set(layers)) == 1:
+        return layers[0]
+    return "+".join(layers)
+
+
+def number(value: Any) -> float | None:
+    """``value`` as a finite float, or None (bools, text, NaN and inf are not numbers)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def accuracy(run: RunRecord) -> float | None:
+    """The final accuracy of a run (``metrics["accuracy"]``), or None."""
+    return number(run.metrics.get("accuracy"))
+
+
+def task_setting(run: RunRecord, key: str) -> float | None:
+    """A numeric task setting, ``config["task"][key]`` (e.g. ``seq_len``), or None."""
+    task = run.config.get("task") if isinstance(run.config, dict) else None
+    return number(task.get(key)) if isinstance(task, dict) else None
+
+
+def group(items: Iterable[tuple[Any, float]]) -> dict[Any, list[float]]:
+    """Collect values by key: ``[(k, v), ...] -> {k: [v, ...]}`` in first-seen key order."""
+    out: dict[Any, list[float]] = defaultdict(list)
+    for key, value in items:
+        out[key].append(value)
+    return dict(out)
+
+
+def esc(value: Any) -> str:
+    """Text for HTML: escaped, quotes included (safe in attributes too)."""
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def fmt(value: Any, digits: int = 3) -> str:
+    """A table cell: ints with thousands separators, floats rounded, None as a dash."""
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return str(value)
+        return f"{value:,.{digits}f}" if abs(value) < 1e6 else f"{value:.3e}"
+    return str(value)
+
+
+def html_table(
+    header: Sequence[str], rows: Iterable[Sequence[Any]], *, raw_columns: Sequence[int] = ()
+) -> str:
+    """An HTML table; every header and cell is escaped, except cells in ``raw_columns``,
+    which the caller has already built from escaped parts."""
+    head = "".join(f"<th>{esc(h)}</th>" for h in header)
+    body = []
+    for row in rows:
+        cells = []
+        for i, cell in enumerate(row):
+            text = cell if i in raw_columns else esc(fmt(cell))
+            numeric = isinstance(cell, (int, float)) and not isinstance(cell, bool)
+            cells.append(f'<td class="num">{text}</td>' if numeric else f"<td>{text}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def caption(text: str) -> str:
+    """A short explanatory paragraph under a section heading (``text`` is escaped)."""
+    return f'<p class="caption">{esc(text)}</p>'

@@ -1,0 +1,191 @@
+"""The core report sections: every run, accuracy by task, against length, against state size,
+and learning curves. Each function is ``(ReportData) -> html fragment | None``.
+
+Where several runs fall in one cell (a task and layer combination, maybe one sequence
+length), plots and tables show the best accuracy among them, as Zoology reports the best
+run of a learning-rate sweep; the pivot table also gives the mean and the count.
+"""
+
+from __future__ import annotations
+
+import json
+
+from memzoo.bench.report_data import (
+    ReportData,
+    accuracy,
+    caption,
+    esc,
+    group,
+    html_table,
+    layer_label,
+    number,
+    task_setting,
+)
+from memzoo.bench.report_plots import (
+    color_map,
+    figure_html,
+    legend,
+    log2_x_axis,
+    subplots,
+    use_log_x,
+)
+
+ERROR_CHARS = 300  # an error message in the runs table is cut to this many characters
+# Task settings plotted on the x axis of "accuracy vs length", with their axis names.
+LENGTH_SETTINGS = (("seq_len", "sequence length"), ("num_kv_pairs", "number of key-value pairs"))
+
+
+def runs_table(data: ReportData) -> str:
+    """Every run, whatever its status; a failed run shows its (escaped) error."""
+    if not data.runs:
+        return caption("The results store holds no runs yet: run a benchmark first.")
+    rows = []
+    for r in data.runs:
+        status = esc(r.status)
+        if r.error:
+            text = r.error if len(r.error) <= ERROR_CHARS else r.error[:ERROR_CHARS] + "…"
+            status += f'<br><small class="error">{esc(text)}</small>'
+        config = json.dumps(r.config, indent=1, sort_keys=True, default=str)
+        config = (
+            f"<details><summary>{esc(r.config_hash)}</summary><pre>{esc(config)}</pre></details>"
+        )
+        rows.append(
+            [r.run_id, r.suite, r.task, layer_label(r.layers), accuracy(r), r.state_bytes,
+             r.params, r.wall_seconds, status, config]
+        )  # fmt: skip
+    header = ["run id", "suite", "task", "layers", "accuracy", "state bytes", "params",
+              "wall seconds", "status", "config"]  # fmt: skip
+    counts = group((r.status, 1) for r in data.runs)
+    summary = ", ".join(f"{len(v)} {k}" for k, v in sorted(counts.items()))
+    return caption(f"{len(data.runs)} runs: {summary}.") + html_table(
+        header, rows, raw_columns=(8, 9)
+    )
+
+
+def accuracy_by_task(data: ReportData) -> str | None:
+    """Pivot table (task x layer combination) and a grouped bar chart of best accuracy."""
+    scored = data.scored()
+    if not scored:
+        return None
+    cells = group(((r.task, layer_label(r.layers)), accuracy(r)) for r in scored)
+    tasks = sorted({task for task, _ in cells})
+    labels = sorted({label for _, label in cells})
+    rows = []
+    for task in tasks:
+        row = [task]
+        for label in labels:
+            values = cells.get((task, label))
+            row.append(
+                f"{max(values):.3f} (mean {sum(values) / len(values):.3f}, n={len(values)})"
+                if values
+                else "–"
+            )
+        rows.append(row)
+    table = html_table(["task", *labels], rows)
+
+    colors = color_map(data.labels())
+    fig, (ax,) = subplots(1, width=max(5.0, 1.2 * len(tasks) * max(1, len(labels)) ** 0.5))
+    width = 0.8 / len(labels)
+    for j, label in enumerate(labels):
+        xs = [i + (j - (len(labels) - 1) / 2) * width for i, t in enumerate(tasks)
+              if (t, label) in cells]  # fmt: skip
+        ys = [max(cells[(t, label)]) for t in tasks if (t, label) in cells]
+        ax.bar(xs, ys, width=width, label=label, color=colors[label])
+    ax.set_xticks(range(len(tasks)), tasks, rotation=20 if len(tasks) > 4 else 0)
+    ax.set_ylabel("best accuracy")
+    ax.set_ylim(0, 1.05)
+    legend(ax, loc="lower right")
+    return (
+        caption("Best accuracy per task and layer combination (mean and number of runs).")
+        + table
+        + figure_html(fig, "best accuracy by task and layer combination")
+    )
+
+
+def accuracy_vs_length(data: ReportData) -> str | None:
+    """Best accuracy against ``seq_len`` and ``num_kv_pairs``: a panel per task, a line
+    per layer combination. None when no run records either setting."""
+    colors = color_map(data.labels())
+    parts = []
+    for key, axis_name in LENGTH_SETTINGS:
+        points = [(r, task_setting(r, key)) for r in data.scored()]
+        points = [(r, x) for r, x in points if x is not None]
+        if not points:
+            continue
+        by_task = group((r.task, (layer_label(r.layers), x, accuracy(r))) for r, x in points)
+        fig, axes = subplots(len(by_task))
+        for ax, (task, entries) in zip(axes, sorted(by_task.items())):
+            cells = group(((lb, x), a) for lb, x, a in entries)  # {(label, x): [accuracy]}
+            for label in sorted({lb for lb, _ in cells}):
+                xs = sorted(x for lb, x in cells if lb == label)
+                ys = [max(cells[(label, x)]) for x in xs]
+                ax.plot(xs, ys, marker="o", label=label, color=colors[label])
+            all_x = [x for _, x, _ in entries]
+            if use_log_x(all_x):
+                log2_x_axis(ax, all_x)
+            ax.set_title(task)
+            ax.set_xlabel(axis_name)
+            ax.set_ylabel("best accuracy")
+            ax.set_ylim(-0.02, 1.02)
+            legend(ax)
+        parts.append(figure_html(fig, f"best accuracy against {axis_name}"))
+    if not parts:
+        return None
+    return caption("Best accuracy at each setting, one line per layer combination.") + "".join(
+        parts
+    )
+
+
+def recall_vs_state(data: ReportData) -> str | None:
+    """Zoology's headline figure: accuracy against memory-state bytes (log x), one point
+    per run, coloured by layer combination, a panel per task."""
+    points = [r for r in data.scored() if (number(r.state_bytes) or 0) > 0]
+    if not points:
+        return None
+    colors = color_map(data.labels())
+    by_task = group((r.task, r) for r in points)
+    fig, axes = subplots(len(by_task))
+    for ax, (task, runs) in zip(axes, sorted(by_task.items())):
+        # One scatter call per layer combination: one artist each, not one per run.
+        for label, group_runs in sorted(group((layer_label(r.layers), r) for r in runs).items()):
+            ax.scatter([r.state_bytes for r in group_runs], [accuracy(r) for r in group_runs],
+                       color=colors[label], label=label, alpha=0.8)  # fmt: skip
+        ax.set_xscale("log")
+        ax.set_title(task)
+        ax.set_xlabel("memory state (bytes per sequence)")
+        ax.set_ylabel("accuracy")
+        ax.set_ylim(-0.02, 1.02)
+        legend(ax)
+    return caption(
+        "Accuracy against the bytes of memory state a sequence carries: the better memory "
+        "recalls more with fewer bytes (up and to the left)."
+    ) + figure_html(fig, "accuracy against memory-state bytes")
+
+
+def learning_curves(data: ReportData) -> str | None:
+    """Accuracy per epoch, a line per run, a panel per task."""
+    curves = []
+    for r in data.runs:
+        pts = [(number(p.get("epoch", i)), number(p.get("accuracy")))
+               for i, p in enumerate(r.curve)]  # fmt: skip
+        pts = [(e, a) for e, a in pts if e is not None and a is not None]
+        if pts:
+            curves.append((r, sorted(pts)))
+    if not curves:
+        return None
+    colors = color_map(data.labels())
+    by_task = group((r.task, (r, pts)) for r, pts in curves)
+    fig, axes = subplots(len(by_task), width=3.8, height=2.8)
+    for ax, (task, entries) in zip(axes, sorted(by_task.items())):
+        for r, pts in entries:
+            label = layer_label(r.layers)
+            ax.plot([e for e, _ in pts], [a for _, a in pts], color=colors[label], label=label,
+                    alpha=0.8, linewidth=1.2)  # fmt: skip
+        ax.set_title(task)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("accuracy")
+        ax.set_ylim(-0.02, 1.02)
+        legend(ax, loc="lower right")
+    return caption("Evaluation accuracy after each epoch, one line per run.") + figure_html(
+        fig, "learning curves"
+    )
