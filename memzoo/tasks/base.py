@@ -1,0 +1,112 @@
+"""The task interface: a validated set of parameters that generates (inputs, targets) from a seed.
+
+Shape legend: N examples, T ``seq_len``.
+
+Conventions every task follows:
+
+- ``inputs[n, t]`` is the token the model reads at position ``t``; ``targets[n, t]`` is what the
+  model should predict *at* position ``t`` (next-token convention: usually the token at
+  ``t + 1``), or ``-100`` (``IGNORE_INDEX``, what ``torch.nn.functional.cross_entropy`` skips)
+  wherever nothing is scored.
+- Token ids of ``inputs`` lie in ``[0, input_vocab_size)``; scored targets lie in
+  ``[0, output_vocab_size)``.
+- ``generate(num_examples, seed)`` is deterministic: the same seed gives the same tensors, another
+  seed other tensors. It runs vectorised on CPU with its own ``torch.Generator``, so it never
+  touches the global RNG.
+- ``slices`` label each example (``[N]`` long tensors such as ``num_kv_pairs``) so accuracy can be
+  broken down by them.
+
+Parameters are pydantic fields (frozen, unknown names rejected); an impossible combination
+raises a ``ValueError`` whose message names the parameter(s). ``memzoo.tasks.build`` turns
+either into a one-line ``ConfigError``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from memzoo.errors import ConfigError
+
+IGNORE_INDEX = -100
+
+
+@dataclass
+class TaskData:
+    """Generated examples of one task.
+
+    Attributes:
+        inputs: ``LongTensor [N, T]`` tokens the model reads.
+        targets: ``LongTensor [N, T]`` prediction made at each position, ``-100`` where unscored.
+        slices: per-example labels, each a ``LongTensor [N]``, keyed by name.
+    """
+
+    inputs: torch.Tensor
+    targets: torch.Tensor
+    slices: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.inputs.dtype != torch.long or self.targets.dtype != torch.long:
+            raise TypeError("TaskData.inputs and .targets must be torch.long tensors")
+        if self.inputs.dim() != 2 or self.inputs.shape != self.targets.shape:
+            raise ValueError(
+                f"TaskData.inputs and .targets must both be [N, T]; got "
+                f"{tuple(self.inputs.shape)} and {tuple(self.targets.shape)}"
+            )
+        for key, labels in self.slices.items():
+            if labels.dtype != torch.long or labels.shape != self.inputs.shape[:1]:
+                raise ValueError(f"TaskData.slices[{key!r}] must be a long tensor of shape [N]")
+
+    def __len__(self) -> int:
+        return self.inputs.shape[0]
+
+
+class Task(BaseModel):
+    """Base class of every synthetic task. Subclasses add their parameters as pydantic fields,
+    set the ClassVars and implement ``_generate``; register them with ``@register_task(name)``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    head: ClassVar[str] = "lm"
+
+    seq_len: int = Field(256, ge=1, description="tokens per example (T)")
+
+    @property
+    def input_vocab_size(self) -> int:
+        """Number of token ids the model embeds, special tokens included."""
+        raise NotImplementedError
+
+    @property
+    def output_vocab_size(self) -> int:
+        """Size of the language-model head: every scored target is below it."""
+        return self.input_vocab_size
+
+    def generate(self, num_examples: int, seed: int) -> TaskData:
+        """``num_examples`` examples, deterministic in ``seed``. See the module docstring."""
+        if isinstance(num_examples, bool) or not isinstance(num_examples, int) or num_examples < 0:
+            raise ConfigError(f"num_examples must be an integer >= 0, got {num_examples!r}")
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ConfigError(f"seed must be an integer, got {seed!r}")
+        generator = torch.Generator().manual_seed(seed)
+        data = self._generate(num_examples, generator)
+        if data.inputs.shape != (num_examples, self.seq_len):
+            raise AssertionError(
+                f"task {self.name!r} generated inputs of shape {tuple(data.inputs.shape)}, "
+                f"expected {(num_examples, self.seq_len)}"
+            )
+        return data
+
+    def _generate(self, num_examples: int, generator: torch.Generator) -> TaskData:
+        """Generate ``num_examples`` examples drawing every random number from ``generator``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement _generate")
+
+
+def constant_slice(num_examples: int, value: int) -> torch.Tensor:
+    """A ``[N]`` slice label that is the same for every example."""
+    return torch.full((num_examples,), value, dtype=torch.long)
