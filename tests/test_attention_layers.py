@@ -50,14 +50,17 @@ def ref_attention(layer, x, allowed, score="dot", rope=True):
     h = layer.num_heads if hasattr(layer, "num_heads") else layer.attn.num_heads
     dh = D // h
     qkv = x.double() @ p[prefix + "qkv.weight"].T + p[prefix + "qkv.bias"]
-    q, k, v = (qkv[..., i * D : (i + 1) * D].reshape(b, t, h, dh).permute(0, 2, 1, 3) for i in range(3))
+    q, k, v = (
+        qkv[..., i * D : (i + 1) * D].reshape(b, t, h, dh).permute(0, 2, 1, 3) for i in range(3)
+    )
     if rope:
         q, k = ref_rope(q), ref_rope(k)
     if score == "dot":
         s = q @ k.transpose(-1, -2) / math.sqrt(dh)
     elif score == "cosine":
         tau = p[prefix + "log_scale"].exp().view(1, h, 1, 1)
-        s = tau * (q / q.norm(dim=-1, keepdim=True)) @ (k / k.norm(dim=-1, keepdim=True)).transpose(-1, -2)
+        qn, kn = q / q.norm(dim=-1, keepdim=True), k / k.norm(dim=-1, keepdim=True)
+        s = tau * qn @ kn.transpose(-1, -2)
     else:  # additive, Bahdanau: w_h . tanh(q_i + k_j)
         w = p[prefix + "additive_w"]
         s = torch.einsum("hd,bhijd->bhij", w, torch.tanh(q[:, :, :, None] + k[:, :, None]))
@@ -158,7 +161,8 @@ def test_additive_query_blocks_equal_one_block(monkeypatch):
     q, k = torch.randn(2, 3, 10, 4), torch.randn(2, 3, 7, 4)
     w = torch.randn(3, 4)
     whole = score_ops.additive_scores(q, k, w)
-    monkeypatch.setattr(score_ops, "ADDITIVE_BLOCK_ELEMENTS", 2 * 3 * 7 * 4 * 3)  # 3 queries a block
+    # 3 queries a block
+    monkeypatch.setattr(score_ops, "ADDITIVE_BLOCK_ELEMENTS", 2 * 3 * 7 * 4 * 3)
     blocked = score_ops.additive_scores(q, k, w)
     torch.testing.assert_close(blocked, whole, rtol=0, atol=0)
     ref = torch.einsum("hd,bhijd->bhij", w, torch.tanh(q[:, :, :, None] + k[:, :, None]))
@@ -254,7 +258,11 @@ def test_attention_lstm_attends_to_the_earlier_token_that_matches_the_query():
 @pytest.mark.parametrize(
     "name,kwargs,pattern",
     [
-        ("attention", {"num_heads": 3}, r"num_heads=3 .*d_model=16.*allowed num_heads: \[1, 2, 4, 8, 16\]"),
+        (
+            "attention",
+            {"num_heads": 3},
+            r"num_heads=3 .*d_model=16.*allowed num_heads: \[1, 2, 4, 8, 16\]",
+        ),
         ("attention", {"num_heads": 0}, "num_heads must be a positive integer"),
         ("attention", {"score": "dotp"}, r"score must be one of \['dot', 'cosine', 'additive'\]"),
         ("attention", {"num_heads": 16}, "rope=True needs an even head width"),
@@ -276,3 +284,22 @@ def test_odd_head_width_works_without_rope():
     x = data(seq_len=6)
     with torch.no_grad():
         assert_outputs_close(run_steps(layer, x)[0], layer(x)[0])
+
+
+def test_cached_rope_tables_equal_fresh_ones_and_work_after_inference_mode():
+    from memzoo.layers import _attention_common as common
+
+    for start, length in [(0, 7), (5, 70), (3, 1)]:
+        cached = common.shared_rope_tables(start, length, 4, "cpu", torch.float32)
+        fresh = common.rope_tables(torch.arange(start, start + length), 4, torch.float32)
+        for a, b in zip(cached, fresh):
+            assert torch.equal(a, b)
+    common._TABLE_CACHE.clear()
+    layer = build("attention")
+    x = data(seq_len=9)
+    with torch.inference_mode():  # the first call fills the cache inside inference mode
+        y_inf, _ = layer(x)
+    layer.train()
+    y, _ = layer(x)
+    y.sum().backward()  # a cached inference tensor could not be saved for backward
+    assert_outputs_close(y.detach(), y_inf)

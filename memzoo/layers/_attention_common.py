@@ -56,9 +56,10 @@ def rope_tables(
         positions: ``[T]`` (shared by the batch) or ``[B, T]`` absolute token positions.
         head_dim: Dh, even.
     Returns:
-        ``(cos, sin)``, each ``[1, 1, T, Dh]`` or ``[B, 1, T, Dh]`` (broadcast over heads),
-        in ``dtype``. The two halves of the last axis repeat the same Dh/2 frequencies,
-        matching :func:`apply_rope`'s rotate-half layout.
+        ``(cos, signed_sin)``, each ``[1, 1, T, Dh]`` or ``[B, 1, T, Dh]`` (broadcast over
+        heads), in ``dtype``. The two halves of the last axis repeat the same Dh/2
+        frequencies (rotate-half layout); ``signed_sin`` has its first half negated, which
+        is the sign :func:`apply_rope` needs.
     """
     # Angles in float64 where available: a stream may run for millions of tokens, and
     # pos * freq in fp32 loses the low bits of the angle there. The table is tiny.
@@ -68,23 +69,58 @@ def rope_tables(
         -torch.arange(half, device=positions.device, dtype=work) / half
     )  # [Dh/2]
     angles = positions.to(work).unsqueeze(-1) * inv_freq  # [..., T, Dh/2]
-    angles = torch.cat((angles, angles), dim=-1)  # [..., T, Dh]
-    if angles.dim() == 2:
-        angles = angles[None, None]  # [1, 1, T, Dh]
-    else:
-        angles = angles[:, None]  # [B, 1, T, Dh]
-    return angles.cos().to(dtype), angles.sin().to(dtype)
+    cos, sin = angles.cos(), angles.sin()  # [..., T, Dh/2]
+    cos = torch.cat((cos, cos), dim=-1)  # [..., T, Dh]
+    signed_sin = torch.cat((-sin, sin), dim=-1)
+    lead = (None, None) if angles.dim() == 2 else (slice(None), None)  # -> [1|B, 1, T, Dh]
+    return cos[lead].to(dtype), signed_sin[lead].to(dtype)
 
 
-def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+# Tables for positions 0..N-1, keyed by (N, Dh, device, dtype). Building one costs about
+# ten tiny kernels, which on a GPU can rival attention itself at small sizes; a cached
+# table is sliced for free. Module-level, so forward never changes an nn.Module.
+_TABLE_CACHE: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+_TABLE_CACHE_MAX = 32
+_TABLE_CACHE_MAX_POSITIONS = 1 << 16
+
+
+def shared_rope_tables(
+    start: int, length: int, head_dim: int, device, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`rope_tables` of positions ``start .. start+length-1``, each ``[1, 1, T, Dh]``.
+
+    Served from a cache of tables whose size is a power of two, so values are identical
+    to the uncached ones (the angles are computed element by element).
+    """
+    end = start + length
+    if end > _TABLE_CACHE_MAX_POSITIONS:  # a long stream: don't hold a huge table
+        positions = torch.arange(start, end, device=device)
+        return rope_tables(positions, head_dim, dtype)
+    n = max(64, 1 << (end - 1).bit_length())
+    key = (n, head_dim, torch.device(device), dtype)
+    tables = _TABLE_CACHE.get(key)
+    if tables is None:
+        # Never build the cached table as an inference tensor: a later training step
+        # could not save it for backward.
+        with torch.inference_mode(False), torch.no_grad():
+            tables = rope_tables(torch.arange(n, device=device), head_dim, dtype)
+        if len(_TABLE_CACHE) >= _TABLE_CACHE_MAX:
+            _TABLE_CACHE.clear()
+        _TABLE_CACHE[key] = tables
+    cos, signed_sin = tables
+    return cos[:, :, start : start + length], signed_sin[:, :, start : start + length]
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, signed_sin: torch.Tensor) -> torch.Tensor:
     """Rotate feature pairs ``(x_i, x_{i+Dh/2})`` of ``x`` ``[..., T, Dh]`` by the table angles.
 
-    A rotation keeps norms, so the dot product of a rotated query at position m and a
-    rotated key at position n depends on the positions only through m - n.
+    ``(x1, x2) -> (x1 cos - x2 sin, x2 cos + x1 sin)``. A rotation keeps norms, so the dot
+    product of a rotated query at position m and a rotated key at position n depends on
+    the positions only through m - n.
     """
-    x1, x2 = x.chunk(2, dim=-1)
-    rotated = torch.cat((-x2, x1), dim=-1)
-    return x * cos + rotated * sin
+    # roll swaps the halves in one kernel; the sign lives in the table, and addcmul fuses
+    # the last multiply-add: three elementwise passes over q/k instead of five or six.
+    return torch.addcmul(x * cos, x.roll(x.shape[-1] // 2, dims=-1), signed_sin)
 
 
 def causal_mask(t_q: int, t_k: int, device=None) -> torch.Tensor:

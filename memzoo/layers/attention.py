@@ -24,7 +24,7 @@ from memzoo.layers._attention_common import (
     check_heads,
     check_rope,
     check_score,
-    rope_tables,
+    shared_rope_tables,
 )
 from memzoo.layers.base import MemoryLayer, check_input
 from memzoo.layers.registry import register
@@ -79,7 +79,8 @@ class Attention(MemoryLayer):
         if score == "cosine":
             self.log_scale = nn.Parameter(torch.full((num_heads,), math.log(COSINE_INIT_SCALE)))
         if score == "additive":
-            self.additive_w = nn.Parameter(torch.randn(num_heads, self.head_dim) / self.head_dim**0.5)
+            w = torch.randn(num_heads, self.head_dim) / self.head_dim**0.5
+            self.additive_w = nn.Parameter(w)  # [H, Dh], the v of v^T tanh(W1 q + W2 k)
 
     # ---- state -------------------------------------------------------------------------
     def init_state(self, batch_size: int, device=None, dtype=None) -> KVCache:
@@ -103,9 +104,8 @@ class Attention(MemoryLayer):
         if self.score == "cosine":
             qk = F.normalize(qk, dim=-1)
         if self.rope:
-            positions = torch.arange(past, past + x.shape[1], device=x.device)
-            cos, sin = rope_tables(positions, self.head_dim, x.dtype)
-            qk = apply_rope(qk, cos, sin)  # one call rotates q and k together
+            cos, signed_sin = shared_rope_tables(past, x.shape[1], self.head_dim, x.device, x.dtype)
+            qk = apply_rope(qk, cos, signed_sin)  # one call rotates q and k together
         q, k = qk.unbind(0)
         if self.score == "cosine":
             scale = self.log_scale.clamp(max=math.log(COSINE_MAX_SCALE)).exp()
@@ -113,7 +113,10 @@ class Attention(MemoryLayer):
         return q, k, v
 
     def scores(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-        """Explicit ``[B, H, Tq, Tk]`` scores of projected q ``[B, H, Tq, Dh]``, k ``[B, H, Tk, Dh]``."""
+        """Explicit scores ``[B, H, Tq, Tk]`` of projected q and k (``[B, H, T, Dh]``).
+
+        The SDPA path computes the same for dot and cosine without materialising them.
+        """
         if self.score == "additive":
             return additive_scores(q, k, self.additive_w)
         return dot_scores(q, k, 1.0 if self.score == "cosine" else None)

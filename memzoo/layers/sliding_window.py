@@ -90,13 +90,13 @@ class SlidingWindowAttention(MemoryLayer):
         qk, v = qkv[:2], qkv[2]
         if self.rope:
             positions = pos.unsqueeze(1) + torch.arange(x.shape[1], device=x.device)  # [B, T]
-            cos, sin = rope_tables(positions, self.head_dim, x.dtype)  # [B, 1, T, Dh]
-            qk = apply_rope(qk, cos, sin)
+            cos, signed_sin = rope_tables(positions, self.head_dim, x.dtype)  # [B, 1, T, Dh]
+            qk = apply_rope(qk, cos, signed_sin)
         q, k = qk.unbind(0)
         return q, k, v
 
     def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        """Band attention of queries ``[B, H, T, Dh]`` that are the last T of keys ``[B, H, S, Dh]``."""
+        """Band attention of queries ``[B, H, T, Dh]``, the last T of keys ``[B, H, S, Dh]``."""
         t_q, t_k = q.shape[2], k.shape[2]
         past = t_k - t_q  # cached keys in front of this chunk
         block = max(MIN_QUERY_BLOCK, self.window)
