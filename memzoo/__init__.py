@@ -1,8 +1,25 @@
-"""memzoo: the memory of a neural sequence model as the first-class object."""
+"""memzoo: the memory of a neural sequence model as the first-class object.
 
-from memzoo import layers
+>>> import memzoo
+>>> "lstm" in memzoo.layers.names()
+True
+"""
+
+from memzoo import layers, models, tasks
 from memzoo.errors import ConfigError, MemzooError
+from memzoo.train import RunConfig, RunResult, load, train
 
 __version__ = "0.1.0"
 
-__all__ = ["ConfigError", "MemzooError", "layers", "__version__"]
+__all__ = [
+    "ConfigError",
+    "MemzooError",
+    "RunConfig",
+    "RunResult",
+    "layers",
+    "load",
+    "models",
+    "tasks",
+    "train",
+    "__version__",
+]

@@ -1,0 +1,91 @@
+"""The benchmark driver: expand a suite into jobs, skip what is done, run the rest, store.
+
+Resuming is the default: a config (by hash) already ``completed``/``diverged`` in the same
+suite is skipped; a row left ``running`` by a killed driver, or ``failed``, is replaced by a
+fresh run (``ResultsStore.claim``), so no run is duplicated or lost.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from memzoo.bench.executors import Executor
+from memzoo.bench.jobs import Job
+from memzoo.bench.record import RunRecord
+from memzoo.bench.store import ResultsStore
+from memzoo.bench.suites import suite_configs
+
+
+@dataclass
+class BenchSummary:
+    suite: str
+    total: int
+    skipped: int = 0
+    completed: int = 0
+    failed: int = 0
+    diverged: int = 0
+    wall_seconds: float = 0.0
+    run_ids: list[str] = field(default_factory=list)
+
+
+def plan_jobs(suite: str, store: ResultsStore) -> tuple[list[Job], int]:
+    """Jobs still to run for ``suite`` (claimed in the store as running) and how many were
+    skipped because they already finished."""
+    configs = [c.model_dump(mode="json") for c in suite_configs(suite)]
+    unique = {Job("", c, suite).config_hash: c for c in configs}
+    done = store.completed_hashes(suite)
+    jobs, skipped = [], 0
+    for digest, config in unique.items():
+        job = Job(uuid.uuid4().hex[:12], config, suite)
+        if digest in done or not store.claim(job.pending_record()):
+            skipped += 1
+            continue
+        jobs.append(job)
+    return jobs, skipped
+
+
+def run_bench(
+    suite: str,
+    store: ResultsStore,
+    executor: Executor,
+    *,
+    progress: bool = True,
+) -> BenchSummary:
+    """Run every not-yet-finished run of ``suite`` on ``executor``; the driver writes records."""
+    start = time.perf_counter()
+    jobs, skipped = plan_jobs(suite, store)
+    summary = BenchSummary(suite=suite, total=len(jobs) + skipped, skipped=skipped)
+    bar = Progress(
+        TextColumn(f"[bold]{suite}[/] ({executor.name})"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[counts]}"),
+        TimeElapsedColumn(),
+        disable=not progress,
+    )
+
+    def counts() -> str:
+        running = len(jobs) - summary.completed - summary.failed - summary.diverged
+        return (f"completed {summary.completed}  running/queued {running}  "
+                f"failed {summary.failed}  diverged {summary.diverged}  skipped {skipped}")
+
+    def on_record(record: RunRecord) -> None:
+        store.write_record(record)
+        summary.run_ids.append(record.run_id)
+        if record.status == "completed":
+            summary.completed += 1
+        elif record.status == "diverged":
+            summary.diverged += 1
+        else:
+            summary.failed += 1
+        bar.update(task_id, advance=1, counts=counts())
+
+    with bar:
+        task_id = bar.add_task(suite, total=len(jobs), counts=counts())
+        executor.run(jobs, on_record)
+    summary.wall_seconds = time.perf_counter() - start
+    return summary

@@ -1,0 +1,79 @@
+"""``memzoo bench``, ``memzoo runs`` and ``memzoo report``: sweeps and their results."""
+
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from memzoo.bench.executors import LocalExecutor
+from memzoo.bench.runner import run_bench
+from memzoo.bench.store import ResultsStore
+from memzoo.bench.suites import suite_names
+from memzoo.cli.main import app
+from memzoo.cli.train_cmd import DEFAULT_DB
+
+
+@app.command("bench")
+def bench_command(
+    suite: str = typer.Option("quick", "--suite", help="Suite name: " + ", ".join(suite_names())),
+    workers: int = typer.Option(1, "--workers", help="Local worker processes."),
+    db: str = typer.Option(DEFAULT_DB, "--db", help="Results database."),
+    as_json: bool = typer.Option(False, "--json", help="Last stdout line: a JSON summary."),
+) -> None:
+    """Run a suite (resuming: finished runs are skipped) and store every run."""
+    store = ResultsStore(db)
+    executor = LocalExecutor(workers)
+    summary = run_bench(suite, store, executor, progress=not as_json)
+    line = (f"suite {summary.suite}: {summary.completed} completed, {summary.failed} failed, "
+            f"{summary.diverged} diverged, {summary.skipped} already done, "
+            f"{summary.wall_seconds:.1f} s")
+    if as_json:
+        typer.echo(json.dumps(summary.__dict__))
+    else:
+        typer.echo(line)
+
+
+@app.command("runs")
+def runs_command(
+    task: Optional[str] = typer.Option(None, "--task"),
+    layer: Optional[str] = typer.Option(None, "--layer"),
+    status: Optional[str] = typer.Option(None, "--status"),
+    suite: Optional[str] = typer.Option(None, "--suite"),
+    db: str = typer.Option(DEFAULT_DB, "--db", help="Results database."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
+) -> None:
+    """List stored runs, optionally filtered."""
+    records = ResultsStore(db).runs(task=task, layer=layer, status=status, suite=suite, with_curves=False)
+    if as_json:
+        for r in records:
+            typer.echo(json.dumps({k: v for k, v in r.to_dict().items() if k != "curve"}))
+        return
+    table = Table(title=f"{len(records)} run(s) in {db}")
+    for column in ("run id", "suite", "task", "layers", "status", "accuracy", "state bytes", "params", "seconds"):
+        table.add_column(column)
+    for r in records:
+        acc = r.metrics.get("accuracy")
+        table.add_row(
+            r.run_id, r.suite or "", r.task, "+".join(r.layers), r.status,
+            f"{acc:.4f}" if isinstance(acc, (int, float)) else "",
+            f"{r.state_bytes:,}" if r.state_bytes is not None else "",
+            f"{r.params:,}" if r.params is not None else "",
+            f"{r.wall_seconds:.1f}" if r.wall_seconds is not None else "",
+        )
+    Console(width=160).print(table)
+
+
+@app.command("report")
+def report_command(
+    db: str = typer.Option(DEFAULT_DB, "--db", help="Results database."),
+    out: str = typer.Option("results/report.html", "--out", help="HTML file to write."),
+) -> None:
+    """Write the self-contained HTML report of every stored run."""
+    from memzoo.bench.report import write_report
+
+    path = write_report(ResultsStore(db), out)
+    typer.echo(f"report written to {path}")

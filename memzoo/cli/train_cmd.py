@@ -1,0 +1,67 @@
+"""``memzoo train``: one training run, stored in the results database."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from memzoo.cli.main import app
+from memzoo.train import build_config, load_config_file, train
+from memzoo.bench.store import ResultsStore
+
+DEFAULT_DB = "results/memzoo.db"
+
+
+def overrides_from_shortcuts(task: Optional[str], layer: Optional[str], depth: int) -> list[str]:
+    """``--task NAME`` -> ``task.name=NAME``; ``--layer NAME`` -> ``model.layers=[NAME]*depth``."""
+    items = []
+    if task:
+        items.append(f"task.name={task}")
+    if layer:
+        items.append("model.layers=[" + ",".join([layer] * depth) + "]")
+    return items
+
+
+@app.command("train", context_settings={"allow_extra_args": False})
+def train_command(
+    overrides: list[str] = typer.Argument(None, help="key=value overrides, e.g. task.seq_len=128"),
+    task: Optional[str] = typer.Option(None, "--task", help="Task name (see `memzoo tasks`)."),
+    layer: Optional[str] = typer.Option(None, "--layer", help="Use this layer at every depth."),
+    depth: int = typer.Option(2, "--depth", min=1, help="Number of blocks for --layer."),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML/JSON run config."),
+    db: str = typer.Option(DEFAULT_DB, "--db", help="Results database."),
+    no_store: bool = typer.Option(False, "--no-store", help="Do not write to the database."),
+    as_json: bool = typer.Option(False, "--json", help="Last stdout line: one JSON result."),
+) -> None:
+    """Train one model on one task and store the run."""
+    base = load_config_file(config) if config else {}
+    cfg = build_config(base, overrides_from_shortcuts(task, layer, depth) + list(overrides or []))
+    store = None if no_store else ResultsStore(db)
+    result = train(cfg, store=store)
+    record = result.record
+    summary = {
+        "run_id": record.run_id,
+        "status": record.status,
+        "metrics": record.metrics,
+        "wall_seconds": record.wall_seconds,
+        "state_bytes": record.state_bytes,
+        "params": record.params,
+        "checkpoint": str(result.checkpoint_dir) if result.checkpoint_dir else None,
+        "error": record.error,
+    }
+    if as_json:
+        typer.echo(json.dumps(summary))
+        return
+    console = Console()
+    metrics = record.metrics
+    console.print(
+        f"[bold]{record.run_id}[/] {record.status}: accuracy {metrics.get('accuracy', float('nan')):.4f} "
+        f"after {metrics.get('epochs')} epoch(s), {record.wall_seconds:.1f} s, "
+        f"{record.params:,} params, {record.state_bytes:,} state bytes"
+    )
+    if record.error:
+        console.print(f"[red]{record.error}[/]")

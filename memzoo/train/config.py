@@ -1,0 +1,176 @@
+"""Run configuration: pydantic models validated once at the boundary.
+
+A run is ``RunConfig{task, model, train}``. Unknown keys are errors (``extra="forbid"``);
+task parameters are validated by the task's own model. Configs load from YAML/JSON and take
+dotted ``key=value`` overrides::
+
+    task.seq_len=128 model.d_model=64 model.layers=[attention,lstm] train.lr=1e-3
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from memzoo import layers as layer_registry
+from memzoo.errors import ConfigError
+
+
+class TaskSpec(BaseModel):
+    """A task name plus its parameters (validated by the registered task)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str = "mqar"
+
+    def params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+    def build(self):
+        from memzoo import tasks
+
+        return tasks.build(self.name, **self.params())
+
+    @model_validator(mode="after")
+    def _task_accepts_params(self) -> "TaskSpec":
+        self.build()  # raises ConfigError (a ValueError) naming the bad parameter
+        return self
+
+
+class ModelConfig(BaseModel):
+    """Architecture: memory layers per depth, width, and per-layer options."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    layers: list[str] = Field(default_factory=lambda: ["attention", "attention"], min_length=1)
+    d_model: int = Field(64, gt=0)
+    mlp_ratio: int = Field(4, ge=0)
+    layer_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @field_validator("layers")
+    @classmethod
+    def _known_layers(cls, value: list[str]) -> list[str]:
+        for name in value:
+            layer_registry.get(name)
+        return value
+
+    @model_validator(mode="after")
+    def _known_options(self) -> "ModelConfig":
+        for name, options in self.layer_options.items():
+            if name not in self.layers:
+                raise ValueError(f"layer_options names {name!r}, which is not in layers {self.layers}")
+            unknown = sorted(set(options) - set(layer_registry.accepted_kwargs(name)))
+            if unknown:
+                raise ValueError(
+                    f"layer {name!r} has no option(s) {unknown}; accepted: "
+                    f"{', '.join(sorted(layer_registry.accepted_kwargs(name)))}"
+                )
+        return self
+
+
+class TrainConfig(BaseModel):
+    """Optimisation and evaluation settings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    epochs: int = Field(32, gt=0)
+    batch_size: int = Field(64, gt=0)
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.1, ge=0)
+    warmup_fraction: float = Field(0.05, ge=0, lt=1)
+    grad_clip: float = Field(1.0, gt=0)
+    num_train: int = Field(10_000, gt=0)
+    num_test: int = Field(1_000, gt=0)
+    seed: int = 0
+    target_accuracy: float = Field(0.99, gt=0, le=1)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    max_seconds: float | None = Field(None, gt=0, description="stop after this much wall time")
+    checkpoint: bool = True
+    out_dir: str = "results/runs"
+
+
+class RunConfig(BaseModel):
+    """Everything that defines one training run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task: TaskSpec = Field(default_factory=TaskSpec)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+
+
+def _format_validation_error(err: ValidationError) -> str:
+    parts = []
+    for e in err.errors():
+        field = ".".join(str(p) for p in e["loc"]) or "config"
+        message = e["msg"].removeprefix("Value error, ")
+        if "input" in e and e["type"] not in ("value_error", "missing") and not isinstance(e["input"], dict):
+            message += f" (got {e['input']!r})"
+        parts.append(f"{field}: {message}")
+    return "; ".join(parts)
+
+
+def validate_config(data: dict[str, Any] | RunConfig) -> RunConfig:
+    """A validated ``RunConfig``; any problem becomes one ``ConfigError`` naming the field."""
+    if isinstance(data, RunConfig):
+        return data
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_validation_error(err)) from None
+
+
+def parse_value(text: str) -> Any:
+    """Parse an override value: int, float (``1e-3`` too), bool, list ``[a,b]``, or string."""
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Return a copy of ``data`` with dotted ``key=value`` overrides applied."""
+    data = json.loads(json.dumps(data))
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"override {item!r} must look like section.key=value")
+        node = data
+        *path, leaf = key.split(".")
+        for part in path:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"override {item!r}: {part!r} is not a section")
+            node = child
+        node[leaf] = parse_value(raw)
+    return data
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML or JSON config file into a dict (validated later)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise ConfigError(f"config file {str(path)!r} is not valid YAML/JSON: {err}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {str(path)!r} must contain a mapping at the top level")
+    return data
+
+
+def build_config(
+    base: dict[str, Any] | None = None, overrides: list[str] | None = None
+) -> RunConfig:
+    """Defaults <- ``base`` <- ``overrides``, validated."""
+    return validate_config(apply_overrides(base or {}, overrides or []))

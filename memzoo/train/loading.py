@@ -1,0 +1,30 @@
+"""``memzoo.load(path)``: a trained model back from its checkpoint directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from memzoo.models import SequenceModel
+from memzoo.train.checkpoint import read_checkpoint
+from memzoo.train.config import validate_config
+
+
+def load(path: str | Path) -> SequenceModel:
+    """Rebuild the model saved in checkpoint directory ``path`` and load its weights (eval mode).
+
+    The run config and metrics are attached as ``model.checkpoint_meta``.
+    """
+    weights, meta = read_checkpoint(path)
+    cfg = validate_config(meta["config"])
+    model = SequenceModel(
+        layers=cfg.model.layers,
+        d_model=cfg.model.d_model,
+        vocab_size=meta["input_vocab_size"],
+        head=meta["head"],
+        num_outputs=meta["output_vocab_size"],
+        layer_options=cfg.model.layer_options,
+        mlp_ratio=cfg.model.mlp_ratio,
+    )
+    model.load_state_dict(weights)
+    model.checkpoint_meta = meta
+    return model.eval()

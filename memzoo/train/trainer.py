@@ -1,0 +1,228 @@
+"""The training loop: ``memzoo.train(config) -> RunResult``.
+
+AdamW, linear warm-up then cosine decay, gradient clipping, evaluation after each epoch on a
+held-out set generated with another seed, early stop at ``train.target_accuracy``, the best
+checkpoint saved with safetensors. CPU by default; CUDA with bf16 autocast when chosen or
+available (``train.device=auto``). A fixed seed gives the same metrics on the same machine.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+import uuid
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from memzoo.bench.record import RunRecord, config_hash
+from memzoo.models import SequenceModel
+from memzoo.train.checkpoint import save_checkpoint
+from memzoo.train.config import RunConfig, validate_config
+from memzoo.train.environment import git_revision, resolve_device
+from memzoo.train.objectives import accumulator_for, loss_for, primary_metric
+from memzoo.train.progress import EpochProgress
+
+TEST_SEED_OFFSET = 1_000_003  # the held-out set never shares a generator seed with training
+
+
+@dataclass
+class RunResult:
+    """What ``train`` returns: the stored record, the trained model and its checkpoint."""
+
+    record: RunRecord
+    model: SequenceModel
+    checkpoint_dir: Path | None
+
+    @property
+    def run_id(self) -> str:
+        return self.record.run_id
+
+    @property
+    def status(self) -> str:
+        return self.record.status
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return self.record.metrics
+
+
+def build_model(config: RunConfig, task) -> SequenceModel:
+    """The model a config describes, sized for ``task``'s vocabularies and head."""
+    m = config.model
+    return SequenceModel(
+        layers=m.layers,
+        d_model=m.d_model,
+        vocab_size=task.input_vocab_size,
+        head=task.head,
+        num_outputs=task.output_vocab_size,
+        layer_options=m.layer_options,
+        mlp_ratio=m.mlp_ratio,
+    )
+
+
+def _optimizer(model: torch.nn.Module, cfg) -> torch.optim.Optimizer:
+    # Weight decay on matrices only: decaying norms, biases and gates hurts small models.
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    return torch.optim.AdamW(
+        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=cfg.lr,
+    )
+
+
+def _schedule(optimizer, total_steps: int, warmup_fraction: float):
+    warmup = max(1, int(total_steps * warmup_fraction))
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, total_steps - warmup)
+        return 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def evaluate(model: SequenceModel, data, head: str, num_outputs: int, device, batch_size: int = 256) -> dict:
+    """Metrics of ``model`` on ``data`` (a TaskData), in eval mode without gradients."""
+    model.eval()
+    acc = accumulator_for(head, num_outputs)
+    with torch.no_grad(), _autocast(device):
+        for start in range(0, len(data.inputs), batch_size):
+            rows = slice(start, start + batch_size)
+            outputs, _ = model(data.inputs[rows].to(device))
+            slices = {k: v[rows] for k, v in data.slices.items()}
+            acc.update(outputs.float(), data.targets[rows], slices)
+    return acc.compute()
+
+
+def _autocast(device: torch.device):
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return nullcontext()
+
+
+def train(
+    config: RunConfig | dict,
+    *,
+    store=None,
+    suite: str | None = None,
+    run_id: str | None = None,
+    progress: bool | None = None,
+) -> RunResult:
+    """Train the model ``config`` describes on its task; return the record and the model.
+
+    Args:
+        config: a ``RunConfig`` or a dict validated into one.
+        store: a ``ResultsStore``; when given, the run and its curve are written as they go.
+        suite: the benchmark suite this run belongs to (stored with it).
+        run_id: defaults to a fresh random id.
+        progress: show a progress bar; default: only when stderr is a terminal.
+    """
+    cfg = validate_config(config)
+    tc = cfg.train
+    task = cfg.task.build()
+    device = resolve_device(tc.device)
+    config_dict = cfg.model_dump(mode="json")
+    record = RunRecord(
+        run_id=run_id or uuid.uuid4().hex[:12],
+        config=config_dict,
+        config_hash=config_hash(config_dict),
+        status="running",
+        task=cfg.task.name,
+        layers=list(cfg.model.layers),
+        device=str(device),
+        git_rev=git_revision(),
+        suite=suite,
+        started_at=time.time(),
+    )
+    if store is not None:
+        store.start_run(record)
+
+    torch.manual_seed(tc.seed)
+    train_data = task.generate(tc.num_train, seed=tc.seed)
+    test_data = task.generate(tc.num_test, seed=tc.seed + TEST_SEED_OFFSET)
+    model = build_model(cfg, task).to(device)
+    record.params = model.num_params()
+    record.state_bytes = model.state_size(task.seq_len)
+
+    optimizer = _optimizer(model, tc)
+    steps_per_epoch = math.ceil(tc.num_train / tc.batch_size)
+    scheduler = _schedule(optimizer, tc.epochs * steps_per_epoch, tc.warmup_fraction)
+    order_gen = torch.Generator().manual_seed(tc.seed)
+    metric_name, higher_is_better = primary_metric(task.head)
+    best_value, best_metrics = None, {}
+    checkpoint_dir = Path(tc.out_dir) / record.run_id if tc.checkpoint else None
+    show = progress if progress is not None else sys.stderr.isatty()
+    start, step = time.perf_counter(), 0
+
+    with EpochProgress(tc.epochs, steps_per_epoch, enabled=show, label=record.run_id) as bar:
+        for epoch in range(1, tc.epochs + 1):
+            model.train()
+            order = torch.randperm(tc.num_train, generator=order_gen)
+            loss_sum, batches = 0.0, 0
+            for first in range(0, tc.num_train, tc.batch_size):
+                rows = order[first : first + tc.batch_size]
+                inputs, targets = train_data.inputs[rows].to(device), train_data.targets[rows].to(device)
+                with _autocast(device):
+                    outputs, _ = model(inputs)
+                loss = loss_for(task.head, outputs, targets)
+                step += 1
+                if not torch.isfinite(loss):
+                    record.status = "diverged"
+                    record.error = f"non-finite loss {loss.item()} at step {step} (epoch {epoch})"
+                    break
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+                optimizer.step()
+                scheduler.step()
+                loss_sum, batches = loss_sum + loss.item(), batches + 1
+                bar.advance(loss.item())
+            if record.status == "diverged":
+                break
+            metrics = evaluate(model, test_data, task.head, task.output_vocab_size, device)
+            point = {"epoch": epoch, "train_loss": loss_sum / max(batches, 1),
+                     "seconds": time.perf_counter() - start, **_scalars(metrics)}
+            record.curve.append(point)
+            if store is not None:
+                store.add_epoch(record.run_id, epoch, point)
+            bar.epoch_done(epoch, metrics.get(metric_name))
+            value = metrics[metric_name]
+            if best_value is None or (value > best_value if higher_is_better else value < best_value):
+                best_value, best_metrics = value, metrics
+                if checkpoint_dir is not None:
+                    save_checkpoint(checkpoint_dir, model, _checkpoint_meta(record, task, metrics, epoch))
+            if higher_is_better and value >= tc.target_accuracy:
+                break
+            if tc.max_seconds is not None and time.perf_counter() - start > tc.max_seconds:
+                break
+
+    record.wall_seconds = time.perf_counter() - start
+    record.ended_at = time.time()
+    record.metrics = {**best_metrics, "epochs": len(record.curve)}
+    if record.status == "running":
+        record.status = "completed"
+    if store is not None:
+        store.write_record(record)
+    return RunResult(record=record, model=model, checkpoint_dir=checkpoint_dir)
+
+
+def _scalars(metrics: dict) -> dict:
+    return {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+
+
+def _checkpoint_meta(record: RunRecord, task, metrics: dict, epoch: int) -> dict:
+    return {
+        "run_id": record.run_id,
+        "config": record.config,
+        "input_vocab_size": task.input_vocab_size,
+        "output_vocab_size": task.output_vocab_size,
+        "head": task.head,
+        "epoch": epoch,
+        "metrics": metrics,
+    }
