@@ -7,6 +7,10 @@ LAYER_TEST_KWARGS: dict[str, dict] = {
     "rnn": {},
     "lstm": {},
     "gru": {},
+    "persistent": {"num_slots": 4},
+    "memory_tokens": {"segment_len": 5, "num_memory": 3, "xl_cache": True},  # segments cross
+    "knn": {"local_window": 4, "capacity": 6, "top_k": 3},  # tokens reach the store, evict
+    "neural_memory": {"chunk_size": 4},  # several memory updates within a test sequence
     "sliding_window": {"window": 5},  # smaller than the test sequences, so the band bites
     "attention_lstm": {"score": "additive"},  # "attention" runs the default "dot" score
 }

@@ -1,0 +1,282 @@
+"""kNN memory: an external key/value store searched by top-k (Memorizing Transformers).
+
+Shape legend: B batch, H heads, T new tokens, W local_window, C capacity, K top_k,
+D d_model, Dh = D / H, m = valid window rows + T (the "context" of one call), n queries of
+one block.
+
+Wu et al. 2022, "Memorizing Transformers". Each head keeps two memories of the past:
+
+* a **local window** of the W most recent tokens (the query's own token included), read by
+  causal softmax attention;
+* a **store** of the keys/values of the tokens that left the window (per batch row, per
+  head), read by exact top-K search: a query attends (softmax) over its K best-scoring
+  stored keys only.
+
+The two reads are mixed by a learned per-head gate ``g = sigmoid(gate_h)``:
+``out = g * store_read + (1 - g) * local_read``; a query whose store is still empty reads the
+window only.
+
+**What a token sees** (this is what makes whole == chunked == token by token hold): the token
+at position t attends locally to positions ``t-W+1 .. t`` and retrieves from the store that
+holds every token ``<= t-W`` (tokens move into the store as they leave the window), minus
+those evicted. Nothing depends on where chunks start, because tokens that leave the window
+inside a chunk are searched together with the store, each query seeing only those older than
+its own window.
+
+**Capacity.** The store holds the C most recently written tokens: a ring buffer with
+first-in-first-out eviction (the oldest entry is overwritten), never a silent reset.
+
+**Gradients.** Store writes are not differentiable: keys/values are detached when they leave
+the window, so no gradient flows through the store (``state_differentiable = False``).
+Gradients do flow through the query, the gate and the local window path (and through the
+window buffer carried in the state).
+
+**Backends.** Exact search in torch by default; FAISS (optional extra ``faiss-cpu``) with
+``backend="faiss"``, or automatically (``backend="auto"``) for CPU stores with
+``capacity >= faiss_min_store``. FAISS only proposes indices; scores are recomputed in torch.
+
+**Persistence.** ``save_store(state, path)`` writes the whole state (store, window, counter)
+to a safetensors file; ``load_store(path)`` reads it back in any process, and continuing
+from it gives identical retrieval.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from memzoo.errors import ConfigError
+from memzoo.layers._longterm_common import (
+    HeadProjection,
+    attend,
+    batch_counter,
+    check_heads,
+    check_int,
+    merge_heads,
+    read_counter,
+)
+from memzoo.layers.base import MemoryLayer, check_input
+from memzoo.layers.registry import register
+from memzoo.ops.topk_search import faiss_available, topk_search
+
+BACKENDS = ("auto", "torch", "faiss")
+_QUERY_BLOCK = 256  # queries searched at once: bounds the [n, C + n] score matrix
+_STORE_FORMAT = "memzoo.knn_store.v1"
+
+
+class KNNState(NamedTuple):
+    store_k: torch.Tensor  # [B, H, C, Dh] ring buffer: write number w sits in slot w mod C
+    store_v: torch.Tensor  # [B, H, C, Dh]
+    window_k: torch.Tensor  # [B, H, W, Dh] last W tokens, newest last; zeros before the first
+    window_v: torch.Tensor  # [B, H, W, Dh]
+    seen: torch.Tensor  # [B] int64 tokens seen; writes = max(0, seen - W), pointer = writes mod C
+
+
+@register("knn")
+class KNNMemoryAttention(MemoryLayer):
+    """Local causal attention + top-k retrieval from a FIFO key/value store, gated per head.
+
+    Args:
+        d_model: D.
+        num_heads: H, must divide D (default 4).
+        top_k: K stored entries retrieved per query (default 8).
+        local_window: W most recent tokens read by local attention (default 64).
+        capacity: C entries per (batch row, head) in the store (default 4096).
+        backend: "torch" (exact), "faiss", or "auto" (FAISS for large CPU stores).
+        faiss_min_store: capacity from which "auto" uses FAISS when installed (default 65536).
+
+    ``forward(x [B, T, D], state=None) -> (y [B, T, D], KNNState)``; semantics in the module
+    docstring. State bytes are constant: ``4 * (2 * D * (C + W) + 1)`` per sequence.
+    """
+
+    kind = "long"
+    family = "retrieval"
+    state_growth = "O(window)"
+    state_differentiable = False  # store writes are detached (see the module docstring)
+    description = (
+        "kNN memory (Memorizing Transformers): local window + top-k over a FIFO key/value "
+        "store of capacity tokens; fixed-size state (O(window): capacity + local_window)"
+    )
+
+    def __init__(
+        self,
+        d_model: int,
+        *,
+        num_heads: int = 4,
+        top_k: int = 8,
+        local_window: int = 64,
+        capacity: int = 4096,
+        backend: str = "auto",
+        faiss_min_store: int = 65536,
+    ):
+        super().__init__(d_model)
+        self.head_dim = check_heads("knn", d_model, num_heads)
+        self.num_heads = num_heads
+        self.top_k = check_int("knn", "top_k", top_k, 1)
+        self.local_window = check_int("knn", "local_window", local_window, 1)
+        self.capacity = check_int("knn", "capacity", capacity, 1)
+        self.faiss_min_store = check_int("knn", "faiss_min_store", faiss_min_store, 1)
+        if backend not in BACKENDS:
+            raise ConfigError(f"knn: backend must be one of {list(BACKENDS)}, got {backend!r}")
+        if backend == "faiss" and not faiss_available():
+            raise ConfigError(
+                "knn: backend='faiss' needs the optional dependency faiss-cpu "
+                "(pip install 'memzoo[faiss]'); or use backend='torch' or 'auto'"
+            )
+        self.backend = backend
+        self.proj = HeadProjection(d_model, num_heads)
+        self.out = nn.Linear(d_model, d_model, bias=False)
+        self.gate = nn.Parameter(torch.zeros(num_heads))  # sigmoid(0) = an even mix at start
+
+    # --- state -------------------------------------------------------------------------
+
+    def init_state(self, batch_size: int, device=None, dtype=None) -> KNNState:
+        device, dtype = self._param_device_dtype(device, dtype)
+        store = (batch_size, self.num_heads, self.capacity, self.head_dim)
+        window = (batch_size, self.num_heads, self.local_window, self.head_dim)
+        return KNNState(
+            store_k=torch.zeros(store, device=device, dtype=dtype),
+            store_v=torch.zeros(store, device=device, dtype=dtype),
+            window_k=torch.zeros(window, device=device, dtype=dtype),
+            window_v=torch.zeros(window, device=device, dtype=dtype),
+            seen=batch_counter(0, batch_size, device),
+        )
+
+    def state_size(self, seq_len: int) -> int:
+        return 4 * (2 * self.d_model * (self.capacity + self.local_window) + 1)
+
+    def search_backend(self, device) -> str:
+        """The top-k backend a forward on ``device`` uses."""
+        if self.backend != "auto":
+            return self.backend
+        big = self.capacity >= self.faiss_min_store
+        return "faiss" if big and device.type == "cpu" and faiss_available() else "torch"
+
+    # --- forward -------------------------------------------------------------------------
+
+    def _slot_write_number(self, written: int, device) -> torch.Tensor:
+        """``[C]`` write number held by each store slot, -1 where the slot is still empty."""
+        cap = self.capacity
+        slot = torch.arange(cap, device=device)
+        number = written - 1 - torch.remainder(written % cap - 1 - slot, cap)
+        return torch.where(slot < min(written, cap), number, torch.full_like(slot, -1))
+
+    def _local(self, q, ctx_k, ctx_v, p0: int) -> torch.Tensor:
+        """Causal attention of queries at context rows ``p0 ..`` over their last W rows."""
+        n, window = q.shape[2], self.local_window
+        lo, hi = max(0, p0 - window + 1), p0 + n
+        pos_q = torch.arange(p0, hi, device=q.device).unsqueeze(1)  # [n, 1]
+        pos_k = torch.arange(lo, hi, device=q.device).unsqueeze(0)  # [1, hi - lo]
+        lag = pos_q - pos_k
+        mask = (lag >= 0) & (lag < window)
+        return attend(q, ctx_k[:, :, lo:hi], ctx_v[:, :, lo:hi], mask)  # [B, H, n, Dh]
+
+    def _retrieve(self, q, store_k, store_v, slot_number, left_k, left_v, written, p0, backend):
+        """Top-K read of queries at context rows ``p0 ..`` from the store + tokens that left.
+
+        Context row j leaves the window (becomes write number ``written + j``) before the
+        query at row p when ``j <= p - W``; a query sees write numbers in
+        ``[written + a - C, written + a)`` with ``a = max(0, p - W + 1)`` (FIFO capacity).
+        """
+        n, window, cap = q.shape[2], self.local_window, self.capacity
+        device = q.device
+        left = (torch.arange(p0, p0 + n, device=device) - window + 1).clamp_min(0)  # [n] a
+        lo, hi = max(0, int(left[0]) - cap), int(left[-1])
+        cand_k = torch.cat((store_k, left_k[:, :, lo:hi]), dim=2)  # [B, H, C + hi - lo, Dh]
+        cand_v = torch.cat((store_v, left_v[:, :, lo:hi]), dim=2)
+        if cand_k.shape[2] == 0:  # nothing has left the window yet
+            return torch.zeros_like(q), q.new_zeros(*q.shape[:3], 1, dtype=torch.bool)
+        number = torch.cat((slot_number, written + torch.arange(lo, hi, device=device)))
+        filled = number >= 0
+        newest = written + left.unsqueeze(1)  # [n, 1] first write number a query cannot see
+        valid = filled & (number < newest) & (number >= newest - cap)  # [n, C + hi - lo]
+        top = topk_search(q, cand_k, self.top_k, valid[None, None], backend=backend)
+        scores = (top.score * self.head_dim**-0.5).masked_fill(~top.found, float("-inf"))
+        any_found = top.found.any(dim=-1, keepdim=True)  # [B, H, n, 1]
+        # Softmax over the found results only; a query that found nothing gets weight 0.
+        peak = scores.detach().amax(dim=-1, keepdim=True).masked_fill(~any_found, 0.0)
+        weights = torch.exp(scores - peak) * top.found
+        weights = weights / weights.sum(dim=-1, keepdim=True).clamp_min(1e-30)  # [B, H, n, K]
+        idx = top.index.unsqueeze(-1).expand(-1, -1, -1, -1, self.head_dim)
+        picked = cand_v.unsqueeze(2).expand(-1, -1, n, -1, -1).gather(3, idx)  # [B, H, n, K, Dh]
+        return torch.einsum("bhnk,bhnkd->bhnd", weights, picked), any_found
+
+    def _write(self, store, new, written: int) -> torch.Tensor:
+        """Append ``new`` ``[B, H, n, Dh]`` (write numbers ``written ..``) to the ring buffer."""
+        n, cap = new.shape[2], self.capacity
+        if n == 0:
+            return store
+        if n > cap:  # only the newest C survive a write longer than the store
+            new, written = new[:, :, n - cap :], written + n - cap
+        slots = torch.remainder(written + torch.arange(new.shape[2], device=new.device), cap)
+        return store.index_copy(2, slots, new)
+
+    def forward(self, x: torch.Tensor, state: KNNState | None = None):
+        check_input(x, self.d_model, self.layer_name)
+        batch, t_new, _ = x.shape
+        if state is None:
+            state = self.init_state(batch, x.device, x.dtype)
+        window = self.local_window
+        seen = read_counter(state.seen)
+        in_window = min(seen, window)  # valid rows at the end of the window buffer
+        written = seen - in_window  # tokens already in the store (write numbers 0 .. written-1)
+        q, k, v = self.proj(x)  # [B, H, T, Dh]
+        ctx_k = torch.cat((state.window_k[:, :, window - in_window :], k), dim=2)  # [B, H, m, Dh]
+        ctx_v = torch.cat((state.window_v[:, :, window - in_window :], v), dim=2)
+        left_k, left_v = ctx_k.detach(), ctx_v.detach()  # store writes are not differentiable
+        # Until the ring wraps, slots >= writes are empty: leave them out of the search.
+        filled = min(written, self.capacity)
+        store_k, store_v = state.store_k[:, :, :filled], state.store_v[:, :, :filled]
+        slot_number = self._slot_write_number(written, x.device)[:filled]
+        backend = self.search_backend(x.device)
+        gate = torch.sigmoid(self.gate).to(x.dtype).view(1, -1, 1, 1)  # [1, H, 1, 1]
+        outs = []
+        for i0 in range(0, t_new, _QUERY_BLOCK):
+            qb = q[:, :, i0 : i0 + _QUERY_BLOCK]
+            p0 = in_window + i0
+            local = self._local(qb, ctx_k, ctx_v, p0)
+            remote, any_found = self._retrieve(
+                qb, store_k, store_v, slot_number, left_k, left_v, written, p0, backend
+            )
+            g = gate * any_found  # an empty store leaves the window as the only read
+            outs.append(g * remote + (1 - g) * local)
+        y = self.out(merge_heads(torch.cat(outs, dim=2) if outs else q))  # q is empty if T == 0
+        n_left = max(0, ctx_k.shape[2] - window)
+        keep_k, keep_v = ctx_k[:, :, n_left:], ctx_v[:, :, n_left:]
+        pad = ctx_k.new_zeros(batch, self.num_heads, window - keep_k.shape[2], self.head_dim)
+        new_state = KNNState(
+            store_k=self._write(state.store_k, left_k[:, :, :n_left], written),
+            store_v=self._write(state.store_v, left_v[:, :, :n_left], written),
+            window_k=torch.cat((pad, keep_k), dim=2),
+            window_v=torch.cat((pad, keep_v), dim=2),
+            seen=batch_counter(seen + t_new, batch, x.device),
+        )
+        return y, new_state
+
+
+def save_store(state: KNNState, path: str | os.PathLike) -> None:
+    """Write a kNN layer's state (store, window, counter) to a safetensors file."""
+    from safetensors.torch import save_file
+
+    tensors = {name: t.detach().contiguous().cpu() for name, t in state._asdict().items()}
+    save_file(tensors, os.fspath(path), metadata={"format": _STORE_FORMAT})
+
+
+def load_store(path: str | os.PathLike, device=None) -> KNNState:
+    """Read a state written by :func:`save_store`; pass it to ``layer(x, state)``."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    path = os.fspath(path)
+    with safe_open(path, framework="pt") as handle:
+        meta = handle.metadata() or {}
+    if meta.get("format") != _STORE_FORMAT:
+        raise ConfigError(f"{path}: not a memzoo kNN store (format {meta.get('format')!r})")
+    tensors = load_file(path, device=str(device) if device is not None else "cpu")
+    missing = sorted(set(KNNState._fields) - set(tensors))
+    if missing:
+        raise ConfigError(f"{path}: kNN store lacks tensors {missing}")
+    return KNNState(**{name: tensors[name] for name in KNNState._fields})
