@@ -225,7 +225,8 @@ def test_knn_store_saved_and_loaded_in_another_process(tmp_path):
         torch.save(y, d + "/y.pt")
         """
     )
-    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    package_root = os.path.dirname(os.path.dirname(os.path.abspath(memzoo.__file__)))
+    env = {**os.environ, "PYTHONPATH": package_root}  # the child imports this same memzoo
     subprocess.run([sys.executable, "-c", script, str(tmp_path)], check=True, env=env)
     assert torch.equal(torch.load(tmp_path / "y.pt"), expected)
     loaded = load_store(tmp_path / "store.safetensors")
