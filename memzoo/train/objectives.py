@@ -15,12 +15,22 @@ import torch.nn.functional as F
 from memzoo.train.metrics import IGNORE_INDEX, MetricAccumulator
 
 
-def loss_for(head: str, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    if head == "regress":
+def training_loss(model, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """The loss of ``model`` (a ``SequenceModel``) on one batch.
+
+    For the ``lm`` head the output layer runs only at scored positions (targets != -100):
+    memory tasks score a few positions of long sequences, and the vocabulary projection at
+    every position would dominate the step time for nothing.
+    """
+    if model.head_kind == "lm":
+        hidden, _ = model.hidden(inputs)  # [B, T, D]
+        scored = targets != IGNORE_INDEX  # [B, T]
+        logits = model.head(hidden[scored])  # [N_scored, K]
+        return F.cross_entropy(logits.float(), targets[scored])
+    outputs, _ = model(inputs)
+    if model.head_kind == "regress":
         return F.mse_loss(outputs.float(), targets.float())
-    return F.cross_entropy(
-        outputs.reshape(-1, outputs.shape[-1]).float(), targets.reshape(-1), ignore_index=IGNORE_INDEX
-    )
+    return F.cross_entropy(outputs.float(), targets, ignore_index=IGNORE_INDEX)
 
 
 class RegressionAccumulator:

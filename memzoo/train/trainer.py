@@ -24,7 +24,7 @@ from memzoo.models import SequenceModel
 from memzoo.train.checkpoint import save_checkpoint
 from memzoo.train.config import RunConfig, validate_config
 from memzoo.train.environment import git_revision, resolve_device
-from memzoo.train.objectives import accumulator_for, loss_for, primary_metric
+from memzoo.train.objectives import accumulator_for, primary_metric, training_loss
 from memzoo.train.progress import EpochProgress
 
 TEST_SEED_OFFSET = 1_000_003  # the held-out set never shares a generator seed with training
@@ -169,8 +169,7 @@ def train(
                 rows = order[first : first + tc.batch_size]
                 inputs, targets = train_data.inputs[rows].to(device), train_data.targets[rows].to(device)
                 with _autocast(device):
-                    outputs, _ = model(inputs)
-                loss = loss_for(task.head, outputs, targets)
+                    loss = training_loss(model, inputs, targets)
                 step += 1
                 if not torch.isfinite(loss):
                     record.status = "diverged"

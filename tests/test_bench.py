@@ -1,0 +1,60 @@
+"""Benchmark driver: suites run through an executor, the driver stores, resume skips."""
+
+from __future__ import annotations
+
+import pytest
+
+from memzoo.bench.executors import LocalExecutor
+from memzoo.bench.jobs import Job, run_job
+from memzoo.bench.runner import plan_jobs, run_bench
+from memzoo.bench.store import ResultsStore
+from memzoo.bench.suites import suite_configs, suite_names
+from memzoo.errors import ConfigError
+
+
+class InlineExecutor:
+    """Runs jobs in this process (the executor interface without processes)."""
+
+    name = "inline"
+
+    def run(self, jobs, on_record):
+        for job in jobs:
+            on_record(run_job(job))
+
+
+def test_smoke_suite_on_two_local_workers_then_resume(tmp_path):
+    store = ResultsStore(tmp_path / "r.db")
+    summary = run_bench("smoke", store, LocalExecutor(workers=2), progress=False)
+    assert (summary.total, summary.completed, summary.failed) == (4, 4, 0)
+    runs = store.runs(suite="smoke")
+    assert len(runs) == 4 and all(r.status == "completed" and r.curve for r in runs)
+    again = run_bench("smoke", store, InlineExecutor(), progress=False)
+    assert (again.skipped, again.completed) == (4, 0)
+    assert len(store.runs(suite="smoke")) == 4
+
+
+def test_interrupted_run_is_rerun_not_duplicated(tmp_path):
+    store = ResultsStore(tmp_path / "r.db")
+    jobs, _ = plan_jobs("smoke", store)  # claims all four as "running", then "dies"
+    assert len(store.runs(status="running")) == 4
+    summary = run_bench("smoke", store, InlineExecutor(), progress=False)
+    assert summary.completed == 4
+    runs = store.runs(suite="smoke")
+    assert len(runs) == 4 and {r.status for r in runs} == {"completed"}
+    assert {r.config_hash for r in runs} == {j.config_hash for j in jobs}
+
+
+def test_failed_job_becomes_failed_record():
+    config = suite_configs("smoke")[0].model_dump(mode="json")
+    config["model"]["layers"] = ["not_a_layer"]  # fails inside the worker
+    record = run_job(Job("x1", config, "smoke"))
+    assert record.status == "failed" and "not_a_layer" in record.error
+
+
+def test_suites_are_valid_and_unknown_suite_is_clear():
+    assert {"quick", "smoke"} <= set(suite_names())
+    quick = suite_configs("quick")
+    layers = {c.model.layers[0] for c in quick}
+    assert {"attention", "sliding_window", "rnn", "lstm", "gru", "attention_lstm"} <= layers
+    with pytest.raises(ConfigError, match="unknown suite 'nope'"):
+        suite_configs("nope")
