@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from memzoo.errors import ConfigError
 
 IGNORE_INDEX = -100
+TEST_SEED_OFFSET = 1_000_003  # held-out data never shares a generator seed with training
 
 
 @dataclass
@@ -101,6 +102,11 @@ class Task(BaseModel):
                 f"expected {(num_examples, self.seq_len)}"
             )
         return data
+
+    def split(self, num_train: int, num_test: int, seed: int) -> tuple[TaskData, TaskData]:
+        """Training and held-out data. Synthetic tasks draw them with two different seeds;
+        a task on a fixed data set overrides this to return its own train/test split."""
+        return self.generate(num_train, seed), self.generate(num_test, seed + TEST_SEED_OFFSET)
 
     def _generate(self, num_examples: int, generator: torch.Generator) -> TaskData:
         """Generate ``num_examples`` examples drawing every random number from ``generator``."""

@@ -27,8 +27,6 @@ from memzoo.train.environment import git_revision, resolve_device
 from memzoo.train.objectives import accumulator_for, primary_metric, training_loss
 from memzoo.train.progress import EpochProgress
 
-TEST_SEED_OFFSET = 1_000_003  # the held-out set never shares a generator seed with training
-
 
 @dataclass
 class RunResult:
@@ -144,8 +142,7 @@ def train(
         store.start_run(record)
 
     torch.manual_seed(tc.seed)
-    train_data = task.generate(tc.num_train, seed=tc.seed)
-    test_data = task.generate(tc.num_test, seed=tc.seed + TEST_SEED_OFFSET)
+    train_data, test_data = task.split(tc.num_train, tc.num_test, seed=tc.seed)
     model = build_model(cfg, task).to(device)
     record.params = model.num_params()
     record.state_bytes = model.state_size(task.seq_len)
