@@ -19,7 +19,8 @@ def load(path: str | Path) -> SequenceModel:
     model = SequenceModel(
         layers=cfg.model.layers,
         d_model=cfg.model.d_model,
-        vocab_size=meta["input_vocab_size"],
+        vocab_size=meta.get("input_vocab_size"),
+        input_dim=meta.get("input_dim"),
         head=meta["head"],
         num_outputs=meta["output_vocab_size"],
         layer_options=cfg.model.layer_options,

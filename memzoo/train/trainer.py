@@ -52,10 +52,12 @@ class RunResult:
 def build_model(config: RunConfig, task) -> SequenceModel:
     """The model a config describes, sized for ``task``'s vocabularies and head."""
     m = config.model
+    input_dim = getattr(task, "input_dim", None)  # real-valued inputs [B, T, F]
     return SequenceModel(
         layers=m.layers,
         d_model=m.d_model,
-        vocab_size=task.input_vocab_size,
+        vocab_size=None if input_dim else task.input_vocab_size,
+        input_dim=input_dim,
         head=task.head,
         num_outputs=task.output_vocab_size,
         layer_options=m.layer_options,
@@ -216,7 +218,8 @@ def _checkpoint_meta(record: RunRecord, task, metrics: dict, epoch: int) -> dict
     return {
         "run_id": record.run_id,
         "config": record.config,
-        "input_vocab_size": task.input_vocab_size,
+        "input_dim": getattr(task, "input_dim", None),
+        "input_vocab_size": None if getattr(task, "input_dim", None) else task.input_vocab_size,
         "output_vocab_size": task.output_vocab_size,
         "head": task.head,
         "epoch": epoch,
