@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
-EXTRAS ?= dev,plot
+EXTRAS ?= dev,plot,ray
 
 .PHONY: test demo install clean
 
