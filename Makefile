@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
-EXTRAS ?= dev,plot,ray
+EXTRAS ?= dev,plot,ray,apps
 
 .PHONY: test demo install clean
 
@@ -20,7 +20,8 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/memzoo layers
-	$(PY) examples/quickstart.py
+	$(VENV)/bin/memzoo bench --suite quick --workers 2
+	$(VENV)/bin/memzoo report --out results/report.html
 
 clean:
 	rm -rf $(VENV) results
