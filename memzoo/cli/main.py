@@ -27,7 +27,7 @@ def fail(message: str) -> None:
 
 def _register_commands() -> None:
     # Imported here so that each module can `from memzoo.cli.main import app`.
-    from memzoo.cli import bench_cmd, layers_cmd, train_cmd  # noqa: F401
+    from memzoo.cli import bench_cmd, layers_cmd, speed_cmd, train_cmd  # noqa: F401
     from memzoo.cli import tasks_cmd  # noqa: F401
 
 

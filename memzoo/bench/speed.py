@@ -1,0 +1,206 @@
+"""``memzoo speed``: throughput, decode latency, state bytes and MFU of memory layers.
+
+For each layer and sequence length it measures (median of ``repeats`` after ``warmup``):
+
+- ``fwd``: forward tokens/s on ``[B, T, D]`` inputs, no autograd;
+- ``fwdbwd``: forward + backward tokens/s;
+- ``step``: the latency of decoding one token at position ``p`` (the state holds ``p - 1``
+  tokens) for each ``p`` in ``decode_positions``; tokens/s is ``B / latency``.
+
+In the same run it measures a matrix-multiply peak (FLOP/s) for the model-FLOP utilisation
+(FLOPs counted by ``torch.utils.flop_counter``) and each layer's reference
+(``speed_references.py``), reporting ``ratio_vs_reference`` = layer ÷ reference tokens/s, so
+the ratios hold on a noisy machine. This is a benchmark, not a test: nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import platform
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from memzoo import layers as layer_registry
+from memzoo.bench.speed_references import reference_for
+
+MODES = ("fwd", "fwdbwd", "step")
+
+
+@dataclass
+class SpeedSettings:
+    layers: list[str]
+    seq_lens: list[int] = field(default_factory=lambda: [256, 1024, 4096])
+    batch_size: int = 8
+    d_model: int = 256
+    decode_positions: list[int] = field(default_factory=lambda: [1, 4096])
+    modes: list[str] = field(default_factory=lambda: list(MODES))
+    repeats: int = 5
+    warmup: int = 2
+    device: str = "cpu"
+    layer_options: dict[str, dict] = field(default_factory=dict)
+
+
+def machine_description(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} (torch {torch.__version__})"
+    return (f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads "
+            f"(torch {torch.__version__})")
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def median_seconds(fn: Callable[[], object], repeats: int, warmup: int, device: torch.device) -> float:
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def paired_median_seconds(fns, repeats: int, warmup: int, device: torch.device) -> list[float]:
+    """Median seconds of each function, timed in alternation so that load spikes on a shared
+    machine hit all of them alike."""
+    for _ in range(warmup):
+        for fn in fns:
+            fn()
+    _sync(device)
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeats):
+        for fn, bucket in zip(fns, times):
+            start = time.perf_counter()
+            fn()
+            _sync(device)
+            bucket.append(time.perf_counter() - start)
+    return [statistics.median(bucket) for bucket in times]
+
+
+def matmul_peak_flops(device: torch.device, n: int = 1024, repeats: int = 5) -> float:
+    """FLOP/s of an ``n x n`` fp32 matrix multiply on ``device`` (the MFU denominator)."""
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    seconds = median_seconds(lambda: a @ b, repeats, 2, device)
+    return 2 * n**3 / seconds
+
+
+def count_flops(fn: Callable[[], object]) -> int:
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops()
+
+
+def _forward(module, x):
+    with torch.no_grad():
+        return module(x)
+
+
+def _forward_backward(module, x):
+    x = x.detach().requires_grad_(True)
+    y, _ = module(x)
+    y.float().pow(2).mean().backward()
+
+
+def recurrent_flops(layer, batch_size: int, seq_len: int, mode: str) -> int:
+    """Analytic FLOPs of a torch RNN/LSTM/GRU (the FLOP counter does not see inside them):
+    per token and gate, an input and a recurrent ``D x D`` matmul; backward costs 2x forward."""
+    rnn = getattr(layer, "rnn", None)
+    if not isinstance(rnn, (torch.nn.RNN, torch.nn.LSTM, torch.nn.GRU)):
+        return 0
+    gates = {"LSTM": 4, "GRU": 3}.get(rnn.mode, 1)
+    d = rnn.hidden_size
+    forward = 2 * batch_size * seq_len * gates * 2 * d * d * rnn.num_layers
+    return forward * (3 if mode == "fwdbwd" else 1)
+
+
+def _timed_pairs(name, module, reference, settings, device, peak) -> Iterator[dict]:
+    """fwd / fwdbwd rows of ``module`` for every sequence length; when a reference module is
+    given it is timed in alternation with the layer (same load for both) for the ratio."""
+    for seq_len in settings.seq_lens:
+        x = torch.randn(settings.batch_size, seq_len, settings.d_model, device=device)
+        for mode in ("fwd", "fwdbwd"):
+            if mode not in settings.modes:
+                continue
+            run = _forward if mode == "fwd" else _forward_backward
+            fns = [lambda m=module: run(m, x)]
+            if reference is not None:
+                fns.append(lambda m=reference: run(m, x))
+            seconds = paired_median_seconds(fns, settings.repeats, settings.warmup, device)
+            flops = count_flops(fns[0]) or recurrent_flops(module, settings.batch_size, seq_len, mode)
+            row = {
+                "layer": name,
+                "seq_len": seq_len,
+                "mode": mode,
+                "tokens_per_s": settings.batch_size * seq_len / seconds[0],
+                "mfu": (flops / seconds[0] / peak) if flops else None,
+                "extra": {"seconds": seconds[0], "flops": flops},
+            }
+            if reference is not None:
+                row["ratio_vs_reference"] = seconds[1] / seconds[0]
+                row["extra"]["reference_tokens_per_s"] = settings.batch_size * seq_len / seconds[1]
+            yield row
+
+
+def _step_rows(name, layer, settings, device) -> Iterator[dict]:
+    """Decode latency of one token at each position in ``decode_positions``."""
+    for position in settings.decode_positions:
+        x = torch.randn(settings.batch_size, 1, settings.d_model, device=device)
+        with torch.no_grad():
+            state = layer.init_state(settings.batch_size, device=device)
+            if position > 1:
+                prefix = torch.randn(settings.batch_size, position - 1, settings.d_model, device=device)
+                _, state = layer(prefix, state)
+            seconds = median_seconds(lambda: layer(x, state), max(settings.repeats, 5), settings.warmup, device)
+        yield {
+            "layer": name,
+            "seq_len": position,
+            "mode": "step",
+            "tokens_per_s": settings.batch_size / seconds,
+            "state_bytes": layer.state_size(position),
+            "extra": {"latency_ms": 1000 * seconds},
+        }
+
+
+def run_speed(settings: SpeedSettings, progress: Callable[[str], None] | None = None) -> list[dict]:
+    """Measure every layer of ``settings`` and its reference; return the rows (see module doc)."""
+    device = torch.device(settings.device)
+    machine = machine_description(device)
+    peak = matmul_peak_flops(device)
+    rows: list[dict] = []
+    for name in settings.layers:
+        options = settings.layer_options.get(name, {})
+        torch.manual_seed(0)
+        layer = layer_registry.build(name, settings.d_model, **options).to(device)
+        if progress:
+            progress(name)
+        reference = reference_for(name, settings.d_model, options)
+        label, ref_module = reference if reference is not None else (None, None)
+        if ref_module is not None:
+            ref_module = ref_module.to(device)
+        layer_rows = list(_timed_pairs(name, layer, ref_module, settings, device, peak))
+        for row in layer_rows:
+            row["state_bytes"] = layer.state_size(row["seq_len"])
+            if label is not None:
+                row["extra"]["reference"] = label
+        if "step" in settings.modes:
+            steps = list(_step_rows(name, layer, settings, device))
+            first = steps[0]["extra"]["latency_ms"]
+            for row in steps:
+                row["extra"]["vs_first_position"] = row["extra"]["latency_ms"] / first
+            layer_rows += steps
+        rows += layer_rows
+    for row in rows:
+        row["machine"] = machine
+        row["extra"]["peak_flops"] = peak
+        row.setdefault("ratio_vs_reference", None)
+        row.setdefault("mfu", None)
+    return rows
