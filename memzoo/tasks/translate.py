@@ -1,0 +1,210 @@
+"""Translation: a built-in toy grammar between two made-up languages, or a user's sentence pairs.
+
+Shape legend: N examples, T ``seq_len``.
+
+``inputs[n]`` is the source sentence's token ids, right-padded with ``<pad>`` (0);
+``targets[n]`` is the target sentence's ids followed by ``<eos>``, right-padded with ``-100``:
+``targets[n, t]`` is what the decoder of a :class:`memzoo.models.Seq2Seq` must output at step
+``t`` (its input there is ``<bos>`` then the target shifted right). Source and target have
+their own vocabularies (``input_vocab_size``, ``output_vocab_size``).
+
+- no ``path``: pairs of :class:`memzoo.tasks._toy_grammar.ToyGrammar` (SVO -> SOV word order,
+  case particles, agreement), word tokens by default;
+- ``path``: a tab-separated ``source<TAB>target`` file (Anki/Tatoeba exports; see
+  :func:`memzoo.data.load_parallel_text`), split once by ``split_seed``; the tokenizers (BPE by
+  default) are fitted on the training pairs. Pairs longer than ``seq_len`` tokens on either side
+  (``<eos>`` counted) are left out.
+
+This task trains an encoder-decoder, so it has its own trainer
+(:func:`memzoo.train.seq2seq_trainer.train_translation`, ``memzoo translate``);
+:meth:`Translate.translation_split` gives it the data with the reference texts.
+
+>>> task = Translate(seq_len=10)
+>>> data = task.generate(num_examples=1, seed=0)
+>>> source, target = task.pairs(1, seed=0)
+>>> task.source_tokenizer.decode(data.inputs[0].tolist()) == source[0]
+True
+>>> task.target_tokenizer.decode(data.targets[0][data.targets[0] >= 0].tolist()) == target[0]
+True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from pydantic import Field, PrivateAttr, field_validator, model_validator
+
+from memzoo.data.parallel_text import load_parallel_text
+from memzoo.data.text_tokenizers import EOS_ID, fit_tokenizer, pad_batch
+from memzoo.errors import ConfigError, MemzooError
+from memzoo.tasks._toy_grammar import ToyGrammar
+from memzoo.tasks.base import IGNORE_INDEX, Task, TaskData
+from memzoo.tasks.registry import register_task
+
+SOURCE_TOKENIZER_FILE = "source_tokenizer.json"
+TARGET_TOKENIZER_FILE = "target_tokenizer.json"
+
+
+@dataclass
+class TranslationSplit:
+    """Training and held-out data, with the held-out texts (references for BLEU/chrF)."""
+
+    train: TaskData
+    test: TaskData
+    test_sources: list[str]
+    test_references: list[str]
+
+
+@register_task("translate")
+class Translate(Task):
+    """Translate sentences: a toy grammar (default) or a user's TSV of sentence pairs."""
+
+    description = "translate: toy SVO->SOV grammar, or a source<TAB>target file (path=...); memzoo translate"
+    head = "seq2seq"  # an encoder-decoder: source in, target out (not a SequenceModel head)
+
+    seq_len: int = Field(16, ge=2, description="max tokens of a sentence (target: with <eos>)")
+    path: str | None = Field(None, description="source<TAB>target file; none: the toy grammar")
+    source_column: int = Field(0, ge=0, description="column of the source sentence")
+    target_column: int = Field(1, ge=0, description="column of the target sentence")
+    tokenizer: Literal["bpe", "char", "word"] | None = Field(
+        None, description="bpe, char or word; default word (grammar) / bpe (file)"
+    )
+    vocab_size: int = Field(2000, ge=8, description="BPE vocabulary size per language; cap for char/word")
+    test_fraction: float = Field(0.1, gt=0, lt=1, description="share of a file's pairs held out")
+    split_seed: int = Field(0, description="seed of a file's train/held-out split")
+    grammar_seed: int = Field(0, description="lexicon of the toy grammar")
+
+    _cache: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @field_validator("path")
+    @classmethod
+    def _path_is_a_file(cls, value: str | None) -> str | None:
+        if value is not None and not Path(value).is_file():
+            raise ValueError(f"file {value!r} does not exist")
+        return value
+
+    @model_validator(mode="after")
+    def _columns_differ(self):
+        if self.source_column == self.target_column:
+            raise ValueError(f"source_column and target_column must differ, both are {self.source_column}")
+        return self
+
+    @property
+    def tokenizer_kind(self) -> str:
+        return self.tokenizer or ("word" if self.path is None else "bpe")
+
+    # ---- data and vocabularies, prepared once ---------------------------------------------
+    def _prepared(self) -> dict[str, Any]:
+        if self._cache:
+            return self._cache
+        kind, size = self.tokenizer_kind, self.vocab_size
+        if self.path is None:
+            grammar = ToyGrammar(self.grammar_seed)
+            # fitted on every word form (and, for BPE/char, sentences), so no seed changes them
+            ref_src, ref_tgt = grammar.pairs(2000, torch.Generator().manual_seed(self.grammar_seed))
+            self._cache["grammar"] = grammar
+            src_texts = ref_src + [" ".join(grammar.source_words())]
+            tgt_texts = ref_tgt + [" ".join(grammar.target_words())]
+        else:
+            pairs = load_parallel_text(self.path, self.source_column, self.target_column)
+            if len(pairs) < 2:
+                raise MemzooError(f"{self.path}: needs at least 2 sentence pairs to hold some out")
+            order = torch.randperm(len(pairs), generator=torch.Generator().manual_seed(self.split_seed))
+            num_test = min(max(1, round(len(pairs) * self.test_fraction)), len(pairs) - 1)
+            test, train = order[:num_test].tolist(), order[num_test:].tolist()
+            self._cache["test_pairs"] = ([pairs.sources[i] for i in test], [pairs.targets[i] for i in test])
+            self._cache["train_pairs"] = ([pairs.sources[i] for i in train], [pairs.targets[i] for i in train])
+            src_texts, tgt_texts = self._cache["train_pairs"]
+        self._cache["source_tokenizer"] = fit_tokenizer(kind, src_texts, size)
+        self._cache["target_tokenizer"] = fit_tokenizer(kind, tgt_texts, size)
+        return self._cache
+
+    @property
+    def source_tokenizer(self):
+        return self._prepared()["source_tokenizer"]
+
+    @property
+    def target_tokenizer(self):
+        return self._prepared()["target_tokenizer"]
+
+    @property
+    def grammar(self) -> ToyGrammar | None:
+        """The toy grammar (``None`` for a user's file)."""
+        return self._prepared().get("grammar")
+
+    @property
+    def input_vocab_size(self) -> int:
+        return self.source_tokenizer.vocab_size
+
+    @property
+    def output_vocab_size(self) -> int:
+        return self.target_tokenizer.vocab_size
+
+    # ---- pairs and tensors -------------------------------------------------------------
+    def pairs(self, num_examples: int, seed: int) -> tuple[list[str], list[str]]:
+        """``num_examples`` (source, target) texts: fresh grammar sentences from ``seed``, or
+        training pairs of the file in a random order (a small file is cycled)."""
+        return self._draw_pairs(num_examples, torch.Generator().manual_seed(seed))
+
+    def _draw_pairs(self, num_examples: int, generator: torch.Generator) -> tuple[list[str], list[str]]:
+        prep = self._prepared()
+        if self.path is None:
+            return prep["grammar"].pairs(num_examples, generator)
+        sources, targets = prep["train_pairs"]
+        rounds = -(-num_examples // len(sources))
+        order = [i for _ in range(rounds) for i in torch.randperm(len(sources), generator=generator).tolist()]
+        order = order[:num_examples]
+        return [sources[i] for i in order], [targets[i] for i in order]
+
+    def encode_pairs(self, sources: list[str], targets: list[str]) -> tuple[TaskData, list[int]]:
+        """Tensors of the pairs that fit in ``seq_len`` and the indices of those pairs."""
+        src_ids = [self.source_tokenizer.encode(s) for s in sources]
+        tgt_ids = [self.target_tokenizer.encode(t) + [EOS_ID] for t in targets]
+        kept = [i for i, (s, t) in enumerate(zip(src_ids, tgt_ids)) if len(s) <= self.seq_len and len(t) <= self.seq_len]
+        if self.path is None and len(kept) < len(sources):
+            raise ConfigError(f"seq_len={self.seq_len} is too short for the grammar's sentences with "
+                              f"tokenizer={self.tokenizer_kind}; raise seq_len")  # fmt: skip
+        inputs = pad_batch([src_ids[i] for i in kept], self.seq_len, side="right")
+        targets_t = pad_batch([tgt_ids[i] for i in kept], self.seq_len, side="right", fill=IGNORE_INDEX)
+        return TaskData(inputs, targets_t), kept
+
+    def _generate(self, num_examples: int, generator: torch.Generator) -> TaskData:
+        data, kept = self.encode_pairs(*self._draw_pairs(num_examples, generator))
+        if len(kept) < num_examples:  # a file's pairs longer than seq_len were left out
+            raise MemzooError(
+                f"{self.path}: {num_examples - len(kept)} of {num_examples} drawn pairs exceed "
+                f"seq_len={self.seq_len} tokens; raise seq_len or use translation_split"
+            )
+        return data
+
+    def translation_split(self, num_train: int, num_test: int, seed: int) -> TranslationSplit:
+        """``num_train`` training pairs drawn with ``seed`` and up to ``num_test`` held-out
+        pairs (grammar: another seed; file: its held-out part, the same for every seed),
+        pairs too long for ``seq_len`` left out."""
+        if self.path is None:
+            test_sources, test_targets = self.pairs(num_test, seed + 1_000_003)
+        else:
+            test_sources, test_targets = (lst[:num_test] for lst in self._prepared()["test_pairs"])
+        train, _ = self.encode_pairs(*self.pairs(num_train, seed))
+        test, kept = self.encode_pairs(test_sources, test_targets)
+        if len(train) == 0 or len(test) == 0:
+            raise MemzooError(f"{self.path}: no sentence pair fits in seq_len={self.seq_len} tokens; raise seq_len")
+        return TranslationSplit(train, test, [test_sources[i] for i in kept], [test_targets[i] for i in kept])
+
+    def split(self, num_train: int, num_test: int, seed: int) -> tuple[TaskData, TaskData]:
+        """Not for the sequence-model trainer: translation trains a ``Seq2Seq``."""
+        raise ConfigError(
+            "task 'translate' trains an encoder-decoder (memzoo.models.Seq2Seq), not a "
+            "SequenceModel: run `memzoo translate [key=value ...]` or "
+            "memzoo.train.seq2seq_trainer.train_translation(config)"
+        )
+
+    def save_artifacts(self, directory: str | Path) -> list[Path]:
+        """Write both tokenizers into a checkpoint directory, next to ``model.safetensors``."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        return [self.source_tokenizer.save(directory / SOURCE_TOKENIZER_FILE),
+                self.target_tokenizer.save(directory / TARGET_TOKENIZER_FILE)]  # fmt: skip

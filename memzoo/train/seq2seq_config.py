@@ -1,0 +1,136 @@
+"""Configuration of a translation run: ``TranslationConfig{task, model, train}`` (pydantic).
+
+Unknown keys are errors (``extra="forbid"``); task parameters are validated by the
+``translate`` task itself. Built like a ``RunConfig``: defaults <- a YAML/JSON mapping <-
+dotted ``key=value`` overrides::
+
+    task.seq_len=16 model.encoder_layers=[attention] model.score=additive train.epochs=20
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from memzoo import layers as layer_registry
+from memzoo.errors import ConfigError
+from memzoo.train.config import TaskSpec, apply_overrides
+
+
+def _translate_spec() -> TaskSpec:
+    return TaskSpec(name="translate")
+
+
+class Seq2SeqModelConfig(BaseModel):
+    """Architecture of a :class:`memzoo.models.Seq2Seq`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    encoder_layers: list[str] = Field(default_factory=lambda: ["lstm"], min_length=1)
+    decoder_layers: list[str] = Field(default_factory=lambda: ["lstm"], min_length=1)
+    d_model: int = Field(64, gt=0)
+    num_heads: int = Field(4, gt=0, description="heads of the cross-attention")
+    score: Literal["dot", "additive"] = "dot"
+    bidirectional: bool = True
+    mlp_ratio: int = Field(2, ge=0)
+    layer_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @field_validator("encoder_layers", "decoder_layers")
+    @classmethod
+    def _known_layers(cls, value: list[str]) -> list[str]:
+        for name in value:
+            layer_registry.get(name)
+        return value
+
+    @model_validator(mode="after")
+    def _known_options(self) -> "Seq2SeqModelConfig":
+        used = set(self.encoder_layers) | set(self.decoder_layers)
+        for name, options in self.layer_options.items():
+            if name not in used:
+                raise ValueError(f"layer_options names {name!r}, which neither encoder nor decoder uses")
+            unknown = sorted(set(options) - set(layer_registry.accepted_kwargs(name)))
+            if unknown:
+                raise ValueError(
+                    f"layer {name!r} has no option(s) {unknown}; accepted: "
+                    f"{', '.join(sorted(layer_registry.accepted_kwargs(name)))}"
+                )
+        if self.d_model % self.num_heads:
+            raise ValueError(f"num_heads={self.num_heads} must divide d_model={self.d_model}")
+        return self
+
+
+class TranslationTrainConfig(BaseModel):
+    """Optimisation, evaluation and decoding settings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    epochs: int = Field(30, gt=0)
+    batch_size: int = Field(64, gt=0)
+    lr: float = Field(3e-3, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    warmup_fraction: float = Field(0.05, ge=0, lt=1)
+    grad_clip: float = Field(1.0, gt=0)
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    num_train: int = Field(4000, gt=0)
+    num_test: int = Field(300, gt=0)
+    seed: int = 0
+    target_chrf: float = Field(99.0, gt=0, le=100, description="stop once held-out chrF reaches it")
+    beam_size: int = Field(1, ge=1, description="decoding at evaluation: 1 greedy, >1 beam search")
+    length_penalty: float = Field(1.0, ge=0, description="beam ranking: sum log p / length**this")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    max_seconds: float | None = Field(None, gt=0, description="stop after this much wall time")
+    checkpoint: bool = True
+    out_dir: str = "results/runs"
+
+
+class TranslationConfig(BaseModel):
+    """Everything that defines one translation run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task: TaskSpec = Field(default_factory=_translate_spec)
+    model: Seq2SeqModelConfig = Field(default_factory=Seq2SeqModelConfig)
+    train: TranslationTrainConfig = Field(default_factory=TranslationTrainConfig)
+
+    @field_validator("task", mode="before")
+    @classmethod
+    def _default_task_name(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "name" not in value:
+            value = {"name": "translate", **value}  # `task.seq_len=...` alone means translate
+        return value
+
+    @field_validator("task")
+    @classmethod
+    def _translate_only(cls, value: TaskSpec) -> TaskSpec:
+        if value.name != "translate":
+            raise ValueError(f"a translation run needs task 'translate', got {value.name!r}")
+        return value
+
+
+def _one_line(err: ValidationError) -> str:
+    parts = []
+    for e in err.errors():
+        field = ".".join(str(p) for p in e["loc"]) or "config"
+        message = e["msg"].removeprefix("Value error, ")
+        if e["type"] not in ("value_error", "missing") and not isinstance(e.get("input"), dict):
+            message += f" (got {e.get('input')!r})"
+        parts.append(f"{field}: {message}")
+    return "; ".join(parts)
+
+
+def validate_translation_config(data: dict[str, Any] | TranslationConfig) -> TranslationConfig:
+    """A validated config; any problem becomes one ``ConfigError`` naming the field."""
+    if isinstance(data, TranslationConfig):
+        return data
+    try:
+        return TranslationConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_one_line(err)) from None
+
+
+def build_translation_config(
+    base: dict[str, Any] | None = None, overrides: list[str] | None = None
+) -> TranslationConfig:
+    """Defaults <- ``base`` <- dotted ``key=value`` ``overrides``, validated."""
+    return validate_translation_config(apply_overrides(base or {}, overrides or []))
