@@ -40,8 +40,11 @@ class TaskData:
     """Generated examples of one task.
 
     Attributes:
-        inputs: ``LongTensor [N, T]`` tokens the model reads.
-        targets: ``LongTensor [N, T]`` prediction made at each position, ``-100`` where unscored.
+        inputs: ``LongTensor [N, T]`` tokens the model reads, or a float tensor ``[N, T, F]``
+            of real-valued features (tasks with an ``input_dim``).
+        targets: ``LongTensor [N, T]`` prediction made at each position, ``-100`` where unscored;
+            or ``LongTensor [N]`` one class per example (``classify`` head); or a float tensor
+            ``[N, K]`` of real values per example (``regress`` head).
         slices: per-example labels, each a ``LongTensor [N]``, keyed by name.
     """
 
@@ -50,12 +53,22 @@ class TaskData:
     slices: dict[str, torch.Tensor] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.inputs.dtype != torch.long or self.targets.dtype != torch.long:
-            raise TypeError("TaskData.inputs and .targets must be torch.long tensors")
-        if self.inputs.dim() != 2 or self.inputs.shape != self.targets.shape:
+        tokens = self.inputs.dtype == torch.long and self.inputs.dim() == 2
+        features = self.inputs.is_floating_point() and self.inputs.dim() == 3
+        if not (tokens or features):
+            raise TypeError(
+                f"TaskData.inputs must be a long [N, T] or a float [N, T, F] tensor; got "
+                f"{self.inputs.dtype} {tuple(self.inputs.shape)}"
+            )
+        num, per_token = self.inputs.shape[0], self.inputs.shape[:2]
+        long_targets = self.targets.dtype == torch.long
+        if not (
+            (long_targets and self.targets.shape in (per_token, (num,)))
+            or (self.targets.is_floating_point() and self.targets.dim() == 2 and len(self.targets) == num)
+        ):
             raise ValueError(
-                f"TaskData.inputs and .targets must both be [N, T]; got "
-                f"{tuple(self.inputs.shape)} and {tuple(self.targets.shape)}"
+                f"TaskData.targets must be long [N, T] or [N], or float [N, K], for inputs "
+                f"{tuple(self.inputs.shape)}; got {self.targets.dtype} {tuple(self.targets.shape)}"
             )
         for key, labels in self.slices.items():
             if labels.dtype != torch.long or labels.shape != self.inputs.shape[:1]:

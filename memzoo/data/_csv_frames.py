@@ -1,0 +1,127 @@
+"""Reading user CSV files into pandas frames with errors a user can act on.
+
+Every problem — a missing file, an undecodable byte, an empty file, a missing column, a value
+that is not a number — becomes a ``MemzooError`` whose message names the file and, where
+there is one, the column (and the first offending row, counted from 1 after the header).
+pandas comes with the ``apps`` extra and is imported only here, when a file is read.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from memzoo.errors import MemzooError
+
+
+def require_pandas() -> Any:
+    """The pandas module; a ``MemzooError`` naming the extra to install when it is missing."""
+    try:
+        import pandas
+    except ImportError as err:
+        raise MemzooError(
+            "reading series and interaction files needs pandas: pip install 'memzoo[apps]'"
+        ) from err
+    return pandas
+
+
+def read_csv(path: str | Path, *, sep: str = ",", encoding: str = "utf-8", header: bool = True):
+    """The file at ``path`` as a DataFrame with every cell read as a string.
+
+    Strings first, numbers later: ``numeric_column`` can then report the exact cell that is
+    not a number instead of pandas silently turning a column into ``object`` dtype.
+
+    Args:
+        path: a delimited text file.
+        sep: the field separator (``","``, ``"\\t"``, ...).
+        encoding: the file's text encoding.
+        header: whether the first line names the columns; without one, columns are named
+            ``"0"``, ``"1"``, ...
+    """
+    pd = require_pandas()
+    path = Path(path)
+    if not path.is_file():
+        raise MemzooError(f"{str(path)!r}: no such file")
+    if path.stat().st_size == 0:
+        raise MemzooError(f"{str(path)!r} is empty")
+    try:
+        frame = pd.read_csv(
+            path,
+            sep=sep,
+            encoding=encoding,
+            header=0 if header else None,
+            dtype=str,
+            keep_default_na=False,
+            skipinitialspace=True,
+        )
+    except UnicodeDecodeError as err:
+        raise MemzooError(
+            f"{str(path)!r} is not valid {encoding} text (byte {err.start}: {err.reason}); "
+            f"pass encoding=... to read it"
+        ) from None
+    except pd.errors.EmptyDataError:
+        raise MemzooError(f"{str(path)!r} is empty") from None
+    except pd.errors.ParserError as err:
+        first_line = str(err).strip().splitlines()[0]
+        raise MemzooError(f"{str(path)!r} is not a well-formed {sep!r}-separated file: {first_line}") from None
+    frame.columns = [str(name).strip() for name in frame.columns]
+    if len(frame) == 0:
+        raise MemzooError(f"{str(path)!r} has a header but no rows")
+    return frame
+
+
+def require_columns(frame, columns: list[str], source: str) -> None:
+    """Raise a ``MemzooError`` naming the first of ``columns`` missing from ``frame``."""
+    for column in columns:
+        if column not in frame.columns:
+            raise MemzooError(
+                f"{source}: no column {column!r}; columns found: {', '.join(map(str, frame.columns))}"
+            )
+
+
+def numeric_column(frame, column: str, source: str, *, allow_missing: bool):
+    """Column ``column`` of ``frame`` as float64 numpy values.
+
+    Empty cells (and ``NA``/``NaN`` spellings) are missing values: NaN when ``allow_missing``,
+    an error otherwise. Any other text that is not a number is an error naming the row.
+    """
+    pd = require_pandas()
+    raw = frame[column]
+    if raw.dtype == object or pd.api.types.is_string_dtype(raw):
+        text = raw.astype(str).str.strip()
+        missing = text.str.upper().isin(["", "NA", "NAN", "N/A", "NULL", "NONE"])
+        values = pd.to_numeric(text.where(~missing), errors="coerce")
+    else:
+        values = pd.to_numeric(raw, errors="coerce")
+        missing = raw.isna()
+    bad = values.isna() & ~missing
+    if bool(bad.any()):
+        row = int(bad.to_numpy().nonzero()[0][0])
+        raise MemzooError(
+            f"{source}: column {column!r} has a non-numeric value {raw.iloc[row]!r} at row {row + 1}"
+        )
+    if not allow_missing and bool(missing.any()):
+        row = int(missing.to_numpy().nonzero()[0][0])
+        raise MemzooError(f"{source}: column {column!r} has an empty value at row {row + 1}")
+    return values.to_numpy(dtype="float64")
+
+
+def time_values(frame, column: str, source: str):
+    """Column ``column`` as sortable numpy times: numbers when every value is one, else dates.
+
+    A value that is neither (or, in a column of dates, not a date) is an error naming its row.
+    """
+    pd = require_pandas()
+    raw = frame[column]
+    numbers = pd.to_numeric(raw, errors="coerce")
+    if not bool(numbers.isna().any()):
+        return numbers.to_numpy(dtype="float64")
+    dates = pd.to_datetime(raw.astype(str), errors="coerce", format="mixed")
+    if bool(dates.isna().any()):
+        neither = (numbers.isna() & dates.isna()).to_numpy()
+        row = int((neither if neither.any() else dates.isna().to_numpy()).nonzero()[0][0])
+        raise MemzooError(
+            f"{source}: column {column!r} has a value that is neither a number nor a date: "
+            f"{raw.iloc[row]!r} at row {row + 1}"
+        )
+    return dates.to_numpy().astype("datetime64[ns]").astype("int64")
