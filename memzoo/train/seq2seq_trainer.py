@@ -35,6 +35,8 @@ from memzoo.train.progress import EpochProgress
 from memzoo.train.seq2seq_config import TranslationConfig, validate_translation_config
 from memzoo.train.text_metrics import chrf, translation_scores
 
+NUM_EXAMPLES = 5  # held-out translations kept in the metrics, to show
+
 
 @dataclass
 class TranslationResult:
@@ -92,7 +94,8 @@ def translate_ids(model: Seq2Seq, src: torch.Tensor, *, beam_size: int = 1, leng
 @torch.no_grad()
 def evaluate_translation(model: Seq2Seq, task, split, *, beam_size: int = 1, length_penalty: float = 1.0,
                          batch_size: int = 256) -> dict[str, Any]:
-    """chrF, BLEU and exact match of decoded held-out sources; teacher-forced token accuracy."""
+    """chrF, BLEU and exact match of decoded held-out sources; teacher-forced token accuracy;
+    the first few translations (``examples``: source, output, reference)."""
     model.eval()
     device = next(model.parameters()).device
     data = split.test
@@ -107,8 +110,10 @@ def evaluate_translation(model: Seq2Seq, task, split, *, beam_size: int = 1, len
     ids = translate_ids(model, data.inputs, beam_size=beam_size, length_penalty=length_penalty,
                         max_len=task.seq_len, batch_size=batch_size)  # fmt: skip
     hypotheses = [task.target_tokenizer.decode(row) for row in ids]
+    examples = [{"source": s, "output": h, "reference": r}
+                for s, h, r in zip(split.test_sources[:NUM_EXAMPLES], hypotheses, split.test_references)]
     return {**translation_scores(hypotheses, split.test_references), "accuracy": correct / max(scored, 1),
-            "examples": hypotheses[:3]}  # fmt: skip
+            "examples": examples}  # fmt: skip
 
 
 def baseline_scores(task, split) -> dict[str, float]:
@@ -261,3 +266,16 @@ def translation_config_from_run(cfg) -> TranslationConfig:
                   "mlp_ratio": m.mlp_ratio, "layer_options": m.layer_options},
         "train": {**{k: getattr(t, k) for k in train_keys}, "target_chrf": 100 * t.target_accuracy},
     })  # fmt: skip
+
+
+def train_from_run_config(cfg, *, store=None, suite=None, run_id=None, progress=None, model=None):
+    """``memzoo.train`` for a ``RunConfig`` whose task is ``translate``: trains a ``Seq2Seq``
+    (see :func:`translation_config_from_run`) and returns a ``memzoo.train.RunResult``."""
+    from memzoo.errors import ConfigError
+    from memzoo.train.trainer import RunResult
+
+    if model is not None:
+        raise ConfigError("task 'translate' trains a fresh Seq2Seq; passing a model is not supported")
+    result = train_translation(translation_config_from_run(cfg), store=store, suite=suite,
+                               run_id=run_id, progress=progress)  # fmt: skip
+    return RunResult(record=result.record, model=result.model, checkpoint_dir=result.checkpoint_dir)
