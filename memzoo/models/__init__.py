@@ -4,3 +4,7 @@ from memzoo.models.block import MemoryBlock
 from memzoo.models.sequence_model import HEADS, SequenceModel
 
 __all__ = ["HEADS", "MemoryBlock", "SequenceModel"]
+
+from memzoo.models.seq2seq import Seq2Seq  # noqa: E402
+
+__all__ += ["Seq2Seq"]
