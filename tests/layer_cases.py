@@ -7,6 +7,10 @@ LAYER_TEST_KWARGS: dict[str, dict] = {
     "rnn": {},
     "lstm": {},
     "gru": {},
+    "linear_attention": {"chunk_size": 8},  # fast-weight layers: several chunks per test input
+    "deltanet": {"chunk_size": 8},
+    "gated_deltanet": {"chunk_size": 8},
+    "mlstm": {"chunk_size": 8},
     "persistent": {"num_slots": 4},
     "memory_tokens": {"segment_len": 5, "num_memory": 3, "xl_cache": True},  # segments cross
     "knn": {"local_window": 4, "capacity": 6, "top_k": 3},  # tokens reach the store, evict

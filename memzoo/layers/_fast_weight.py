@@ -1,0 +1,63 @@
+"""Building blocks shared by the fast-weight layers (linear attention, DeltaNet, mLSTM).
+
+Not a layer family itself (the leading underscore keeps the registry from importing it as
+one). Shape legend: B batch, T time, D channels, K conv_size.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from memzoo.errors import ConfigError
+
+
+def check_num_heads(d_model: int, num_heads: int) -> int:
+    """Validate ``num_heads`` (a positive divisor of d_model); return the head dimension."""
+    divisors = [h for h in range(1, d_model + 1) if d_model % h == 0]
+    if isinstance(num_heads, bool) or not isinstance(num_heads, int) or num_heads not in divisors:
+        raise ConfigError(
+            f"num_heads must divide d_model={d_model}; allowed values: "
+            f"{', '.join(map(str, divisors))}; got {num_heads!r}"
+        )
+    return d_model // num_heads
+
+
+def check_positive_int(name: str, value: int, minimum: int = 1) -> None:
+    """Raise a ``ConfigError`` naming ``name`` unless ``value`` is an integer >= minimum."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+class ShortConv(nn.Module):
+    """Causal depthwise 1-D convolution whose last ``K - 1`` inputs are carried as state.
+
+    ``forward(x [B, T, D], cache [B, K - 1, D]) -> (y [B, T, D], new_cache [B, K - 1, D])``.
+    The cache holds the inputs just before ``x`` (zeros at the start of a sequence), so
+    running a sequence whole or in pieces gives the same output. No bias, no activation:
+    the layer applies its own.
+    """
+
+    def __init__(self, channels: int, kernel_size: int):
+        super().__init__()
+        check_positive_int("conv_size", kernel_size)
+        self.channels = channels
+        self.kernel_size = kernel_size
+        self.weight = nn.Parameter(torch.empty(channels, 1, kernel_size))
+        # Same scale as nn.Conv1d's default init for a depthwise kernel (fan_in = K).
+        nn.init.uniform_(self.weight, -(kernel_size**-0.5), kernel_size**-0.5)
+
+    def init_cache(self, batch_size: int, device=None, dtype=None) -> torch.Tensor:
+        return torch.zeros(batch_size, self.kernel_size - 1, self.channels, device=device, dtype=dtype)
+
+    def forward(self, x: torch.Tensor, cache: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        full = torch.cat([cache, x], dim=1)  # [B, K - 1 + T, D]
+        y = F.conv1d(full.transpose(1, 2), self.weight, groups=self.channels)  # [B, D, T]
+        new_cache = full[:, full.shape[1] - (self.kernel_size - 1) :]
+        return y.transpose(1, 2), new_cache
+
+
+def l2_normalize(x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Unit vectors along the last dim; ``eps`` keeps an all-zero vector at zero."""
+    return x / x.norm(dim=-1, keepdim=True).clamp_min(eps)

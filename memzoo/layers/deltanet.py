@@ -1,0 +1,143 @@
+"""DeltaNet and Gated DeltaNet: fast-weight memories written with the delta rule.
+
+DeltaNet (Schlag et al. 2021; Yang et al. 2024) overwrites what its matrix memory holds for
+a key instead of adding to it: ``S_t = S_{t-1} + beta_t k_t (v_t - S_{t-1}^T k_t)^T``.
+Gated DeltaNet (Yang et al. 2024) also decays the memory by a data-dependent
+``alpha_t = exp(g_t)`` before each write. Both follow the published layers:
+
+- q, k, v from one projection, each through a short causal depthwise conv and SiLU;
+  q and k L2-normalised per head; ``beta_t = sigmoid(W_b x_t)`` per head;
+- Gated DeltaNet's decay is Mamba-2 style: ``g_t = -exp(A_log) * softplus(W_a x_t + dt_bias)``;
+- a per-head RMSNorm on the read-out (gated by ``SiLU(W_g x_t)`` in Gated DeltaNet), then
+  the output projection.
+
+The conv's last ``conv_size - 1`` inputs are part of the state, so a sequence run whole, in
+pieces or token by token gives the same result. T == 1 uses the recurrent step.
+
+Shape legend: B batch, T time, D d_model, H num_heads, Dh = D / H, K conv_size.
+State: ``DeltaNetState(S [B, H, Dh, Dh], conv [B, K - 1, 3 D])``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+from memzoo.layers._fast_weight import ShortConv, check_num_heads, check_positive_int, l2_normalize
+from memzoo.layers.base import MemoryLayer, check_input
+from memzoo.layers.registry import register
+from memzoo.ops.delta_rule import chunk_delta_rule, delta_rule_step
+from memzoo.ops.gated_delta_rule import chunk_gated_delta_rule, gated_delta_rule_step
+
+
+class DeltaNetState(NamedTuple):
+    S: torch.Tensor  # [B, H, Dh, Dh] fast-weight memory (key dim x value dim)
+    conv: torch.Tensor  # [B, K - 1, 3 D] last inputs of the q/k/v short convolution
+
+
+class _DeltaRuleLayer(MemoryLayer):
+    """Shared body: projections, short conv, normalisation, output. Subclasses pick the op."""
+
+    kind = "short"
+    family = "fast-weight"
+    state_growth = "O(1)"
+
+    def __init__(self, d_model: int, *, num_heads: int = 4, chunk_size: int = 64, conv_size: int = 4):
+        super().__init__(d_model)
+        self.head_dim = check_num_heads(d_model, num_heads)
+        check_positive_int("chunk_size", chunk_size)
+        check_positive_int("conv_size", conv_size)
+        self.num_heads = num_heads
+        self.chunk_size = chunk_size
+        self.conv_size = conv_size
+        self.qkv_proj = nn.Linear(d_model, 3 * d_model, bias=False)
+        self.conv = ShortConv(3 * d_model, conv_size)
+        self.b_proj = nn.Linear(d_model, num_heads)
+        self.norm = nn.RMSNorm(self.head_dim, eps=1e-5)
+        self.o_proj = nn.Linear(d_model, d_model, bias=False)
+
+    def init_state(self, batch_size: int, device=None, dtype=None) -> DeltaNetState:
+        device, dtype = self._param_device_dtype(device, dtype)
+        shape = (batch_size, self.num_heads, self.head_dim, self.head_dim)
+        memory = torch.zeros(shape, device=device, dtype=dtype)
+        return DeltaNetState(memory, self.conv.init_cache(batch_size, device, dtype))
+
+    def state_size(self, seq_len: int) -> int:
+        memory = self.num_heads * self.head_dim * self.head_dim
+        return 4 * (memory + (self.conv_size - 1) * 3 * self.d_model)
+
+    def _heads(self, x: torch.Tensor) -> torch.Tensor:
+        return rearrange(x, "b t (h d) -> b h t d", h=self.num_heads)
+
+    def _memory(self, q, k, v, beta, x, memory):
+        """Run the op: ``q, k, v: [B, H, T, Dh]``, ``beta: [B, H, T]`` -> ``(o, S)``."""
+        raise NotImplementedError  # each subclass runs its own op
+
+    def _output(self, o: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """``o: [B, H, T, Dh]`` -> ``[B, T, D]`` (norm, merge heads, project)."""
+        return self.o_proj(rearrange(self.norm(o), "b h t d -> b t (h d)"))
+
+    def forward(self, x: torch.Tensor, state: DeltaNetState | None = None):
+        check_input(x, self.d_model, self.layer_name)
+        if state is None:
+            state = self.init_state(x.shape[0], x.device, x.dtype)
+        qkv, conv_cache = self.conv(self.qkv_proj(x), state.conv)  # [B, T, 3 D]
+        q, k, v = (self._heads(part) for part in F.silu(qkv).chunk(3, dim=-1))  # [B, H, T, Dh]
+        q, k = l2_normalize(q), l2_normalize(k)
+        beta = rearrange(torch.sigmoid(self.b_proj(x)), "b t h -> b h t")  # [B, H, T]
+        o, memory = self._memory(q, k, v, beta, x, state.S)
+        return self._output(o, x), DeltaNetState(memory, conv_cache)
+
+
+@register("deltanet")
+class DeltaNet(_DeltaRuleLayer):
+    """DeltaNet. Args: d_model; num_heads (divides d_model, default 4); chunk_size (default
+    64); conv_size (short-conv width, default 4). ``forward(x [B, T, D], state)``."""
+
+    description = "DeltaNet: matrix memory written by the delta rule, S += beta k (v - S^T k)^T"
+
+    def _memory(self, q, k, v, beta, x, memory):
+        if q.shape[2] == 1:
+            o, memory = delta_rule_step(q[:, :, 0], k[:, :, 0], v[:, :, 0], beta[:, :, 0], memory)
+            return o.unsqueeze(2), memory
+        chunk = min(self.chunk_size, q.shape[2])
+        return chunk_delta_rule(q, k, v, beta, memory, chunk_size=chunk)
+
+
+@register("gated_deltanet")
+class GatedDeltaNet(_DeltaRuleLayer):
+    """Gated DeltaNet: DeltaNet with a data-dependent decay and a gated output norm.
+
+    Args as ``DeltaNet``. The decay parameters start as in Mamba-2: ``A`` uniform in [1, 16],
+    ``softplus(dt_bias)`` log-uniform in [1e-3, 1e-1].
+    """
+
+    description = "Gated DeltaNet: delta-rule matrix memory with a data-dependent decay alpha_t"
+
+    def __init__(self, d_model: int, *, num_heads: int = 4, chunk_size: int = 64, conv_size: int = 4):
+        super().__init__(d_model, num_heads=num_heads, chunk_size=chunk_size, conv_size=conv_size)
+        self.a_proj = nn.Linear(d_model, num_heads, bias=False)
+        self.A_log = nn.Parameter(torch.log(torch.empty(num_heads).uniform_(1.0, 16.0)))
+        dt = torch.exp(torch.empty(num_heads).uniform_(math.log(1e-3), math.log(1e-1)))
+        self.dt_bias = nn.Parameter(dt + torch.log(-torch.expm1(-dt)))  # softplus^-1(dt)
+        self.g_proj = nn.Linear(d_model, d_model, bias=False)
+
+    def _memory(self, q, k, v, beta, x, memory):
+        g = -self.A_log.exp() * F.softplus(self.a_proj(x) + self.dt_bias)  # [B, T, H], log decay
+        g = rearrange(g, "b t h -> b h t")
+        if q.shape[2] == 1:
+            o, memory = gated_delta_rule_step(
+                q[:, :, 0], k[:, :, 0], v[:, :, 0], beta[:, :, 0], g[:, :, 0], memory
+            )
+            return o.unsqueeze(2), memory
+        chunk = min(self.chunk_size, q.shape[2])
+        return chunk_gated_delta_rule(q, k, v, beta, g, memory, chunk_size=chunk)
+
+    def _output(self, o: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        gate = F.silu(self._heads(self.g_proj(x)))  # [B, H, T, Dh]
+        return self.o_proj(rearrange(self.norm(o) * gate, "b h t d -> b t (h d)"))
