@@ -3,10 +3,15 @@
 Resuming is the default: a config (by hash) already ``completed``/``diverged`` in the same
 suite is skipped; a row left ``running`` by a killed driver, or ``failed``, is replaced by a
 fresh run (``ResultsStore.claim``), so no run is duplicated or lost.
+
+Interrupting the driver (Ctrl-C) marks the runs it had not finished ``failed``
+("interrupted") before the ``KeyboardInterrupt`` goes on; a driver killed outright leaves
+them ``running``. Either way the next ``run_bench`` of the suite runs them again.
 """
 
 from __future__ import annotations
 
+import inspect
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -28,6 +33,7 @@ class BenchSummary:
     completed: int = 0
     failed: int = 0
     diverged: int = 0
+    running: int = 0
     wall_seconds: float = 0.0
     run_ids: list[str] = field(default_factory=list)
 
@@ -69,12 +75,18 @@ def run_bench(
     )
 
     def counts() -> str:
-        running = len(jobs) - summary.completed - summary.failed - summary.diverged
-        return (f"completed {summary.completed}  running/queued {running}  "
+        done = summary.completed + summary.failed + summary.diverged
+        queued = len(jobs) - done - summary.running
+        return (f"completed {summary.completed}  running {summary.running}  queued {queued}  "
                 f"failed {summary.failed}  diverged {summary.diverged}  skipped {skipped}")
+
+    def on_start(job: Job) -> None:
+        summary.running += 1
+        bar.update(task_id, counts=counts())
 
     def on_record(record: RunRecord) -> None:
         store.write_record(record)
+        finished.add(record.run_id)
         summary.run_ids.append(record.run_id)
         if record.status == "completed":
             summary.completed += 1
@@ -82,10 +94,37 @@ def run_bench(
             summary.diverged += 1
         else:
             summary.failed += 1
+        summary.running = max(0, summary.running - 1)
         bar.update(task_id, advance=1, counts=counts())
 
+    finished: set[str] = set()
     with bar:
         task_id = bar.add_task(suite, total=len(jobs), counts=counts())
-        executor.run(jobs, on_record)
+        try:
+            if _accepts_on_start(executor):
+                executor.run(jobs, on_record, on_start=on_start)
+            else:  # an executor without start notices: started = not finished
+                summary.running = len(jobs)
+                executor.run(jobs, on_record)
+        except KeyboardInterrupt:
+            _mark_interrupted(store, [j for j in jobs if j.run_id not in finished])
+            raise
     summary.wall_seconds = time.perf_counter() - start
     return summary
+
+
+def _accepts_on_start(executor: Executor) -> bool:
+    try:
+        return "on_start" in inspect.signature(executor.run).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _mark_interrupted(store: ResultsStore, jobs: list[Job]) -> None:
+    """Store the runs an interrupted driver did not finish as ``failed`` (re-run next time)."""
+    for job in jobs:
+        record = job.pending_record()
+        record.status = "failed"
+        record.ended_at = time.time()
+        record.error = "interrupted: the benchmark was stopped before this run finished"
+        store.write_record(record)

@@ -20,14 +20,40 @@ from memzoo.cli.train_cmd import DEFAULT_DB
 @app.command("bench")
 def bench_command(
     suite: str = typer.Option("quick", "--suite", help="Suite name: " + ", ".join(suite_names())),
-    workers: int = typer.Option(1, "--workers", help="Local worker processes."),
+    workers: int = typer.Option(1, "--workers", help="Local worker processes (without --ray)."),
+    ray: bool = typer.Option(
+        False, "--ray",
+        help="Run each run as a Ray task: on a local Ray instance started for this bench "
+             "(all CPUs), or on the cluster given by --ray-address. Needs: pip install 'memzoo\\[ray]'.",
+    ),
+    ray_address: Optional[str] = typer.Option(
+        None, "--ray-address", metavar="ADDRESS",
+        help="Join this Ray cluster (implies --ray): HOST:PORT of a `ray start --head`, "
+             "'auto' for the cluster running on this machine, or ray://HOST:PORT.",
+    ),
+    retries: int = typer.Option(
+        2, "--retries", min=0, help="Extra attempts for a run that fails, before it is stored as failed."
+    ),
     db: str = typer.Option(DEFAULT_DB, "--db", help="Results database."),
     as_json: bool = typer.Option(False, "--json", help="Last stdout line: a JSON summary."),
 ) -> None:
-    """Run a suite (resuming: finished runs are skipped) and store every run."""
+    """Run a suite (resuming: finished runs are skipped) and store every run.
+
+    Interrupted (Ctrl-C, a killed process), the same command runs only what did not finish.
+    """
+    if ray or ray_address:
+        from memzoo.bench.ray_executor import RayExecutor
+
+        executor = RayExecutor(ray_address, retries=retries)
+    else:
+        executor = LocalExecutor(workers, retries=retries)
     store = ResultsStore(db)
-    executor = LocalExecutor(workers)
-    summary = run_bench(suite, store, executor, progress=not as_json)
+    try:
+        summary = run_bench(suite, store, executor, progress=not as_json)
+    except KeyboardInterrupt:
+        typer.echo("interrupted: unfinished runs are stored as failed; run the same command "
+                   "again to resume", err=True)
+        raise typer.Exit(code=130) from None
     line = (f"suite {summary.suite}: {summary.completed} completed, {summary.failed} failed, "
             f"{summary.diverged} diverged, {summary.skipped} already done, "
             f"{summary.wall_seconds:.1f} s")
