@@ -13,7 +13,7 @@ their own vocabularies (``input_vocab_size``, ``output_vocab_size``).
 - ``path``: a tab-separated ``source<TAB>target`` file (Anki/Tatoeba exports; see
   :func:`memzoo.data.load_parallel_text`), split once by ``split_seed``; the tokenizers (BPE by
   default) are fitted on the training pairs. Pairs longer than ``seq_len`` tokens on either side
-  (``<eos>`` counted) are left out.
+  (``<eos>`` counted) are left out of both parts (counted in :attr:`Translate.dropped_pairs`).
 
 This task trains an encoder-decoder, so it has its own trainer
 (:func:`memzoo.train.seq2seq_trainer.train_translation`, ``memzoo translate``);
@@ -41,7 +41,7 @@ from memzoo.data.parallel_text import load_parallel_text
 from memzoo.data.text_tokenizers import EOS_ID, fit_tokenizer, pad_batch
 from memzoo.errors import ConfigError, MemzooError
 from memzoo.tasks._toy_grammar import ToyGrammar
-from memzoo.tasks.base import IGNORE_INDEX, Task, TaskData
+from memzoo.tasks.base import IGNORE_INDEX, TEST_SEED_OFFSET, Task, TaskData
 from memzoo.tasks.registry import register_task
 
 SOURCE_TOKENIZER_FILE = "source_tokenizer.json"
@@ -120,7 +120,22 @@ class Translate(Task):
             src_texts, tgt_texts = self._cache["train_pairs"]
         self._cache["source_tokenizer"] = fit_tokenizer(kind, src_texts, size)
         self._cache["target_tokenizer"] = fit_tokenizer(kind, tgt_texts, size)
+        if self.path is not None:  # pairs too long for seq_len never enter the pools
+            for part in ("train_pairs", "test_pairs"):
+                sources, targets = self._cache[part]
+                kept = self._fitting(sources, targets)
+                self._cache[part] = ([sources[i] for i in kept], [targets[i] for i in kept])
+                self._cache["dropped_" + part] = len(sources) - len(kept)
+            if not self._cache["train_pairs"][0] or not self._cache["test_pairs"][0]:
+                raise MemzooError(f"{self.path}: no training or no held-out pair fits in seq_len={self.seq_len} "
+                                  "tokens; raise seq_len")  # fmt: skip
         return self._cache
+
+    def _fitting(self, sources: list[str], targets: list[str]) -> list[int]:
+        """Indices of the pairs whose source and target (with ``<eos>``) fit in ``seq_len``."""
+        src_tok, tgt_tok = self._cache["source_tokenizer"], self._cache["target_tokenizer"]
+        return [i for i, (s, t) in enumerate(zip(sources, targets))
+                if len(src_tok.encode(s)) <= self.seq_len and len(tgt_tok.encode(t)) + 1 <= self.seq_len]  # fmt: skip
 
     @property
     def source_tokenizer(self):
@@ -134,6 +149,12 @@ class Translate(Task):
     def grammar(self) -> ToyGrammar | None:
         """The toy grammar (``None`` for a user's file)."""
         return self._prepared().get("grammar")
+
+    @property
+    def dropped_pairs(self) -> dict[str, int]:
+        """How many training / held-out pairs of a file were left out as longer than ``seq_len``."""
+        prep = self._prepared()
+        return {"train": prep.get("dropped_train_pairs", 0), "test": prep.get("dropped_test_pairs", 0)}
 
     @property
     def input_vocab_size(self) -> int:
@@ -159,40 +180,30 @@ class Translate(Task):
         order = order[:num_examples]
         return [sources[i] for i in order], [targets[i] for i in order]
 
-    def encode_pairs(self, sources: list[str], targets: list[str]) -> tuple[TaskData, list[int]]:
-        """Tensors of the pairs that fit in ``seq_len`` and the indices of those pairs."""
+    def encode_pairs(self, sources: list[str], targets: list[str]) -> TaskData:
+        """Tensors of (source, target) texts; a pair longer than ``seq_len`` is an error."""
         src_ids = [self.source_tokenizer.encode(s) for s in sources]
         tgt_ids = [self.target_tokenizer.encode(t) + [EOS_ID] for t in targets]
-        kept = [i for i, (s, t) in enumerate(zip(src_ids, tgt_ids)) if len(s) <= self.seq_len and len(t) <= self.seq_len]
-        if self.path is None and len(kept) < len(sources):
-            raise ConfigError(f"seq_len={self.seq_len} is too short for the grammar's sentences with "
-                              f"tokenizer={self.tokenizer_kind}; raise seq_len")  # fmt: skip
-        inputs = pad_batch([src_ids[i] for i in kept], self.seq_len, side="right")
-        targets_t = pad_batch([tgt_ids[i] for i in kept], self.seq_len, side="right", fill=IGNORE_INDEX)
-        return TaskData(inputs, targets_t), kept
+        too_long = sum(len(s) > self.seq_len or len(t) > self.seq_len for s, t in zip(src_ids, tgt_ids))
+        if too_long:
+            raise ConfigError(f"seq_len={self.seq_len} is too short for {too_long} of {len(sources)} sentence "
+                              f"pairs with tokenizer={self.tokenizer_kind}; raise seq_len")  # fmt: skip
+        inputs = pad_batch(src_ids, self.seq_len, side="right")
+        return TaskData(inputs, pad_batch(tgt_ids, self.seq_len, side="right", fill=IGNORE_INDEX))
 
     def _generate(self, num_examples: int, generator: torch.Generator) -> TaskData:
-        data, kept = self.encode_pairs(*self._draw_pairs(num_examples, generator))
-        if len(kept) < num_examples:  # a file's pairs longer than seq_len were left out
-            raise MemzooError(
-                f"{self.path}: {num_examples - len(kept)} of {num_examples} drawn pairs exceed "
-                f"seq_len={self.seq_len} tokens; raise seq_len or use translation_split"
-            )
-        return data
+        return self.encode_pairs(*self._draw_pairs(num_examples, generator))
 
     def translation_split(self, num_train: int, num_test: int, seed: int) -> TranslationSplit:
-        """``num_train`` training pairs drawn with ``seed`` and up to ``num_test`` held-out
-        pairs (grammar: another seed; file: its held-out part, the same for every seed),
-        pairs too long for ``seq_len`` left out."""
+        """``num_train`` training pairs drawn with ``seed`` and ``num_test`` held-out pairs
+        (grammar: drawn with another seed; file: the first ``num_test`` of its held-out part,
+        the same for every seed)."""
         if self.path is None:
-            test_sources, test_targets = self.pairs(num_test, seed + 1_000_003)
+            test_sources, test_targets = self.pairs(num_test, seed + TEST_SEED_OFFSET)
         else:
             test_sources, test_targets = (lst[:num_test] for lst in self._prepared()["test_pairs"])
-        train, _ = self.encode_pairs(*self.pairs(num_train, seed))
-        test, kept = self.encode_pairs(test_sources, test_targets)
-        if len(train) == 0 or len(test) == 0:
-            raise MemzooError(f"{self.path}: no sentence pair fits in seq_len={self.seq_len} tokens; raise seq_len")
-        return TranslationSplit(train, test, [test_sources[i] for i in kept], [test_targets[i] for i in kept])
+        train = self.encode_pairs(*self.pairs(num_train, seed))
+        return TranslationSplit(train, self.encode_pairs(test_sources, test_targets), test_sources, test_targets)
 
     def split(self, num_train: int, num_test: int, seed: int) -> tuple[TaskData, TaskData]:
         """Not for the sequence-model trainer: translation trains a ``Seq2Seq``."""
