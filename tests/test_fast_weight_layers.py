@@ -139,3 +139,20 @@ def test_deltanet_memory_keeps_a_value_under_an_orthogonal_write():
     assert torch.allclose(out[:, :, 1], v2, atol=1e-5)
     recalled = torch.einsum("bhk,bhkv->bhv", k2, final)
     assert torch.allclose(recalled, v2, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["linear_attention", "deltanet", "gated_deltanet", "mlstm"])
+def test_naive_algorithm_matches_chunked_layer(name):
+    """``algorithm="naive"`` (the benchmark's reference) computes the same function."""
+    torch.manual_seed(0)
+    chunked = memzoo.layers.build(name, d_model=16, chunk_size=4).eval()
+    naive = memzoo.layers.build(name, d_model=16, chunk_size=4, algorithm="naive").eval()
+    naive.load_state_dict(chunked.state_dict())
+    x = torch.randn(2, 11, 16)
+    with torch.no_grad():
+        (y1, s1), (y2, s2) = chunked(x), naive(x)
+    torch.testing.assert_close(y2, y1, rtol=1e-4, atol=1e-5)
+    for a, b in zip(memzoo.layers.state_tensors(s2), memzoo.layers.state_tensors(s1)):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    with pytest.raises(memzoo.ConfigError, match="algorithm must be one of chunked, naive"):
+        memzoo.layers.build(name, d_model=16, algorithm="fast")

@@ -30,6 +30,24 @@ def check_positive_int(name: str, value: int, minimum: int = 1) -> None:
         raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
+ALGORITHMS = ("chunked", "naive")
+
+
+def check_algorithm(value: str) -> str:
+    """``algorithm`` picks the parallel form: ``"chunked"`` (default, fast) or ``"naive"`` (the
+    op's token-by-token reference recurrence; same results, for checking and benchmarks)."""
+    if value not in ALGORITHMS:
+        raise ConfigError(f"algorithm must be one of {', '.join(ALGORITHMS)}; got {value!r}")
+    return value
+
+
+def parallel_form(algorithm: str, chunk_fn, naive_fn, *inputs, initial_state, chunk_size: int):
+    """Run a multi-token input through the chunked op or its naive recurrence."""
+    if algorithm == "naive":
+        return naive_fn(*inputs, initial_state)
+    return chunk_fn(*inputs, initial_state, chunk_size=min(chunk_size, inputs[0].shape[2]))
+
+
 class ShortConv(nn.Module):
     """Causal depthwise 1-D convolution whose last ``K - 1`` inputs are carried as state.
 

@@ -28,11 +28,22 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from memzoo.layers._fast_weight import ShortConv, check_num_heads, check_positive_int, l2_normalize
+from memzoo.layers._fast_weight import (
+    ShortConv,
+    check_algorithm,
+    check_num_heads,
+    check_positive_int,
+    l2_normalize,
+    parallel_form,
+)
 from memzoo.layers.base import MemoryLayer, check_input
 from memzoo.layers.registry import register
-from memzoo.ops.delta_rule import chunk_delta_rule, delta_rule_step
-from memzoo.ops.gated_delta_rule import chunk_gated_delta_rule, gated_delta_rule_step
+from memzoo.ops.delta_rule import chunk_delta_rule, delta_rule_step, naive_delta_rule
+from memzoo.ops.gated_delta_rule import (
+    chunk_gated_delta_rule,
+    gated_delta_rule_step,
+    naive_gated_delta_rule,
+)
 
 
 class DeltaNetState(NamedTuple):
@@ -47,9 +58,18 @@ class _DeltaRuleLayer(MemoryLayer):
     family = "fast-weight"
     state_growth = "O(1)"
 
-    def __init__(self, d_model: int, *, num_heads: int = 4, chunk_size: int = 64, conv_size: int = 4):
+    def __init__(
+        self,
+        d_model: int,
+        *,
+        num_heads: int = 4,
+        chunk_size: int = 64,
+        conv_size: int = 4,
+        algorithm: str = "chunked",
+    ):
         super().__init__(d_model)
         self.head_dim = check_num_heads(d_model, num_heads)
+        self.algorithm = check_algorithm(algorithm)
         check_positive_int("chunk_size", chunk_size)
         check_positive_int("conv_size", conv_size)
         self.num_heads = num_heads
@@ -97,7 +117,7 @@ class _DeltaRuleLayer(MemoryLayer):
 @register("deltanet")
 class DeltaNet(_DeltaRuleLayer):
     """DeltaNet. Args: d_model; num_heads (divides d_model, default 4); chunk_size (default
-    64); conv_size (short-conv width, default 4). ``forward(x [B, T, D], state)``."""
+    64); conv_size (short-conv width, default 4); algorithm ("chunked" or "naive"). ``forward(x [B, T, D], state)``."""
 
     description = "DeltaNet: matrix memory written by the delta rule, S += beta k (v - S^T k)^T"
 
@@ -105,8 +125,10 @@ class DeltaNet(_DeltaRuleLayer):
         if q.shape[2] == 1:
             o, memory = delta_rule_step(q[:, :, 0], k[:, :, 0], v[:, :, 0], beta[:, :, 0], memory)
             return o.unsqueeze(2), memory
-        chunk = min(self.chunk_size, q.shape[2])
-        return chunk_delta_rule(q, k, v, beta, memory, chunk_size=chunk)
+        return parallel_form(
+            self.algorithm, chunk_delta_rule, naive_delta_rule, q, k, v, beta,
+            initial_state=memory, chunk_size=self.chunk_size,
+        )  # fmt: skip
 
 
 @register("gated_deltanet")
@@ -119,8 +141,18 @@ class GatedDeltaNet(_DeltaRuleLayer):
 
     description = "Gated DeltaNet: delta-rule matrix memory with a data-dependent decay alpha_t"
 
-    def __init__(self, d_model: int, *, num_heads: int = 4, chunk_size: int = 64, conv_size: int = 4):
-        super().__init__(d_model, num_heads=num_heads, chunk_size=chunk_size, conv_size=conv_size)
+    def __init__(
+        self,
+        d_model: int,
+        *,
+        num_heads: int = 4,
+        chunk_size: int = 64,
+        conv_size: int = 4,
+        algorithm: str = "chunked",
+    ):
+        super().__init__(
+            d_model, num_heads=num_heads, chunk_size=chunk_size, conv_size=conv_size, algorithm=algorithm
+        )
         self.a_proj = nn.Linear(d_model, num_heads, bias=False)
         self.A_log = nn.Parameter(torch.log(torch.empty(num_heads).uniform_(1.0, 16.0)))
         dt = torch.exp(torch.empty(num_heads).uniform_(math.log(1e-3), math.log(1e-1)))
@@ -135,8 +167,10 @@ class GatedDeltaNet(_DeltaRuleLayer):
                 q[:, :, 0], k[:, :, 0], v[:, :, 0], beta[:, :, 0], g[:, :, 0], memory
             )
             return o.unsqueeze(2), memory
-        chunk = min(self.chunk_size, q.shape[2])
-        return chunk_gated_delta_rule(q, k, v, beta, g, memory, chunk_size=chunk)
+        return parallel_form(
+            self.algorithm, chunk_gated_delta_rule, naive_gated_delta_rule, q, k, v, beta, g,
+            initial_state=memory, chunk_size=self.chunk_size,
+        )  # fmt: skip
 
     def _output(self, o: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         gate = F.silu(self._heads(self.g_proj(x)))  # [B, H, T, Dh]

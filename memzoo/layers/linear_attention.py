@@ -24,10 +24,19 @@ from einops import rearrange
 from torch import nn
 
 from memzoo.errors import ConfigError
-from memzoo.layers._fast_weight import check_num_heads, check_positive_int
+from memzoo.layers._fast_weight import (
+    check_algorithm,
+    check_num_heads,
+    check_positive_int,
+    parallel_form,
+)
 from memzoo.layers.base import MemoryLayer, check_input
 from memzoo.layers.registry import register
-from memzoo.ops.linear_attention import chunk_linear_attention, linear_attention_step
+from memzoo.ops.linear_attention import (
+    chunk_linear_attention,
+    linear_attention_step,
+    naive_linear_attention,
+)
 
 FEATURE_MAPS = ("elu+1", "identity", "taylor")
 
@@ -57,6 +66,7 @@ class LinearAttention(MemoryLayer):
         feature_dim: f, the projected query/key width per head for "taylor" (default 16);
             ignored by the other maps, whose query/key width is the head dim.
         chunk_size: tokens per chunk of the parallel form (default 64).
+        algorithm: ``"chunked"`` (default) or ``"naive"`` (the token-by-token reference).
 
     ``forward(x [B, T, D], state) -> (y [B, T, D], LinearAttentionState)``; T == 1 uses the
     recurrent step, longer inputs the chunked form.
@@ -75,8 +85,10 @@ class LinearAttention(MemoryLayer):
         feature_map: str = "elu+1",
         feature_dim: int = 16,
         chunk_size: int = 64,
+        algorithm: str = "chunked",
     ):
         super().__init__(d_model)
+        self.algorithm = check_algorithm(algorithm)
         if feature_map not in FEATURE_MAPS:
             raise ConfigError(
                 f"feature_map must be one of {', '.join(FEATURE_MAPS)}; got {feature_map!r}"
@@ -122,7 +134,9 @@ class LinearAttention(MemoryLayer):
             o, memory = linear_attention_step(q[:, :, 0], k[:, :, 0], v[:, :, 0], state.S)
             o = o.unsqueeze(2)  # [B, H, 1, Dh]
         else:
-            chunk = min(self.chunk_size, x.shape[1])
-            o, memory = chunk_linear_attention(q, k, v, state.S, chunk_size=chunk)
+            o, memory = parallel_form(
+                self.algorithm, chunk_linear_attention, naive_linear_attention, q, k, v,
+                initial_state=state.S, chunk_size=self.chunk_size,
+            )  # fmt: skip
         o = rearrange(self.norm(o), "b h t d -> b t (h d)")
         return self.o_proj(o), LinearAttentionState(memory)

@@ -27,10 +27,16 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from memzoo.layers._fast_weight import ShortConv, check_num_heads, check_positive_int
+from memzoo.layers._fast_weight import (
+    ShortConv,
+    check_algorithm,
+    check_num_heads,
+    check_positive_int,
+    parallel_form,
+)
 from memzoo.layers.base import MemoryLayer, check_input
 from memzoo.layers.registry import register
-from memzoo.ops.mlstm import MLSTMState, chunk_mlstm, mlstm_step
+from memzoo.ops.mlstm import MLSTMState, chunk_mlstm, mlstm_step, naive_mlstm
 
 
 class MLSTMLayerState(NamedTuple):
@@ -48,6 +54,7 @@ class MLSTM(MemoryLayer):
         d_model: model width D.
         num_heads: H, must divide d_model (default 4).
         chunk_size: tokens per chunk of the parallel form (default 64).
+        algorithm: ``"chunked"`` (default) or ``"naive"`` (the token-by-token reference).
         conv_size: width of the causal conv feeding q and k (default 4).
 
     ``forward(x [B, T, D], state) -> (y [B, T, D], MLSTMLayerState)``.
@@ -58,8 +65,17 @@ class MLSTM(MemoryLayer):
     state_growth = "O(1)"
     description = "mLSTM (xLSTM): matrix memory with exponential input gate, forget gate, normaliser"
 
-    def __init__(self, d_model: int, *, num_heads: int = 4, chunk_size: int = 64, conv_size: int = 4):
+    def __init__(
+        self,
+        d_model: int,
+        *,
+        num_heads: int = 4,
+        chunk_size: int = 64,
+        conv_size: int = 4,
+        algorithm: str = "chunked",
+    ):
         super().__init__(d_model)
+        self.algorithm = check_algorithm(algorithm)
         self.head_dim = check_num_heads(d_model, num_heads)
         check_positive_int("chunk_size", chunk_size)
         check_positive_int("conv_size", conv_size)
@@ -111,8 +127,10 @@ class MLSTM(MemoryLayer):
             h, memory = mlstm_step(*step_in, memory)
             h = h.unsqueeze(2)  # [B, H, 1, Dh]
         else:
-            chunk = min(self.chunk_size, x.shape[1])
-            h, memory = chunk_mlstm(q, k, v, i, log_f, memory, chunk_size=chunk)
+            h, memory = parallel_form(
+                self.algorithm, chunk_mlstm, naive_mlstm, q, k, v, i, log_f,
+                initial_state=memory, chunk_size=self.chunk_size,
+            )  # fmt: skip
         h = rearrange(self.norm(h), "b h t d -> b t (h d)")
         y = self.o_proj(h * torch.sigmoid(self.o_gate(x)))
         return y, MLSTMLayerState(*memory, conv_cache)
