@@ -209,6 +209,20 @@ def test_run_config_maps_to_a_translation_config():
     assert cfg.train.target_chrf == pytest.approx(90) and cfg.train.epochs == 3
 
 
+def test_train_from_run_config_gives_a_run_result(tmp_path):
+    """What ``memzoo.train`` returns when it dispatches a ``translate`` run config here."""
+    from memzoo.train import RunResult
+    from memzoo.train.config import build_config
+    from memzoo.train.seq2seq_trainer import train_from_run_config
+
+    run = build_config({}, ["task.name=translate", "model.layers=[gru]", "model.d_model=16", "train.epochs=1",
+                            "train.num_train=64", "train.num_test=16", f"train.out_dir={tmp_path}"])  # fmt: skip
+    result = train_from_run_config(run, progress=False)
+    assert isinstance(result, RunResult) and result.record.task == "translate"
+    assert result.record.layers == ["gru", "gru"] and 0 <= result.metrics["chrf"] <= 100
+    assert (result.checkpoint_dir / "source_tokenizer.json").is_file()
+
+
 def test_cli_translate_runs_and_reports(tmp_path):
     args = ["translate", "--no-store", "--json", "model.d_model=16", "train.num_train=64", "train.num_test=16",
             "train.epochs=1", f"train.out_dir={tmp_path}"]  # fmt: skip

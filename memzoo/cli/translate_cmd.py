@@ -39,7 +39,8 @@ def translate_command(
         summary = {
             "run_id": record.run_id, "status": record.status, "metrics": metrics,
             "wall_seconds": record.wall_seconds, "params": record.params,
-            "checkpoint": str(result.checkpoint_dir) if result.checkpoint_dir else None, "error": record.error,
+            "checkpoint": str(result.checkpoint_dir) if result.checkpoint_dir else None,
+            "error": record.error,
         }  # fmt: skip
         typer.echo(json.dumps(summary))
         return
@@ -55,8 +56,8 @@ def translate_command(
         baselines.append(f"word-by-word gloss {metrics['gloss_chrf']:.1f}")
     console.print("baseline chrF: " + ", ".join(baselines))
     for example in metrics.get("examples", [])[:show]:
-        console.print(f"  {example['source']}\n    -> {example['output']}\n    (reference: {example['reference']})",
-                      markup=False, highlight=False)  # fmt: skip
+        text = f"  {example['source']}\n    -> {example['output']}\n    (reference: {example['reference']})"
+        console.print(text, markup=False, highlight=False)
     if result.checkpoint_dir:
         console.print(f"checkpoint and tokenizers: {result.checkpoint_dir}", markup=False, highlight=False)
     if record.error:

@@ -99,7 +99,8 @@ class ToyGrammar:
         nouns = torch.randint(0, SIZES["noun"], (n, 2), generator=generator).tolist()
         plural = (torch.rand(n, 2, generator=generator) < PROBABILITY).tolist()
         verbs = torch.randint(0, SIZES["verb"], (n,), generator=generator).tolist()
-        adj_s, adj_o, adverbs = optional(SIZES["adjective"]), optional(SIZES["adjective"]), optional(SIZES["adverb"])
+        adj_s, adj_o = optional(SIZES["adjective"]), optional(SIZES["adjective"])
+        adverbs = optional(SIZES["adverb"])
         sources, targets = [], []
         for i in range(n):
             s, t = self.sentence(adj_s=adj_s[i], noun_s=nouns[i][0], plural_s=plural[i][0], verb=verbs[i],
@@ -118,8 +119,10 @@ class ToyGrammar:
     def target_words(self) -> list[str]:
         """Every target word form, particles included."""
         t = self.target
-        return (t["noun"] + [w + "vi" for w in t["noun"]] + t["adjective"] + [w + "n" for w in t["adjective"]]
-                + [w + a for w in t["verb"] for a in ("ta", "ri")] + t["adverb"] + [SUBJECT, OBJECT])  # fmt: skip
+        return (t["noun"] + [w + "vi" for w in t["noun"]]
+                + t["adjective"] + [w + "n" for w in t["adjective"]]
+                + [w + a for w in t["verb"] for a in ("ta", "ri")]
+                + t["adverb"] + [SUBJECT, OBJECT])  # fmt: skip
 
     def gloss(self, source: str) -> str:
         """Word-by-word translation: each source word's own target form, in source order,

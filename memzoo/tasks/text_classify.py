@@ -57,7 +57,9 @@ class TextClassify(Task):
     head = "classify"
 
     seq_len: int = Field(32, ge=1, description="max tokens per text (longer are cut, shorter left-padded)")
-    path: str | None = Field(None, description="labelled text file (.csv/.tsv/.jsonl); none: generated corpus")
+    path: str | None = Field(
+        None, description="labelled text file (.csv/.tsv/.jsonl); none: generated corpus"
+    )
     text_column: str = Field("text", description="column holding the text")
     label_column: str = Field("label", description="column holding the class label")
     tokenizer: Literal["bpe", "char", "word"] | None = Field(
@@ -82,7 +84,9 @@ class TextClassify(Task):
     @model_validator(mode="after")
     def _generated_only_options(self):
         if self.path is not None and "num_classes" in self.model_fields_set:
-            raise ValueError("num_classes applies to the generated corpus only; a file's classes are its labels")
+            raise ValueError(
+                "num_classes applies to the generated corpus only; a file's classes are its labels"
+            )
         return self
 
     # ---- data and vocabularies, prepared once -------------------------------------------

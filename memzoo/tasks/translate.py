@@ -115,8 +115,8 @@ class Translate(Task):
             order = torch.randperm(len(pairs), generator=torch.Generator().manual_seed(self.split_seed))
             num_test = min(max(1, round(len(pairs) * self.test_fraction)), len(pairs) - 1)
             test, train = order[:num_test].tolist(), order[num_test:].tolist()
-            self._cache["test_pairs"] = ([pairs.sources[i] for i in test], [pairs.targets[i] for i in test])
-            self._cache["train_pairs"] = ([pairs.sources[i] for i in train], [pairs.targets[i] for i in train])
+            for part, rows in (("test_pairs", test), ("train_pairs", train)):
+                self._cache[part] = ([pairs.sources[i] for i in rows], [pairs.targets[i] for i in rows])
             src_texts, tgt_texts = self._cache["train_pairs"]
         self._cache["source_tokenizer"] = fit_tokenizer(kind, src_texts, size)
         self._cache["target_tokenizer"] = fit_tokenizer(kind, tgt_texts, size)
@@ -127,15 +127,20 @@ class Translate(Task):
                 self._cache[part] = ([sources[i] for i in kept], [targets[i] for i in kept])
                 self._cache["dropped_" + part] = len(sources) - len(kept)
             if not self._cache["train_pairs"][0] or not self._cache["test_pairs"][0]:
-                raise MemzooError(f"{self.path}: no training or no held-out pair fits in seq_len={self.seq_len} "
-                                  "tokens; raise seq_len")  # fmt: skip
+                raise MemzooError(
+                    f"{self.path}: no training or no held-out pair fits in seq_len={self.seq_len} "
+                    "tokens; raise seq_len"
+                )
         return self._cache
 
     def _fitting(self, sources: list[str], targets: list[str]) -> list[int]:
         """Indices of the pairs whose source and target (with ``<eos>``) fit in ``seq_len``."""
         src_tok, tgt_tok = self._cache["source_tokenizer"], self._cache["target_tokenizer"]
-        return [i for i, (s, t) in enumerate(zip(sources, targets))
-                if len(src_tok.encode(s)) <= self.seq_len and len(tgt_tok.encode(t)) + 1 <= self.seq_len]  # fmt: skip
+
+        def fits(source: str, target: str) -> bool:
+            return max(len(src_tok.encode(source)), len(tgt_tok.encode(target)) + 1) <= self.seq_len
+
+        return [i for i, (s, t) in enumerate(zip(sources, targets)) if fits(s, t)]
 
     @property
     def source_tokenizer(self):
@@ -186,8 +191,10 @@ class Translate(Task):
         tgt_ids = [self.target_tokenizer.encode(t) + [EOS_ID] for t in targets]
         too_long = sum(len(s) > self.seq_len or len(t) > self.seq_len for s, t in zip(src_ids, tgt_ids))
         if too_long:
-            raise ConfigError(f"seq_len={self.seq_len} is too short for {too_long} of {len(sources)} sentence "
-                              f"pairs with tokenizer={self.tokenizer_kind}; raise seq_len")  # fmt: skip
+            raise ConfigError(
+                f"seq_len={self.seq_len} is too short for {too_long} of {len(sources)} sentence "
+                f"pairs with tokenizer={self.tokenizer_kind}; raise seq_len"
+            )
         inputs = pad_batch(src_ids, self.seq_len, side="right")
         return TaskData(inputs, pad_batch(tgt_ids, self.seq_len, side="right", fill=IGNORE_INDEX))
 
@@ -203,7 +210,8 @@ class Translate(Task):
         else:
             test_sources, test_targets = (lst[:num_test] for lst in self._prepared()["test_pairs"])
         train = self.encode_pairs(*self.pairs(num_train, seed))
-        return TranslationSplit(train, self.encode_pairs(test_sources, test_targets), test_sources, test_targets)
+        test = self.encode_pairs(test_sources, test_targets)
+        return TranslationSplit(train, test, test_sources, test_targets)
 
     def split(self, num_train: int, num_test: int, seed: int) -> tuple[TaskData, TaskData]:
         """Not for the sequence-model trainer: translation trains a ``Seq2Seq``."""

@@ -28,10 +28,14 @@ def confusion_matrix(predictions: torch.Tensor, targets: torch.Tensor, num_class
     """
     predictions, targets = predictions.reshape(-1).cpu().long(), targets.reshape(-1).cpu().long()
     if predictions.shape != targets.shape:
-        raise ConfigError(f"predictions {tuple(predictions.shape)} and targets {tuple(targets.shape)} differ in size")
+        raise ConfigError(
+            f"predictions {tuple(predictions.shape)} and targets {tuple(targets.shape)} differ in size"
+        )
     for name, ids in (("predictions", predictions), ("targets", targets)):
         if ids.numel() and (ids.min() < 0 or ids.max() >= num_classes):
-            raise ConfigError(f"{name} must lie in [0, {num_classes}), got [{int(ids.min())}, {int(ids.max())}]")
+            raise ConfigError(
+                f"{name} must lie in [0, {num_classes}), got [{int(ids.min())}, {int(ids.max())}]"
+            )
     flat = torch.bincount(targets * num_classes + predictions, minlength=num_classes * num_classes)
     return flat.view(num_classes, num_classes)
 
@@ -52,7 +56,8 @@ def predict_classes(model, inputs: torch.Tensor, batch_size: int = 256) -> torch
     """``[N]`` arg-max classes of a ``classify``-head model on ``inputs [N, T]`` (eval mode)."""
     model.eval()
     device = next(model.parameters()).device
-    out = [model(inputs[i : i + batch_size].to(device))[0].argmax(-1).cpu() for i in range(0, len(inputs), batch_size)]
+    out = [model(inputs[i : i + batch_size].to(device))[0].argmax(-1).cpu()
+           for i in range(0, len(inputs), batch_size)]  # fmt: skip
     return torch.cat(out) if out else torch.zeros(0, dtype=torch.long)
 
 

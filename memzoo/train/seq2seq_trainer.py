@@ -87,7 +87,8 @@ def translate_ids(model: Seq2Seq, src: torch.Tensor, *, beam_size: int = 1, leng
         if beam_size == 1:
             out += greedy_decode(model, batch, max_len=max_len)
         else:
-            out += beam_search(model, batch, beam_size=beam_size, max_len=max_len, length_penalty=length_penalty)
+            out += beam_search(model, batch, beam_size=beam_size, max_len=max_len,
+                               length_penalty=length_penalty)  # fmt: skip
     return out
 
 
@@ -163,7 +164,7 @@ def train_translation(
     cfg = validate_translation_config(config)
     tc = cfg.train
     task = cfg.task.build()
-    split = task.translation_split(tc.num_train, tc.num_test, tc.seed)  # bad files fail before a run is stored
+    split = task.translation_split(tc.num_train, tc.num_test, tc.seed)  # a bad file fails before storing
     device = resolve_device(tc.device)
     config_dict = cfg.model_dump(mode="json")
     record = RunRecord(
@@ -212,7 +213,8 @@ def train_translation(
                 bar.advance(loss.item())
             if record.status == "diverged":
                 break
-            metrics = evaluate_translation(model, task, split, beam_size=tc.beam_size, length_penalty=tc.length_penalty)
+            metrics = evaluate_translation(model, task, split, beam_size=tc.beam_size,
+                                           length_penalty=tc.length_penalty)  # fmt: skip
             point = {"epoch": epoch, "train_loss": loss_sum / max(batches, 1),
                      "seconds": time.perf_counter() - start,
                      **{k: v for k, v in metrics.items() if isinstance(v, (int, float))}}  # fmt: skip
@@ -258,8 +260,8 @@ def translation_config_from_run(cfg) -> TranslationConfig:
     ``memzoo train --task translate`` means): ``model.layers`` is the stack of the encoder and
     of the decoder alike; ``train.target_accuracy`` (a fraction) is the target chrF / 100."""
     m, t = cfg.model, cfg.train
-    train_keys = ("epochs", "batch_size", "lr", "weight_decay", "warmup_fraction", "grad_clip",
-                  "num_train", "num_test", "seed", "device", "max_seconds", "checkpoint", "out_dir")  # fmt: skip
+    train_keys = ("epochs", "batch_size", "lr", "weight_decay", "warmup_fraction", "grad_clip", "num_train",
+                  "num_test", "seed", "device", "max_seconds", "checkpoint", "out_dir")  # fmt: skip
     return validate_translation_config({
         "task": {"name": "translate", **cfg.task.params()},
         "model": {"encoder_layers": m.layers, "decoder_layers": m.layers, "d_model": m.d_model,
