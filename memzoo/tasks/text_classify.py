@@ -7,7 +7,7 @@ Shape legend: N examples, T ``seq_len``, K classes.
 head reads; ``targets[n]`` is the class id (a ``[N]`` tensor). Class ids index
 :attr:`TextClassify.class_names` (the sorted distinct labels of a file).
 
-- ``path`` set: rows of a CSV/TSV/JSONL file (see :func:`memzoo.data.load_text_labels`). The
+- ``path`` set: rows of a CSV/TSV/JSONL file (see :func:`memzoo.data.text_labels.load_text_labels`). The
   file is split once into a training and a held-out part by ``split_seed``
   (``test_fraction`` of the rows held out), so every training seed is scored on the same rows.
   The tokenizer is fitted on the training part only.

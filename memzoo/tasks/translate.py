@@ -11,7 +11,7 @@ their own vocabularies (``input_vocab_size``, ``output_vocab_size``).
 - no ``path``: pairs of :class:`memzoo.tasks._toy_grammar.ToyGrammar` (SVO -> SOV word order,
   case particles, agreement), word tokens by default;
 - ``path``: a tab-separated ``source<TAB>target`` file (Anki/Tatoeba exports; see
-  :func:`memzoo.data.load_parallel_text`), split once by ``split_seed``; the tokenizers (BPE by
+  :func:`memzoo.data.parallel_text.load_parallel_text`), split once by ``split_seed``; the tokenizers (BPE by
   default) are fitted on the training pairs. Pairs longer than ``seq_len`` tokens on either side
   (``<eos>`` counted) are left out of both parts (counted in :attr:`Translate.dropped_pairs`).
 
