@@ -51,7 +51,8 @@ def main() -> None:
         start = time.perf_counter()
         result = memzoo.train(config)
         metrics = evaluate_recommendations(result.model, task)
-        print(f"{layer:<22} {metrics['hr@10']:>6.3f} {metrics['ndcg@10']:>8.3f} {time.perf_counter() - start:>8.1f}")
+        seconds = time.perf_counter() - start
+        print(f"{layer:<22} {metrics['hr@10']:>6.3f} {metrics['ndcg@10']:>8.3f} {seconds:>8.1f}")
     print(f"{'popularity':<22} {metrics['popularity_hr@10']:>6.3f} {metrics['popularity_ndcg@10']:>8.3f}")
     print(f"{'random':<22} {metrics['random_hr@10']:>6.3f}")
 

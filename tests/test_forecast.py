@@ -89,7 +89,8 @@ def test_naive_baselines_on_known_series():
     season = 4
     periodic = np.tile([1.0, 5.0, 2.0, 8.0], 10)
     origins = np.arange(12, 30)
-    assert np.array_equal(seasonal_naive_forecast(periodic, origins, 6, season), periodic[origins[:, None] + np.arange(6)])
+    expected = periodic[origins[:, None] + np.arange(6)]
+    assert np.array_equal(seasonal_naive_forecast(periodic, origins, 6, season), expected)
     ramp = np.arange(40.0)
     forecast = naive_forecast(ramp, origins, 3)
     assert np.array_equal(forecast, np.repeat(ramp[origins - 1][:, None], 3, axis=1))

@@ -111,7 +111,8 @@ def test_interactions_movielens_100k_layout_and_dates(tmp_path):
     [
         ("user,item\n1,2\n", {}, r"no column 'userId'; columns found: user, item"),
         ("userId,movieId,timestamp\n1,2,3\n,4,5\n", {}, r"column 'userId' has an empty id at row 2"),
-        ("userId,movieId,timestamp\n1,2,x\n", {}, r"column 'timestamp' has a value that is neither a number nor a date: 'x' at row 1"),
+        ("userId,movieId,timestamp\n1,2,x\n", {},
+         r"column 'timestamp' has a value that is neither a number nor a date: 'x' at row 1"),
         ("userId,movieId,timestamp\n1,2,3\n2,2,4\n", {}, r"no user has at least 2 interactions \(2 users read\)"),
         ("", {}, r"is empty"),
         ('userId,movieId\n1,"2\n', {"time_column": None}, r"not a well-formed ','-separated file"),

@@ -67,7 +67,9 @@ def load_series(
     elif isinstance(source, (str, Path)):
         frame, where = read_csv(source, sep=sep, encoding=encoding), repr(str(source))
     else:
-        raise ConfigError(f"source must be a CSV path, a pandas Series or a DataFrame; got {type(source).__name__}")
+        raise ConfigError(
+            f"source must be a CSV path, a pandas Series or a DataFrame; got {type(source).__name__}"
+        )
     require_columns(frame, columns + ([time_column] if time_column else []), where)
     if time_column:
         frame = _sorted_by_time(frame, time_column, where)
@@ -92,7 +94,9 @@ def builtin_series(name: str) -> np.ndarray:
     try:
         from statsmodels import datasets
     except ImportError as err:
-        raise MemzooError(f"the built-in {name!r} series comes with statsmodels: pip install 'memzoo[apps]'") from err
+        raise MemzooError(
+            f"the built-in {name!r} series comes with statsmodels: pip install 'memzoo[apps]'"
+        ) from err
     if name == "sunspots":
         frame = datasets.sunspots.load_pandas().data
         return load_series(frame, "SUNACTIVITY", time_column="YEAR")

@@ -178,7 +178,9 @@ class Forecast(Task):
             inputs, targets = inputs - last[:, None, :], targets - last[:, :1]
         return TaskData(inputs=inputs, targets=targets)
 
-    def to_units(self, outputs: torch.Tensor, origins: np.ndarray, values: np.ndarray | None = None) -> torch.Tensor:
+    def to_units(
+        self, outputs: torch.Tensor, origins: np.ndarray, values: np.ndarray | None = None
+    ) -> torch.Tensor:
         """Model outputs (or targets) ``[N, H]`` of windows at ``origins`` in the series' units:
         undo the offset of ``relative`` windows, then the normalisation."""
         prep = self.prepared()
