@@ -30,7 +30,7 @@ __all__ = ["SECTIONS", "ReportData", "Section", "build_report_html", "write_repo
 SECTIONS: list[Section] = [
     Section("runs", "Runs", report_sections.runs_table),
     Section("accuracy-by-task", "Accuracy by task and layer", report_sections.accuracy_by_task),
-    Section("accuracy-vs-length", "Accuracy vs sequence length and number of key-value pairs",
+    Section("accuracy-vs-length", "Accuracy vs sequence length, key-value pairs and distance",
             report_sections.accuracy_vs_length),  # fmt: skip
     Section("recall-vs-state", "Recall vs memory-state size", report_sections.recall_vs_state),
     Section("learning-curves", "Learning curves", report_sections.learning_curves),

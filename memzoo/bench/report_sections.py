@@ -32,7 +32,8 @@ from memzoo.bench.report_plots import (
 
 ERROR_CHARS = 300  # an error message in the runs table is cut to this many characters
 # Task settings plotted on the x axis of "accuracy vs length", with their axis names.
-LENGTH_SETTINGS = (("seq_len", "sequence length"), ("num_kv_pairs", "number of key-value pairs"))
+LENGTH_SETTINGS = (("seq_len", "sequence length"), ("num_kv_pairs", "number of key-value pairs"),
+                   ("distance", "distance (tokens between a pair and its query)"))  # fmt: skip
 
 
 def runs_table(data: ReportData) -> str:

@@ -2,8 +2,9 @@
 
 from memzoo.models.block import MemoryBlock
 from memzoo.models.sequence_model import HEADS, SequenceModel
+from memzoo.models.segment_runner import SegmentRunner
 
-__all__ = ["HEADS", "MemoryBlock", "SequenceModel"]
+__all__ = ["HEADS", "MemoryBlock", "SegmentRunner", "SequenceModel"]
 
 from memzoo.models.seq2seq import Seq2Seq  # noqa: E402
 

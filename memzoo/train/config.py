@@ -91,6 +91,12 @@ class TrainConfig(BaseModel):
     max_seconds: float | None = Field(None, gt=0, description="stop after this much wall time")
     checkpoint: bool = True
     out_dir: str = "results/runs"
+    segment_len: int | None = Field(
+        None, gt=0, description="read inputs in segments of this many tokens (SegmentRunner)"
+    )
+    tbptt_segments: int = Field(
+        1, gt=0, description="segments per truncated-backpropagation window (with segment_len)"
+    )
 
 
 class RunConfig(BaseModel):
@@ -101,6 +107,18 @@ class RunConfig(BaseModel):
     task: TaskSpec = Field(default_factory=TaskSpec)
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+
+    @model_validator(mode="after")
+    def _tbptt_needs_segments(self) -> "RunConfig":
+        # Segments come from train.segment_len or, failing that, the task's own segment_len.
+        tc = self.train
+        if tc.tbptt_segments != 1 and tc.segment_len is None:
+            if getattr(self.task.build(), "segment_len", None) is None:
+                raise ValueError(
+                    f"train.tbptt_segments={tc.tbptt_segments} needs train.segment_len "
+                    "(truncated backpropagation works on segments)"
+                )
+        return self
 
 
 def _format_validation_error(err: ValidationError) -> str:

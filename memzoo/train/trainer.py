@@ -20,12 +20,14 @@ from typing import Any
 import torch
 
 from memzoo.bench.record import RunRecord, config_hash
+from memzoo.errors import ConfigError
 from memzoo.models import SequenceModel
 from memzoo.train.checkpoint import save_checkpoint
 from memzoo.train.config import RunConfig, validate_config
 from memzoo.train.environment import git_revision, resolve_device
-from memzoo.train.objectives import accumulator_for, primary_metric, training_loss
+from memzoo.train.objectives import accumulator_for, primary_metric
 from memzoo.train.progress import EpochProgress
+from memzoo.train.segmented import evaluate_segmented, make_train_step, resolve_segment_len
 
 
 @dataclass
@@ -87,8 +89,22 @@ def _schedule(optimizer, total_steps: int, warmup_fraction: float):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def evaluate(model: SequenceModel, data, head: str, num_outputs: int, device, batch_size: int = 256) -> dict:
-    """Metrics of ``model`` on ``data`` (a TaskData), in eval mode without gradients."""
+def evaluate(
+    model: SequenceModel,
+    data,
+    head: str,
+    num_outputs: int,
+    device,
+    batch_size: int = 256,
+    segment_len: int | None = None,
+) -> dict:
+    """Metrics of ``model`` on ``data`` (a TaskData), in eval mode without gradients.
+
+    With ``segment_len`` the inputs are read segment by segment (``SegmentRunner``) and only
+    the outputs at scored positions are kept."""
+    if segment_len is not None:
+        return evaluate_segmented(model, data, head, num_outputs, device, segment_len,
+                                  lambda: _autocast(device), batch_size)  # fmt: skip
     model.eval()
     acc = accumulator_for(head, num_outputs)
     with torch.no_grad(), _autocast(device):
@@ -113,6 +129,7 @@ def train(
     suite: str | None = None,
     run_id: str | None = None,
     progress: bool | None = None,
+    model: SequenceModel | None = None,
 ) -> RunResult:
     """Train the model ``config`` describes on its task; return the record and the model.
 
@@ -122,8 +139,19 @@ def train(
         suite: the benchmark suite this run belongs to (stored with it).
         run_id: defaults to a fresh random id.
         progress: show a progress bar; default: only when stderr is a terminal.
+        model: go on training this model (e.g. continual learning) instead of building a
+            fresh one; it must take the task's inputs and have at least its outputs.
+
+    With ``train.segment_len`` (or a task that names its own ``segment_len``), batches are
+    read segment by segment with truncated backpropagation (``memzoo.train.segmented``).
+    A task named ``continual`` is trained phase after phase (``memzoo.train.continual``).
     """
     cfg = validate_config(config)
+    if cfg.task.name == "continual":
+        from memzoo.train.continual import train_continual_config
+
+        return train_continual_config(cfg, store=store, suite=suite, run_id=run_id,
+                                      progress=progress, model=model)  # fmt: skip
     tc = cfg.train
     task = cfg.task.build()
     device = resolve_device(tc.device)
@@ -145,9 +173,12 @@ def train(
 
     torch.manual_seed(tc.seed)
     train_data, test_data = task.split(tc.num_train, tc.num_test, seed=tc.seed)
-    model = build_model(cfg, task).to(device)
+    model = (build_model(cfg, task) if model is None else _check_fits(model, task)).to(device)
     record.params = model.num_params()
     record.state_bytes = model.state_size(task.seq_len)
+    segment_len = resolve_segment_len(tc, task)
+    train_step = make_train_step(model, segment_len, tc.tbptt_segments, lambda: _autocast(device))
+    num_outputs = model.head.out_features
 
     optimizer = _optimizer(model, tc)
     steps_per_epoch = math.ceil(tc.num_train / tc.batch_size)
@@ -167,15 +198,13 @@ def train(
             for first in range(0, tc.num_train, tc.batch_size):
                 rows = order[first : first + tc.batch_size]
                 inputs, targets = train_data.inputs[rows].to(device), train_data.targets[rows].to(device)
-                with _autocast(device):
-                    loss = training_loss(model, inputs, targets)
+                optimizer.zero_grad(set_to_none=True)
+                loss = train_step(inputs, targets)  # forward and backward
                 step += 1
                 if not torch.isfinite(loss):
                     record.status = "diverged"
                     record.error = f"non-finite loss {loss.item()} at step {step} (epoch {epoch})"
                     break
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
                 optimizer.step()
                 scheduler.step()
@@ -183,7 +212,8 @@ def train(
                 bar.advance(loss.item())
             if record.status == "diverged":
                 break
-            metrics = evaluate(model, test_data, task.head, task.output_vocab_size, device)
+            metrics = evaluate(model, test_data, task.head, num_outputs, device,
+                               segment_len=segment_len)  # fmt: skip
             point = {"epoch": epoch, "train_loss": loss_sum / max(batches, 1),
                      "seconds": time.perf_counter() - start, **_scalars(metrics)}
             record.curve.append(point)
@@ -202,12 +232,36 @@ def train(
 
     record.wall_seconds = time.perf_counter() - start
     record.ended_at = time.time()
-    record.metrics = {**best_metrics, "epochs": len(record.curve)}
+    record.metrics = {**best_metrics, **_training_set_metrics(task, train_data),
+                      "epochs": len(record.curve)}  # fmt: skip
     if record.status == "running":
         record.status = "completed"
     if store is not None:
         store.write_record(record)
     return RunResult(record=record, model=model, checkpoint_dir=checkpoint_dir)
+
+
+def _check_fits(model: SequenceModel, task) -> SequenceModel:
+    """``model`` if it can be trained on ``task`` (inputs, head kind, enough outputs)."""
+    if model.head_kind != task.head:
+        raise ConfigError(f"the given model has a {model.head_kind!r} head; task "
+                          f"{task.name!r} needs {task.head!r}")  # fmt: skip
+    embed = model.embed
+    input_dim = getattr(task, "input_dim", None)
+    fits_inputs = (getattr(embed, "in_features", None) == input_dim if input_dim
+                   else getattr(embed, "num_embeddings", 0) >= task.input_vocab_size)  # fmt: skip
+    if not fits_inputs or model.head.out_features < task.output_vocab_size:
+        raise ConfigError(f"the given model does not fit task {task.name!r}: it needs "
+                          f"{input_dim or task.input_vocab_size} inputs and "
+                          f"{task.output_vocab_size} outputs")  # fmt: skip
+    return model
+
+
+def _training_set_metrics(task, train_data) -> dict:
+    """Metrics a task computes from its training set (e.g. ``facts_seen_fraction`` of
+    ``memorization``): the optional ``training_set_metrics(data) -> dict`` of a task."""
+    hook = getattr(task, "training_set_metrics", None)
+    return dict(hook(train_data)) if callable(hook) else {}
 
 
 def _scalars(metrics: dict) -> dict:

@@ -1,0 +1,90 @@
+"""Training and evaluation step functions, whole-sequence or through a ``SegmentRunner``.
+
+The trainer calls :func:`make_train_step` once and then ``step(inputs, targets) -> loss``
+per batch: forward *and* backward (gradients accumulate in ``.grad``). Whole-sequence
+training computes :func:`~memzoo.train.objectives.training_loss` and backpropagates it;
+segmented training (``train.segment_len`` set) runs
+:meth:`memzoo.models.SegmentRunner.loss_backward`, which backpropagates each truncated-BPTT
+window as soon as it is done, so memory is bounded by the segment length, not the input.
+
+The segment length is ``train.segment_len``, or else the task's own ``segment_len`` when the
+task has one (a task about segments, such as ``cross_segment_recall``, names the segment
+length it is meant to be read in); None means whole sequences.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+
+import torch
+
+from memzoo.models import SegmentRunner, SequenceModel
+from memzoo.train.objectives import accumulator_for, training_loss
+
+TrainStep = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def resolve_segment_len(train_cfg, task) -> int | None:
+    """``train.segment_len`` if set, else the task's ``segment_len`` attribute, else None."""
+    if train_cfg.segment_len is not None:
+        return train_cfg.segment_len
+    value = getattr(task, "segment_len", None)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def make_train_step(
+    model: SequenceModel,
+    segment_len: int | None,
+    tbptt_segments: int,
+    autocast: Callable[[], AbstractContextManager],
+) -> TrainStep:
+    """``step(inputs, targets) -> loss``: forward and backward of one batch.
+
+    The returned loss is detached from the graph for the segmented path, attached for the
+    whole path (either way only its value is used afterwards).
+    """
+    if segment_len is None:
+
+        def whole_step(inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+            with autocast():
+                loss = training_loss(model, inputs, targets)
+            loss.backward()  # a non-finite loss is caught by the caller before the update
+            return loss
+
+        return whole_step
+
+    runner = SegmentRunner(model, segment_len, tbptt_segments)
+
+    def segmented_step(inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return runner.loss_backward(inputs, targets, autocast=autocast)
+
+    return segmented_step
+
+
+def evaluate_segmented(
+    model: SequenceModel,
+    data,
+    head: str,
+    num_outputs: int,
+    device,
+    segment_len: int,
+    autocast: Callable[[], AbstractContextManager],
+    batch_size: int = 256,
+) -> dict:
+    """Metrics of ``model`` on ``data`` (a TaskData) read segment by segment, in eval mode.
+
+    Only the outputs at scored positions are kept (:meth:`SegmentRunner.scored_outputs`),
+    so a long input never materialises a ``[B, T, K]`` tensor.
+    """
+    model.eval()
+    runner = SegmentRunner(model, segment_len)
+    acc = accumulator_for(head, num_outputs)
+    with torch.no_grad(), autocast():
+        for start in range(0, len(data.inputs), batch_size):
+            rows = slice(start, start + batch_size)
+            inputs, targets = data.inputs[rows].to(device), data.targets[rows].to(device)
+            outputs, kept = runner.scored_outputs(inputs, targets)
+            slices = {k: v[rows] for k, v in data.slices.items()}
+            acc.update(outputs.float(), kept, slices)
+    return acc.compute()
