@@ -58,10 +58,14 @@ def train_command(
         return
     console = Console()
     metrics = record.metrics
+    scores = "  ".join(
+        f"{name} {metrics[name]:.4f}" for name in ("accuracy", "f1", "mae", "rmse", "chrf")
+        if isinstance(metrics.get(name), (int, float))
+    )
     console.print(
-        f"[bold]{record.run_id}[/] {record.status}: accuracy {metrics.get('accuracy', float('nan')):.4f} "
-        f"after {metrics.get('epochs')} epoch(s), {record.wall_seconds:.1f} s, "
-        f"{record.params:,} params, {record.state_bytes:,} state bytes"
+        f"[bold]{record.run_id}[/] {record.status}: {scores or 'no metrics'} "
+        f"after {metrics.get('epochs')} epoch(s), {record.wall_seconds or 0:.1f} s, "
+        f"{record.params or 0:,} params, {record.state_bytes or 0:,} state bytes"
     )
     if record.error:
         console.print(f"[red]{record.error}[/]")
