@@ -93,7 +93,7 @@ class RayExecutor:
 
     Args:
         address: a Ray cluster to join (``"auto"``: the cluster started on this machine by
-            ``ray start``; ``"HOST:PORT"`` or ``"ray://HOST:PORT"``). ``None``: use the Ray
+            ``ray start``; ``"HOST:PORT"`` of its head). ``None``: use the Ray
             instance this process already has, or start a local one (``num_cpus`` CPUs,
             no dashboard) and shut it down when ``run`` ends.
         retries: extra attempts for a job whose attempt failed (>= 0).
@@ -127,8 +127,20 @@ class RayExecutor:
         self.num_cpus = num_cpus or os.cpu_count() or 1
         self.job_fn = job_fn
         self.runtime_env = runtime_env
+        self._started_ray = False
 
     # ---------------------------------------------------------------- cluster
+    def __enter__(self) -> "RayExecutor":
+        """Start or join Ray now (before a benchmark claims its runs in the store)."""
+        self._started_ray = self._connect() or self._started_ray
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Shut Ray down if this executor started it."""
+        if self._started_ray:
+            self.ray.shutdown()
+            self._started_ray = False
+
     def _connect(self) -> bool:
         """Make sure Ray is initialised; True if this call started it (and must stop it)."""
         ray = self.ray
@@ -143,7 +155,12 @@ class RayExecutor:
                 ray.init(address=self.address, runtime_env=self.runtime_env, **common)
         except (ConnectionError, RuntimeError, ValueError) as err:
             where = self.address or "a local Ray instance"
-            raise MemzooError(f"cannot start or join Ray at {where}: {err}") from err
+            hint = ""
+            if self.address not in (None, "auto") and "RAY_AUTH_MODE" not in os.environ:
+                hint = ("; if the cluster uses token authentication (the default of `ray start`"
+                        " in recent Ray), set RAY_AUTH_MODE=token and give its token in "
+                        "~/.ray/auth_token or RAY_AUTH_TOKEN")
+            raise MemzooError(f"cannot start or join Ray at {where}: {err}{hint}") from err
         return True
 
     def _wants_gpu(self, job: Job, cluster_gpus: float) -> bool:
@@ -152,14 +169,15 @@ class RayExecutor:
 
     # ---------------------------------------------------------------- run
     def run(self, jobs: Sequence[Job], on_record: OnRecord, on_start: OnStart | None = None) -> None:
+        """Run ``jobs``; outside a ``with`` block, Ray is started/joined (and a Ray started
+        here shut down) around this call."""
         if not jobs:
             return
-        started_ray = self._connect()
-        try:
+        if self.ray.is_initialized():
             self._run(list(jobs), on_record, on_start)
-        finally:
-            if started_ray:
-                self.ray.shutdown()
+            return
+        with self:
+            self._run(list(jobs), on_record, on_start)
 
     def _run(self, jobs: list[Job], on_record: OnRecord, on_start: OnStart | None) -> None:
         ray = self.ray

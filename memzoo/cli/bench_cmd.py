@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import AbstractContextManager, nullcontext
 from typing import Optional
 
 import typer
@@ -28,8 +29,8 @@ def bench_command(
     ),
     ray_address: Optional[str] = typer.Option(
         None, "--ray-address", metavar="ADDRESS",
-        help="Join this Ray cluster (implies --ray): HOST:PORT of a `ray start --head`, "
-             "'auto' for the cluster running on this machine, or ray://HOST:PORT.",
+        help="Join this Ray cluster (implies --ray): HOST:PORT of its `ray start --head`, "
+             "or 'auto' for the cluster running on this machine.",
     ),
     retries: int = typer.Option(
         2, "--retries", min=0, help="Extra attempts for a run that fails, before it is stored as failed."
@@ -47,13 +48,16 @@ def bench_command(
         executor = RayExecutor(ray_address, retries=retries)
     else:
         executor = LocalExecutor(workers, retries=retries)
-    store = ResultsStore(db)
-    try:
-        summary = run_bench(suite, store, executor, progress=not as_json)
-    except KeyboardInterrupt:
-        typer.echo("interrupted: unfinished runs are stored as failed; run the same command "
-                   "again to resume", err=True)
-        raise typer.Exit(code=130) from None
+    # Ray is started or joined before the bench claims its runs (a cluster that cannot be
+    # reached then leaves the store untouched) and shut down afterwards if it was started.
+    with executor if isinstance(executor, AbstractContextManager) else nullcontext():
+        store = ResultsStore(db)
+        try:
+            summary = run_bench(suite, store, executor, progress=not as_json)
+        except KeyboardInterrupt:
+            typer.echo("interrupted: unfinished runs are stored as failed; run the same "
+                       "command again to resume", err=True)
+            raise typer.Exit(code=130) from None
     line = (f"suite {summary.suite}: {summary.completed} completed, {summary.failed} failed, "
             f"{summary.diverged} diverged, {summary.skipped} already done, "
             f"{summary.wall_seconds:.1f} s")
