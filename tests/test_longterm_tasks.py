@@ -188,6 +188,7 @@ def test_continual_generate_is_the_joint_data_padded(n, seed, len_a, len_b):
         ("cross_segment_recall", dict(num_kv_pairs=4, segment_len=6), ["num_kv_pairs", "segment_len"]),
         ("cross_segment_recall", dict(vocab_size=8, num_kv_pairs=4), ["vocab_size", "num_kv_pairs"]),
         ("cross_segment_recall", dict(distance=-1), ["distance"]),
+        ("cross_segment_recall", dict(test_distances=[64, -1]), ["test_distances"]),
         ("forgetting_mqar", dict(seq_len=9), ["seq_len", "even"]),
         ("forgetting_mqar", dict(seq_len=12, num_kv_pairs=4), ["seq_len", "num_kv_pairs"]),
         ("forgetting_mqar", dict(vocab_size=8, num_kv_pairs=4), ["vocab_size", "num_kv_pairs"]),
@@ -264,3 +265,26 @@ def test_continual_phases_and_store(tmp_path):
     assert len(stored.curve) == 2
     with pytest.raises(ConfigError, match="same model"):
         train_continual(a, b.model_copy(update={"model": a.model.model_copy(update={"d_model": 8})}))
+
+
+def test_cross_segment_recall_test_distances_give_accuracy_by_distance():
+    task = tasks.build("cross_segment_recall", vocab_size=16, num_kv_pairs=2, distance=4,
+                       segment_len=8, test_distances=[4, 30])  # fmt: skip
+    sweep = task.evaluation_sweep()["distance"]
+    assert sorted(sweep) == [4, 30] and [sweep[d].seq_len for d in (4, 30)] == [12, 38]
+    assert sweep[30].test_distances == () and sweep[30].segment_len == 8
+    assert tasks.build("cross_segment_recall").evaluation_sweep() == {}
+    cfg = build_config(overrides=[
+        "task.name=cross_segment_recall", "task.vocab_size=16", "task.num_kv_pairs=2",
+        "task.distance=4", "task.segment_len=8", "task.test_distances=[4,30]",
+        "model.layers=[gru]", "model.d_model=16", "train.num_train=32", "train.num_test=16",
+        "train.epochs=1", "train.batch_size=16", "train.checkpoint=false",
+    ])  # fmt: skip
+    result = train(cfg)
+    by_distance = result.metrics["accuracy_by_distance"]
+    assert sorted(by_distance) == ["30", "4"]
+    # The final model, read in segments of 8, on each distance's own held-out data.
+    test_30 = sweep[30].split(0, 16, seed=0)[1]
+    expected = evaluate(result.model, test_30, "lm", 16, torch.device("cpu"), segment_len=8)
+    assert by_distance["30"] == expected["accuracy"]
+    assert by_distance["4"] == result.metrics["accuracy"]  # one epoch: final model == best

@@ -21,6 +21,10 @@ Layout of one example (next-token convention)::
 uses it when ``train.segment_len`` is unset): the pairs fit in the first segment, so
 between a pair and its query lie at least ``distance`` tokens and
 ``distance // segment_len`` whole segments. ``seq_len`` is derived, never set.
+
+``test_distances``: distances the trained model is also evaluated at (never trained on), the
+passkey protocol of training short and testing long; the trainer records
+``accuracy_by_distance = {"64": ..., "4096": ...}``.
 """
 
 from __future__ import annotations
@@ -69,6 +73,9 @@ class CrossSegmentRecall(Task):
     num_kv_pairs: int = Field(4, ge=1, description="key-value pairs written at the start (K)")
     distance: int = Field(256, ge=0, description="distractor tokens between pairs and queries")
     segment_len: int = Field(64, ge=1, description="segment length the model reads it in")
+    test_distances: tuple[int, ...] = Field(
+        (), description="also evaluate the trained model at these distances (accuracy_by_distance)"
+    )
     seq_len: int | None = Field(None, description="derived: 4 * num_kv_pairs + distance")
 
     @model_validator(mode="after")
@@ -84,6 +91,8 @@ class CrossSegmentRecall(Task):
                 f"num_kv_pairs={k} takes {2 * k} tokens, more than segment_len="
                 f"{self.segment_len} (the pairs must fit in the first segment)"
             )
+        if any(d < 0 for d in self.test_distances):
+            raise ValueError(f"test_distances={list(self.test_distances)} must all be >= 0")
         derived = 4 * k + self.distance
         if "seq_len" in self.model_fields_set and self.seq_len != derived:
             raise ValueError(
@@ -96,6 +105,14 @@ class CrossSegmentRecall(Task):
     @property
     def input_vocab_size(self) -> int:
         return self.vocab_size
+
+    def evaluation_sweep(self) -> dict[str, dict[int, "CrossSegmentRecall"]]:
+        """The task at each of ``test_distances`` (the trainer records
+        ``accuracy_by_distance``); empty when there are none."""
+        if not self.test_distances:
+            return {}
+        params = self.model_dump(exclude={"seq_len", "test_distances"})
+        return {"distance": {d: type(self)(**{**params, "distance": d}) for d in self.test_distances}}
 
     def _generate(self, num_examples: int, generator: torch.Generator) -> TaskData:
         n, k, v, g = num_examples, self.num_kv_pairs, self.vocab_size, self.distance

@@ -28,6 +28,7 @@ from memzoo.train.environment import git_revision, resolve_device
 from memzoo.train.objectives import accumulator_for, primary_metric
 from memzoo.train.progress import EpochProgress
 from memzoo.train.segmented import evaluate_segmented, make_train_step, resolve_segment_len
+from memzoo.train.task_metrics import evaluation_sweep_metrics, training_set_metrics
 
 
 @dataclass
@@ -232,8 +233,10 @@ def train(
 
     record.wall_seconds = time.perf_counter() - start
     record.ended_at = time.time()
-    record.metrics = {**best_metrics, **_training_set_metrics(task, train_data),
+    record.metrics = {**best_metrics, **training_set_metrics(task, train_data),
                       "epochs": len(record.curve)}  # fmt: skip
+    if record.status == "running":
+        record.metrics.update(_sweep_metrics(task, model, tc, num_outputs, device))
     if record.status == "running":
         record.status = "completed"
     if store is not None:
@@ -257,11 +260,15 @@ def _check_fits(model: SequenceModel, task) -> SequenceModel:
     return model
 
 
-def _training_set_metrics(task, train_data) -> dict:
-    """Metrics a task computes from its training set (e.g. ``facts_seen_fraction`` of
-    ``memorization``): the optional ``training_set_metrics(data) -> dict`` of a task."""
-    hook = getattr(task, "training_set_metrics", None)
-    return dict(hook(train_data)) if callable(hook) else {}
+def _sweep_metrics(task, model, tc, num_outputs: int, device) -> dict:
+    """``accuracy_by_<setting>`` of the final model on the task's evaluation sweep, if any
+    (e.g. ``cross_segment_recall`` at other distances)."""
+
+    def evaluate_on(variant, data):
+        return evaluate(model, data, variant.head, num_outputs, device,
+                        segment_len=resolve_segment_len(tc, variant))  # fmt: skip
+
+    return evaluation_sweep_metrics(task, tc.num_test, tc.seed, evaluate_on)
 
 
 def _scalars(metrics: dict) -> dict:
