@@ -91,4 +91,13 @@ def test_attention_learns_mqar(tmp_path):
     assert result.metrics["accuracy"] >= 0.99, result.record.curve
 
 
-MQAR_FAST_TRAIN = ["train.num_train=10000", "train.lr=3e-3", "train.epochs=12"]
+MQAR_FAST_TRAIN = ["train.num_train=10000", "train.epochs=10"]
+
+
+def test_wall_time_budget_stops_inside_an_epoch(tmp_path):
+    """``train.max_seconds`` is checked every step: the run evaluates and stops early."""
+    result = memzoo.train(tiny_config(tmp_path, "train.epochs=50", "train.num_train=4096",
+                                      "train.batch_size=8", "train.max_seconds=0.05"))  # fmt: skip
+    assert result.status == "completed"
+    assert len(result.record.curve) == 1
+    assert result.record.curve[0]["seconds"] < 20  # far fewer than the 512 steps of one epoch

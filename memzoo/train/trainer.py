@@ -153,6 +153,11 @@ def train(
 
         return train_continual_config(cfg, store=store, suite=suite, run_id=run_id,
                                       progress=progress, model=model)  # fmt: skip
+    if cfg.task.name == "translate":
+        from memzoo.train.seq2seq_trainer import train_from_run_config
+
+        return train_from_run_config(cfg, store=store, suite=suite, run_id=run_id,
+                                     progress=progress, model=model)  # fmt: skip
     tc = cfg.train
     task = cfg.task.build()
     device = resolve_device(tc.device)
@@ -169,11 +174,11 @@ def train(
         suite=suite,
         started_at=time.time(),
     )
-    if store is not None:
-        store.start_run(record)
-
     torch.manual_seed(tc.seed)
     train_data, test_data = task.split(tc.num_train, tc.num_test, seed=tc.seed)
+    num_train = len(train_data)  # a task on a fixed data set may return its natural size
+    if store is not None:  # only once the data loaded: a bad file leaves no "running" row
+        store.start_run(record)
     model = (build_model(cfg, task) if model is None else _check_fits(model, task)).to(device)
     record.params = model.num_params()
     record.state_bytes = model.state_size(task.seq_len)
@@ -182,7 +187,7 @@ def train(
     num_outputs = model.head.out_features
 
     optimizer = _optimizer(model, tc)
-    steps_per_epoch = math.ceil(tc.num_train / tc.batch_size)
+    steps_per_epoch = math.ceil(num_train / tc.batch_size)
     scheduler = _schedule(optimizer, tc.epochs * steps_per_epoch, tc.warmup_fraction)
     order_gen = torch.Generator().manual_seed(tc.seed)
     metric_name, higher_is_better = primary_metric(task.head)
@@ -194,9 +199,9 @@ def train(
     with EpochProgress(tc.epochs, steps_per_epoch, enabled=show, label=record.run_id) as bar:
         for epoch in range(1, tc.epochs + 1):
             model.train()
-            order = torch.randperm(tc.num_train, generator=order_gen)
+            order = torch.randperm(num_train, generator=order_gen)
             loss_sum, batches = 0.0, 0
-            for first in range(0, tc.num_train, tc.batch_size):
+            for first in range(0, num_train, tc.batch_size):
                 rows = order[first : first + tc.batch_size]
                 inputs, targets = train_data.inputs[rows].to(device), train_data.targets[rows].to(device)
                 optimizer.zero_grad(set_to_none=True)
@@ -211,6 +216,8 @@ def train(
                 scheduler.step()
                 loss_sum, batches = loss_sum + loss.item(), batches + 1
                 bar.advance(loss.item())
+                if out_of_time(start, tc.max_seconds):
+                    break  # evaluate what was learned so far, then stop
             if record.status == "diverged":
                 break
             metrics = evaluate(model, test_data, task.head, num_outputs, device,
@@ -226,9 +233,11 @@ def train(
                 best_value, best_metrics = value, metrics
                 if checkpoint_dir is not None:
                     save_checkpoint(checkpoint_dir, model, _checkpoint_meta(record, task, metrics, epoch))
+                    if hasattr(task, "save_artifacts"):  # e.g. a text task's tokenizer
+                        task.save_artifacts(checkpoint_dir)
             if higher_is_better and value >= tc.target_accuracy:
                 break
-            if tc.max_seconds is not None and time.perf_counter() - start > tc.max_seconds:
+            if out_of_time(start, tc.max_seconds):
                 break
 
     record.wall_seconds = time.perf_counter() - start
@@ -242,6 +251,11 @@ def train(
     if store is not None:
         store.write_record(record)
     return RunResult(record=record, model=model, checkpoint_dir=checkpoint_dir)
+
+
+def out_of_time(start: float, max_seconds: float | None) -> bool:
+    """Whether a run started at ``start`` (perf_counter) has used its wall-time budget."""
+    return max_seconds is not None and time.perf_counter() - start > max_seconds
 
 
 def _check_fits(model: SequenceModel, task) -> SequenceModel:
