@@ -222,7 +222,7 @@ def train(
                 break
             metrics = evaluate(model, test_data, task.head, num_outputs, device,
                                segment_len=segment_len)  # fmt: skip
-            point = {"epoch": epoch, "train_loss": loss_sum / max(batches, 1),
+            point = {"epoch": epoch, "train_loss": loss_sum / max(batches, 1), "steps": step,
                      "seconds": time.perf_counter() - start, **_scalars(metrics)}
             record.curve.append(point)
             if store is not None:
