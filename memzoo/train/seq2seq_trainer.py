@@ -34,30 +34,16 @@ from memzoo.train.environment import git_revision, resolve_device
 from memzoo.train.progress import EpochProgress
 from memzoo.train.seq2seq_config import TranslationConfig, validate_translation_config
 from memzoo.train.text_metrics import chrf, translation_scores
+from memzoo.train.trainer import RunResult
 
 NUM_EXAMPLES = 5  # held-out translations kept in the metrics, to show
 
 
 @dataclass
-class TranslationResult:
-    """The stored record, the trained model, its checkpoint and the task (tokenizers)."""
+class TranslationResult(RunResult):
+    """A ``RunResult`` whose model is a ``Seq2Seq``, with the task (it holds the tokenizers)."""
 
-    record: RunRecord
-    model: Seq2Seq
-    checkpoint_dir: Path | None
-    task: Any
-
-    @property
-    def run_id(self) -> str:
-        return self.record.run_id
-
-    @property
-    def status(self) -> str:
-        return self.record.status
-
-    @property
-    def metrics(self) -> dict[str, Any]:
-        return self.record.metrics
+    task: Any = None
 
 
 def build_seq2seq(config: TranslationConfig, task) -> Seq2Seq:
@@ -272,12 +258,10 @@ def translation_config_from_run(cfg) -> TranslationConfig:
 
 def train_from_run_config(cfg, *, store=None, suite=None, run_id=None, progress=None, model=None):
     """``memzoo.train`` for a ``RunConfig`` whose task is ``translate``: trains a ``Seq2Seq``
-    (see :func:`translation_config_from_run`) and returns a ``memzoo.train.RunResult``."""
+    (see :func:`translation_config_from_run`); the result is a ``RunResult``."""
     from memzoo.errors import ConfigError
-    from memzoo.train.trainer import RunResult
 
     if model is not None:
         raise ConfigError("task 'translate' trains a fresh Seq2Seq; passing a model is not supported")
-    result = train_translation(translation_config_from_run(cfg), store=store, suite=suite,
-                               run_id=run_id, progress=progress)  # fmt: skip
-    return RunResult(record=result.record, model=result.model, checkpoint_dir=result.checkpoint_dir)
+    return train_translation(translation_config_from_run(cfg), store=store, suite=suite,
+                             run_id=run_id, progress=progress)  # fmt: skip
