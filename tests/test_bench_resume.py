@@ -120,6 +120,25 @@ def test_ctrl_c_marks_unfinished_runs_failed_and_the_next_bench_reruns_them(tmp_
     assert {r[2] for r in rows} == {"completed"}
 
 
+class InterruptedAfterWrite(ResultsStore):
+    """A store whose first record write lands, then Ctrl-C arrives (before the driver
+    returns from the write)."""
+
+    def write_record(self, record):
+        super().write_record(record)
+        if record.status == "completed":
+            raise KeyboardInterrupt
+
+
+def test_ctrl_c_just_after_a_record_is_stored_keeps_that_record(tmp_path):
+    store = InterruptedAfterWrite(tmp_path / "r.db")
+    with pytest.raises(KeyboardInterrupt):
+        run_bench("smoke", store, InlineExecutor(), progress=False)
+    rows = _rows(tmp_path / "r.db")
+    assert sorted(r[2] for r in rows) == ["completed", "failed", "failed", "failed"]
+    assert all(r[3].startswith("interrupted") for r in rows if r[2] == "failed")
+
+
 class InlineExecutor:
     name = "inline"
 

@@ -86,7 +86,6 @@ def run_bench(
 
     def on_record(record: RunRecord) -> None:
         store.write_record(record)
-        finished.add(record.run_id)
         summary.run_ids.append(record.run_id)
         if record.status == "completed":
             summary.completed += 1
@@ -97,7 +96,6 @@ def run_bench(
         summary.running = max(0, summary.running - 1)
         bar.update(task_id, advance=1, counts=counts())
 
-    finished: set[str] = set()
     with bar:
         task_id = bar.add_task(suite, total=len(jobs), counts=counts())
         try:
@@ -107,7 +105,7 @@ def run_bench(
                 summary.running = len(jobs)
                 executor.run(jobs, on_record)
         except KeyboardInterrupt:
-            _mark_interrupted(store, [j for j in jobs if j.run_id not in finished])
+            _mark_interrupted(store, suite, jobs)
             raise
     summary.wall_seconds = time.perf_counter() - start
     return summary
@@ -120,9 +118,14 @@ def _accepts_on_start(executor: Executor) -> bool:
         return False
 
 
-def _mark_interrupted(store: ResultsStore, jobs: list[Job]) -> None:
-    """Store the runs an interrupted driver did not finish as ``failed`` (re-run next time)."""
+def _mark_interrupted(store: ResultsStore, suite: str, jobs: list[Job]) -> None:
+    """Store the runs of ``jobs`` an interrupted driver did not finish as ``failed`` (re-run
+    next time). The store decides which: rows still ``running``, so a record whose write
+    landed just before the interrupt, or was rolled back by it, is judged correctly."""
+    running = {r.run_id for r in store.runs(suite=suite, status="running", with_curves=False)}
     for job in jobs:
+        if job.run_id not in running:
+            continue
         record = job.pending_record()
         record.status = "failed"
         record.ended_at = time.time()
