@@ -12,6 +12,9 @@ from rich.console import Console
 from memzoo.cli.main import app
 from memzoo.train import build_config, load_config_file, train
 from memzoo.bench.store import ResultsStore
+from memzoo.errors import ConfigError
+from memzoo.train.distributed import is_main_process
+from memzoo.train.resume import resume_run
 
 DEFAULT_DB = "results/memzoo.db"
 
@@ -36,12 +39,24 @@ def train_command(
     db: str = typer.Option(DEFAULT_DB, "--db", help="Results database."),
     no_store: bool = typer.Option(False, "--no-store", help="Do not write to the database."),
     as_json: bool = typer.Option(False, "--json", help="Last stdout line: one JSON result."),
+    resume: Optional[str] = typer.Option(
+        None, "--resume", help="Continue this run id (or checkpoint folder) from its last epoch."
+    ),
 ) -> None:
-    """Train one model on one task and store the run."""
-    base = load_config_file(config) if config else {}
-    cfg = build_config(base, overrides_from_shortcuts(task, layer, depth) + list(overrides or []))
-    store = None if no_store else ResultsStore(db)
-    result = train(cfg, store=store)
+    """Train one model on one task and store the run (data-parallel under torchrun)."""
+    # Under torchrun only rank 0 writes the store; the others read it only to resume.
+    main_rank = is_main_process()
+    store = None if no_store or not (main_rank or resume) else ResultsStore(db)
+    if resume:
+        if config or task or layer:
+            raise ConfigError("--resume takes the run's stored config; give only key=value overrides")
+        result = resume_run(resume, store=store, overrides=list(overrides or []))
+    else:
+        base = load_config_file(config) if config else {}
+        cfg = build_config(base, overrides_from_shortcuts(task, layer, depth) + list(overrides or []))
+        result = train(cfg, store=store)
+    if not main_rank:
+        return  # rank 0 reports the run
     record = result.record
     summary = {
         "run_id": record.run_id,

@@ -4,6 +4,9 @@ AdamW, linear warm-up then cosine decay, gradient clipping, evaluation after eac
 held-out set generated with another seed, early stop at ``train.target_accuracy``, the best
 checkpoint saved with safetensors. CPU by default; CUDA with bf16 autocast when chosen or
 available (``train.device=auto``). A fixed seed gives the same metrics on the same machine.
+
+After every epoch the full training state is saved for ``--resume`` (``memzoo.train.resume``);
+under ``torchrun`` the run is data-parallel with DDP (``memzoo.train.distributed``).
 """
 
 from __future__ import annotations
@@ -22,11 +25,14 @@ import torch
 from memzoo.bench.record import RunRecord, config_hash
 from memzoo.errors import ConfigError
 from memzoo.models import SequenceModel
+from memzoo.train import distributed
 from memzoo.train.checkpoint import save_checkpoint
 from memzoo.train.config import RunConfig, validate_config
 from memzoo.train.environment import git_revision, resolve_device
 from memzoo.train.objectives import accumulator_for, primary_metric
+from memzoo.train.distributed import make_ddp_train_step
 from memzoo.train.progress import EpochProgress
+from memzoo.train.resume import ResumePoint, load_resume_point, save_resume_point
 from memzoo.train.segmented import evaluate_segmented, make_train_step, resolve_segment_len
 from memzoo.train.task_metrics import evaluation_sweep_metrics, training_set_metrics
 
@@ -131,6 +137,7 @@ def train(
     run_id: str | None = None,
     progress: bool | None = None,
     model: SequenceModel | None = None,
+    resume_from: str | Path | None = None,
 ) -> RunResult:
     """Train the model ``config`` describes on its task; return the record and the model.
 
@@ -146,6 +153,10 @@ def train(
     With ``train.segment_len`` (or a task that names its own ``segment_len``), batches are
     read segment by segment with truncated backpropagation (``memzoo.train.segmented``).
     A task named ``continual`` is trained phase after phase (``memzoo.train.continual``).
+
+    ``resume_from`` (a run's ``last/`` folder, see ``memzoo.train.resume``; use
+    ``resume_run``) continues that run after the epoch it saved. Under ``torchrun`` the run is
+    data-parallel (``memzoo.train.distributed``): rank 0 alone evaluates and writes.
     """
     cfg = validate_config(config)
     if cfg.task.name == "continual":
@@ -158,9 +169,20 @@ def train(
 
         return train_from_run_config(cfg, store=store, suite=suite, run_id=run_id,
                                      progress=progress, model=model)  # fmt: skip
+    if resume_from is not None and cfg.task.name in ("continual", "translate"):
+        raise ConfigError(f"task {cfg.task.name!r} cannot be resumed; only single-task runs can")
+    with distributed.session(resolve_device(cfg.train.device)) as dctx:
+        return _train_task(cfg, dctx, store=store if dctx.is_main else None, suite=suite,
+                           run_id=run_id, progress=progress, model=model,
+                           resume_from=resume_from)  # fmt: skip
+
+
+def _train_task(cfg: RunConfig, dctx, *, store, suite, run_id, progress, model, resume_from) -> RunResult:
+    """``train`` for one task in this process (one rank of ``dctx`` under torchrun)."""
     tc = cfg.train
     task = cfg.task.build()
-    device = resolve_device(tc.device)
+    device = dctx.device(resolve_device(tc.device))
+    resumed, weights = load_resume_point(resume_from) if resume_from is not None else (None, None)
     config_dict = cfg.model_dump(mode="json")
     record = RunRecord(
         run_id=run_id or uuid.uuid4().hex[:12],
@@ -172,40 +194,50 @@ def train(
         device=str(device),
         git_rev=git_revision(),
         suite=suite,
-        started_at=time.time(),
+        started_at=resumed.started_at if resumed else time.time(),
+        curve=list(resumed.curve) if resumed else [],
     )
     torch.manual_seed(tc.seed)
     train_data, test_data = task.split(tc.num_train, tc.num_test, seed=tc.seed)
     num_train = len(train_data)  # a task on a fixed data set may return its natural size
     if store is not None:  # only once the data loaded: a bad file leaves no "running" row
-        store.start_run(record)
+        # A resumed run keeps its row: back to "running", with the curve of the epochs done.
+        store.write_record(record) if resumed else store.start_run(record)
     model = (build_model(cfg, task) if model is None else _check_fits(model, task)).to(device)
     record.params = model.num_params()
     record.state_bytes = model.state_size(task.seq_len)
     segment_len = resolve_segment_len(tc, task)
-    train_step = make_train_step(model, segment_len, tc.tbptt_segments, lambda: _autocast(device))
+    if dctx.enabled:
+        train_step = make_ddp_train_step(model, dctx, task.head, segment_len, lambda: _autocast(device))
+    else:
+        train_step = make_train_step(model, segment_len, tc.tbptt_segments, lambda: _autocast(device))
     num_outputs = model.head.out_features
 
     optimizer = _optimizer(model, tc)
     steps_per_epoch = math.ceil(num_train / tc.batch_size)
     scheduler = _schedule(optimizer, tc.epochs * steps_per_epoch, tc.warmup_fraction)
     order_gen = torch.Generator().manual_seed(tc.seed)
+    point = resumed or ResumePoint(started_at=record.started_at)
+    if resumed:
+        resumed.restore(model, optimizer, scheduler, order_gen, weights)
     metric_name, higher_is_better = primary_metric(task.head)
-    best_value, best_metrics = None, {}
-    checkpoint_dir = Path(tc.out_dir) / record.run_id if tc.checkpoint else None
-    show = progress if progress is not None else sys.stderr.isatty()
-    start, step = time.perf_counter(), 0
+    best_value, best_metrics = point.best_value, point.best_metrics
+    run_dir = Path(tc.out_dir) / record.run_id if tc.checkpoint else None
+    checkpoint_dir = run_dir if dctx.is_main else None  # rank 0 alone writes files
+    show = dctx.is_main and (progress if progress is not None else sys.stderr.isatty())
+    start, step = time.perf_counter() - point.elapsed, point.step
+    first_epoch = tc.epochs + 1 if point.done else point.epoch + 1
 
     with EpochProgress(tc.epochs, steps_per_epoch, enabled=show, label=record.run_id) as bar:
-        for epoch in range(1, tc.epochs + 1):
+        for epoch in range(first_epoch, tc.epochs + 1):
             model.train()
             order = torch.randperm(num_train, generator=order_gen)
             loss_sum, batches = 0.0, 0
             for first in range(0, num_train, tc.batch_size):
-                rows = order[first : first + tc.batch_size]
+                rows = dctx.shard(order[first : first + tc.batch_size])  # all rows in one process
                 inputs, targets = train_data.inputs[rows].to(device), train_data.targets[rows].to(device)
                 optimizer.zero_grad(set_to_none=True)
-                loss = train_step(inputs, targets)  # forward and backward
+                loss = train_step(inputs, targets)  # forward and backward (the global mean loss)
                 step += 1
                 if not torch.isfinite(loss):
                     record.status = "diverged"
@@ -216,35 +248,43 @@ def train(
                 scheduler.step()
                 loss_sum, batches = loss_sum + loss.item(), batches + 1
                 bar.advance(loss.item())
-                if out_of_time(start, tc.max_seconds):
+                if dctx.any(out_of_time(start, tc.max_seconds), device):
                     break  # evaluate what was learned so far, then stop
             if record.status == "diverged":
                 break
-            metrics = evaluate(model, test_data, task.head, num_outputs, device,
-                               segment_len=segment_len)  # fmt: skip
-            point = {"epoch": epoch, "train_loss": loss_sum / max(batches, 1), "steps": step,
-                     "seconds": time.perf_counter() - start, **_scalars(metrics)}
-            record.curve.append(point)
-            if store is not None:
-                store.add_epoch(record.run_id, epoch, point)
-            bar.epoch_done(epoch, metrics.get(metric_name))
-            value = metrics[metric_name]
-            if best_value is None or (value > best_value if higher_is_better else value < best_value):
-                best_value, best_metrics = value, metrics
-                if checkpoint_dir is not None:
-                    save_checkpoint(checkpoint_dir, model, _checkpoint_meta(record, task, metrics, epoch))
-                    if hasattr(task, "save_artifacts"):  # e.g. a text task's tokenizer
-                        task.save_artifacts(checkpoint_dir)
-            if higher_is_better and value >= tc.target_accuracy:
-                break
-            if out_of_time(start, tc.max_seconds):
+            point_row = {"epoch": epoch, "train_loss": loss_sum / max(batches, 1), "steps": step,
+                         "seconds": time.perf_counter() - start}  # fmt: skip
+            stop = False
+            if dctx.is_main:
+                metrics = evaluate(model, test_data, task.head, num_outputs, device,
+                                   segment_len=segment_len)  # fmt: skip
+                point_row.update(_scalars(metrics))
+                if store is not None:
+                    store.add_epoch(record.run_id, epoch, point_row)
+                bar.epoch_done(epoch, metrics.get(metric_name))
+                value = metrics[metric_name]
+                if best_value is None or (value > best_value if higher_is_better else value < best_value):
+                    best_value, best_metrics = value, metrics
+                    if checkpoint_dir is not None:
+                        save_checkpoint(checkpoint_dir, model, _checkpoint_meta(record, task, metrics, epoch))
+                        if hasattr(task, "save_artifacts"):  # e.g. a text task's tokenizer
+                            task.save_artifacts(checkpoint_dir)
+                stop = (higher_is_better and value >= tc.target_accuracy) or out_of_time(start, tc.max_seconds)
+            record.curve.append(point_row)
+            stop = dctx.from_main(stop, device)  # every rank leaves the loop together
+            if checkpoint_dir is not None:
+                point = ResumePoint(epoch, step, time.perf_counter() - start, record.started_at,
+                                    best_value, best_metrics, record.curve, done=stop)  # fmt: skip
+                save_resume_point(checkpoint_dir, model, _checkpoint_meta(record, task, metrics, epoch),
+                                  point, optimizer, scheduler, order_gen)  # fmt: skip
+            if stop:
                 break
 
     record.wall_seconds = time.perf_counter() - start
     record.ended_at = time.time()
     record.metrics = {**best_metrics, **training_set_metrics(task, train_data),
                       "epochs": len(record.curve)}  # fmt: skip
-    if record.status == "running":
+    if record.status == "running" and dctx.is_main:
         record.metrics.update(_sweep_metrics(task, model, tc, num_outputs, device))
     if record.status == "running":
         record.status = "completed"

@@ -1,0 +1,151 @@
+"""Resumable runs: the state after every epoch, and ``resume_run`` to go on from it.
+
+After each epoch the trainer writes ``<out_dir>/<run_id>/last/`` (beside the *best*
+checkpoint in ``<out_dir>/<run_id>/``, which stays as it was)::
+
+    last/model.safetensors   the weights after that epoch
+    last/config.json         run config and sizes (as for the best checkpoint)
+    last/train_state.pt      optimiser, scheduler, torch RNG and data-order generator states,
+                             epoch, step count, elapsed seconds, best metric, curve so far
+
+``train_state.pt`` holds tensors and plain containers only and is read with
+``torch.load(weights_only=True)``: loading never executes pickled code. The folder is written
+as ``last.tmp/`` and then swapped in, so a crash while saving leaves the previous epoch's
+folder (``last/``, or ``last.old/`` during the swap) whole.
+
+Restoring every piece of state makes a resumed CPU run reach the same weights, losses and
+metrics as a run that was never interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from memzoo.errors import ConfigError, MemzooError
+from memzoo.train.checkpoint import CONFIG, read_checkpoint, save_checkpoint
+
+LAST = "last"
+TRAIN_STATE = "train_state.pt"
+FORMAT = 1
+
+
+@dataclass
+class ResumePoint:
+    """Where a run stood at the end of an epoch (besides the model and optimiser state)."""
+
+    epoch: int = 0
+    step: int = 0
+    elapsed: float = 0.0  # seconds of training so far (the wall-time budget counts them)
+    started_at: float | None = None
+    best_value: float | None = None
+    best_metrics: dict[str, Any] = field(default_factory=dict)
+    curve: list[dict[str, Any]] = field(default_factory=list)
+    done: bool = False  # the run stopped on its own (target reached, out of time)
+    states: dict[str, Any] = field(default_factory=dict)  # optimiser, scheduler, RNGs
+
+    def restore(self, model, optimizer, scheduler, order_gen: torch.Generator, weights) -> None:
+        """Put the model, optimiser, scheduler and both random generators back in this state."""
+        model.load_state_dict(weights)
+        optimizer.load_state_dict(self.states["optimizer"])
+        scheduler.load_state_dict(self.states["scheduler"])
+        order_gen.set_state(self.states["order_rng"])
+        torch.set_rng_state(self.states["torch_rng"])
+        if self.states.get("cuda_rng") and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(self.states["cuda_rng"])
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as JSON types (metrics may hold numpy/torch scalars): safe for weights_only."""
+    return json.loads(json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
+
+
+def save_resume_point(run_dir: Path, model, meta: dict, point: ResumePoint,
+                      optimizer, scheduler, order_gen: torch.Generator) -> Path:  # fmt: skip
+    """Write ``run_dir/last/`` (weights, meta, train state) for ``point``; return that folder."""
+    run_dir = Path(run_dir)
+    tmp, last, old = run_dir / (LAST + ".tmp"), run_dir / LAST, run_dir / (LAST + ".old")
+    shutil.rmtree(tmp, ignore_errors=True)
+    save_checkpoint(tmp, model, meta)
+    state = {
+        "format": FORMAT, "epoch": point.epoch, "step": point.step, "elapsed": point.elapsed,
+        "started_at": point.started_at, "best_value": point.best_value,
+        "best_metrics": _plain(point.best_metrics), "curve": _plain(point.curve), "done": point.done,
+        "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+        "order_rng": order_gen.get_state(), "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }  # fmt: skip
+    torch.save(state, tmp / TRAIN_STATE)
+    if last.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        last.replace(old)
+    tmp.replace(last)
+    shutil.rmtree(old, ignore_errors=True)
+    return last
+
+
+def load_resume_point(path: str | Path) -> tuple[ResumePoint, dict[str, torch.Tensor]]:
+    """The resume point and weights saved in ``path`` (a run folder or its ``last/``)."""
+    folder = _last_folder(Path(path))
+    weights, meta = read_checkpoint(folder)
+    state = torch.load(folder / TRAIN_STATE, map_location="cpu", weights_only=True)
+    if state.get("format") != FORMAT or state.get("epoch") != meta.get("epoch"):
+        raise MemzooError(f"{str(folder)!r}: train state and weights disagree (epoch "
+                          f"{state.get('epoch')} vs {meta.get('epoch')}); cannot resume")  # fmt: skip
+    keys = ("optimizer", "scheduler", "order_rng", "torch_rng", "cuda_rng")
+    point = ResumePoint(
+        epoch=state["epoch"], step=state["step"], elapsed=state["elapsed"],
+        started_at=state["started_at"], best_value=state["best_value"],
+        best_metrics=state["best_metrics"], curve=state["curve"], done=state["done"],
+        states={k: state[k] for k in keys},
+    )  # fmt: skip
+    return point, weights
+
+
+def _last_folder(path: Path) -> Path:
+    for candidate in (path, path / LAST, path / (LAST + ".old")):
+        if (candidate / TRAIN_STATE).is_file() and (candidate / CONFIG).is_file():
+            return candidate
+    raise MemzooError(f"{str(path)!r} holds no resumable checkpoint ({LAST}/{TRAIN_STATE}); "
+                      "runs save one after each epoch unless train.checkpoint=false")  # fmt: skip
+
+
+def resume_run(run: str, *, store=None, overrides: list[str] | None = None, progress=None):
+    """Continue run ``run`` (a run id in ``store``, or a run's checkpoint folder) from the
+    last epoch it saved, under the same run id; return the ``RunResult``.
+
+    The config is the stored one (the store's row, else the checkpoint's ``config.json``),
+    with ``overrides`` applied (e.g. ``train.epochs=8`` to train longer; a changed epoch count
+    changes the learning-rate schedule, so such a run no longer matches an uninterrupted one).
+    The store row goes back to ``running`` and keeps the curve of the epochs already done.
+    """
+    from memzoo.train.config import build_config
+    from memzoo.train.trainer import train
+
+    record = None
+    if store is not None:
+        try:
+            record = store.get(run)
+        except MemzooError:
+            record = None
+    if record is not None:
+        config, run_id, suite = record.config, record.run_id, record.suite
+        run_dir = Path(config.get("train", {}).get("out_dir", "results/runs")) / run_id
+    else:
+        path = Path(run)
+        if not path.is_dir():
+            where = f"in {store.path} " if store is not None else ""
+            raise MemzooError(f"no run {run!r} {where}and no checkpoint folder of that name")
+        meta = json.loads((_last_folder(path) / CONFIG).read_text())
+        config, run_id, suite = meta["config"], meta["run_id"], None
+        run_dir = path.parent if path.name == LAST else path
+    cfg = build_config(config, list(overrides or []))
+    if cfg.task.name in ("continual", "translate"):
+        raise ConfigError(f"task {cfg.task.name!r} cannot be resumed; only single-task runs can")
+    return train(cfg, store=store, suite=suite, run_id=run_id, progress=progress,
+                 resume_from=_last_folder(run_dir))  # fmt: skip
