@@ -8,8 +8,9 @@ the trainer runs exactly as before.
 
 Contract with the trainer, per optimiser step:
 
-- every rank draws the same global batch (same seed, same data-order generator) and keeps
-  rows ``rank::world_size`` of it (:meth:`Distributed.shard`);
+- every rank draws the same global batch (same seed, same data-order generator) and computes
+  on rows ``rank::world_size`` of it (:meth:`Distributed.shard`); a rank left without rows (a
+  last batch smaller than the world) runs one row at weight 0, as DDP needs every rank;
 - the model is wrapped in ``DistributedDataParallel`` around a module that computes the loss,
   so the gradient all-reduce runs in DDP's own backward hooks;
 - each rank's loss is the mean over *its* scored positions; DDP averages gradients over
@@ -130,8 +131,9 @@ def make_ddp_train_step(
     segment_len: int | None,
     autocast: Callable[[], AbstractContextManager],
 ):
-    """``step(inputs, targets) -> loss``: forward and backward of this rank's shard through
-    DDP; the returned loss is the global-batch mean (detached, identical on every rank)."""
+    """``step(inputs, targets) -> loss`` on a *global* batch: forward and backward of this
+    rank's shard through DDP; the returned loss is the global-batch mean (detached, identical
+    on every rank)."""
     if segment_len is not None:
         raise ConfigError("train.segment_len (segmented training) is not supported under torchrun; "
                           "train whole sequences (leave train.segment_len unset) or use one process")  # fmt: skip
@@ -141,16 +143,24 @@ def make_ddp_train_step(
     )
 
     def step(inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        # Scored positions: every target value for regression, targets != -100 otherwise.
-        local = targets.numel() if head == "regress" else (targets != IGNORE_INDEX).sum()
-        counts = torch.as_tensor(local, dtype=torch.float64, device=device).reshape(1).clone()
-        dist.all_reduce(counts)  # global count
-        scale = (float(local) * ctx.world_size / counts[0].clamp_min(1)).float()  # scalar
+        # inputs/targets: the global batch [B, ...]; this rank computes on rows rank::world_size.
+        mine = ctx.shard(torch.arange(len(inputs), device=inputs.device))
+        total = _scored(targets, head)  # scored positions of the whole global batch
+        if len(mine) == 0:  # fewer rows than ranks: run one row at weight 0 (DDP needs every rank)
+            mine, local = mine.new_zeros(1), 0.0
+        else:
+            local = _scored(targets[mine], head)
+        scale = torch.tensor(local * ctx.world_size / max(total, 1.0), device=inputs.device)
         with autocast():
-            loss = ddp(inputs, targets, scale)
+            loss = ddp(inputs[mine], targets[mine], scale)
         loss.backward()  # DDP averages the scaled gradients: the global-batch mean's gradient
         logged = loss.detach().float().reshape(1).clone()
         dist.all_reduce(logged)
         return logged[0] / ctx.world_size
 
     return step
+
+
+def _scored(targets: torch.Tensor, head: str) -> float:
+    """Positions the loss averages over: every value for regression, targets != -100 else."""
+    return float(targets.numel() if head == "regress" else (targets != IGNORE_INDEX).sum())

@@ -234,7 +234,7 @@ def _train_task(cfg: RunConfig, dctx, *, store, suite, run_id, progress, model, 
             order = torch.randperm(num_train, generator=order_gen)
             loss_sum, batches = 0.0, 0
             for first in range(0, num_train, tc.batch_size):
-                rows = dctx.shard(order[first : first + tc.batch_size])  # all rows in one process
+                rows = order[first : first + tc.batch_size]  # under DDP the step takes its shard
                 inputs, targets = train_data.inputs[rows].to(device), train_data.targets[rows].to(device)
                 optimizer.zero_grad(set_to_none=True)
                 loss = train_step(inputs, targets)  # forward and backward (the global mean loss)
