@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -76,8 +78,6 @@ def test_resume_extends_a_finished_run_from_the_cli(tmp_path, monkeypatch, capsy
 
     db, out = str(tmp_path / "r.db"), f"train.out_dir={tmp_path / 'runs'}"
     code, stdout, _ = run_main(monkeypatch, capsys, ["train", *TINY, "train.epochs=1", out, "--db", db, "--json"])
-    import json
-
     run_id = json.loads(stdout.strip().splitlines()[-1])["run_id"]
     code, stdout, _ = run_main(monkeypatch, capsys, ["train", "--resume", run_id, "train.epochs=2", "--db", db, "--json"])
     summary = json.loads(stdout.strip().splitlines()[-1])
