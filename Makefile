@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
-EXTRAS ?= dev,plot,ray,apps
+EXTRAS ?= dev,plot,ray,apps,faiss
 
 .PHONY: test demo install clean
 
