@@ -288,3 +288,18 @@ def test_cross_segment_recall_test_distances_give_accuracy_by_distance():
     expected = evaluate(result.model, test_30, "lm", 16, torch.device("cpu"), segment_len=8)
     assert by_distance["30"] == expected["accuracy"]
     assert by_distance["4"] == result.metrics["accuracy"]  # one epoch: final model == best
+
+
+def test_longterm_suite_runs_every_layer_on_every_probe():
+    from memzoo.bench.suites import suite_configs
+
+    configs = suite_configs("longterm")
+    by_task: dict[str, set[str]] = {}
+    for cfg in configs:
+        assert cfg.model.layers[0] == "sliding_window"
+        assert cfg.model.layer_options["sliding_window"] == {"window": 32}
+        by_task.setdefault(cfg.task.name, set()).add(cfg.model.layers[1])
+    layers = {"sliding_window", "persistent", "memory_tokens", "knn", "neural_memory"}
+    assert by_task == {name: layers for name in ("cross_segment_recall", "memorization", "continual")}
+    recall = next(c for c in configs if c.task.name == "cross_segment_recall").task.build()
+    assert recall.test_distances == (64, 256, 1024, 4096) and recall.segment_len == 64

@@ -191,7 +191,8 @@ class SegmentRunner:
         for w, window in enumerate(windows):
             start, end = window[0][0], window[-1][1]
             last = w == len(windows) - 1
-            needs_grad = (bool(scored[:, start:end].any()) if lm else last) and torch.is_grad_enabled()
+            has_loss = bool(scored[:, start:end].any()) if lm else last
+            needs_grad = has_loss and torch.is_grad_enabled()
             with torch.set_grad_enabled(needs_grad), autocast():
                 window_loss = None
                 for a, b in window:

@@ -112,7 +112,8 @@ class CrossSegmentRecall(Task):
         if not self.test_distances:
             return {}
         params = self.model_dump(exclude={"seq_len", "test_distances"})
-        return {"distance": {d: type(self)(**{**params, "distance": d}) for d in self.test_distances}}
+        variants = {d: type(self)(**{**params, "distance": d}) for d in self.test_distances}
+        return {"distance": variants}
 
     def _generate(self, num_examples: int, generator: torch.Generator) -> TaskData:
         n, k, v, g = num_examples, self.num_kv_pairs, self.vocab_size, self.distance

@@ -79,10 +79,8 @@ class ForgettingMQAR(Task):
         half, writes = v // 2, t // 2 - k
         keys = sample_distinct(n, k, 1, half, generator)  # [N, K]
         # Write slots name a key index: each index once, the rest uniform, shuffled.
-        slot_key = torch.cat(
-            (torch.arange(k).expand(n, k), torch.randint(0, k, (n, writes - k), generator=generator)),
-            dim=1,
-        )  # [N, W]
+        extra = torch.randint(0, k, (n, writes - k), generator=generator)
+        slot_key = torch.cat((torch.arange(k).expand(n, k), extra), dim=1)  # [N, W]
         order = torch.rand(n, writes, generator=generator).argsort(dim=1)
         slot_key = slot_key.gather(1, order)
         current = torch.full((n, k), -1, dtype=torch.long)  # [N, K] latest value, -1 = none

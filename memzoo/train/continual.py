@@ -37,7 +37,8 @@ def continual_phases(config: RunConfig | dict) -> tuple[RunConfig, RunConfig]:
     if cfg.task.name != "continual":
         raise ConfigError(f"task.name must be 'continual' here, got {cfg.task.name!r}")
     data, joint = cfg.model_dump(mode="json"), cfg.task.build()
-    return validate_config({**data, "task": joint.task_a}), validate_config({**data, "task": joint.task_b})
+    phase_a = validate_config({**data, "task": joint.task_a})
+    return phase_a, validate_config({**data, "task": joint.task_b})
 
 
 def train_continual(
@@ -117,7 +118,8 @@ def _run(cfg_a, cfg_b, store, suite, run_id, progress, model, record_config):
             if store is not None:
                 store.add_epoch(record.run_id, epochs, point)
         if result.status != "completed":
-            record.status, record.error = result.status, f"phase {'ab'[phase]}: {result.record.error}"
+            record.status = result.status
+            record.error = f"phase {'ab'[phase]}: {result.record.error}"
             break
         if phase == 0:
             metrics["accuracy_a_before"] = accuracy_on(task_a, cfg_a)
