@@ -127,7 +127,7 @@ def longterm_model(layer: str, d_model: int = 64) -> dict:
 
 @register_suite("longterm")
 def longterm() -> list[RunConfig]:
-    """Long-term memory against a 32-token sliding window, 15 runs (about 13 minutes with
+    """Long-term memory against a 32-token sliding window, 15 runs (about 11 minutes with
     ``--workers 2`` on 2 CPU cores): cross-segment recall trained at distance 64 and tested
     at 64-4096 (segments of 64), memorization, continual learning."""
     runs = [(LONGTERM_RECALL, LONGTERM_RECALL_TRAIN), (LONGTERM_FACTS, LONGTERM_FACTS_TRAIN),
