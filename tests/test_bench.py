@@ -58,3 +58,12 @@ def test_suites_are_valid_and_unknown_suite_is_clear():
     assert {"attention", "sliding_window", "rnn", "lstm", "gru", "attention_lstm"} <= layers
     with pytest.raises(ConfigError, match="unknown suite 'nope'"):
         suite_configs("nope")
+
+
+def test_quick_suite_fits_a_time_budget_and_frontier_covers_every_width():
+    quick = suite_configs("quick")
+    assert len(quick) == 3 * len({c.model.layers[0] for c in quick})
+    assert all(c.train.max_seconds is not None for c in quick)
+    frontier = suite_configs("frontier")
+    assert {c.model.d_model for c in frontier} == {32, 64, 128, 256}
+    assert {c.task.params()["seq_len"] for c in frontier} == {256}
