@@ -165,26 +165,3 @@ def frontier() -> list[RunConfig]:
         for layer in short_term_layers()
     ]
 
-
-# ---- recall frontier (Zoology) -------------------------------------------------------------
-# Every short-term layer at four widths on MQAR L=256 with 16 pairs, so the report's
-# recall-vs-state-size plot shows where each layer first reaches 0.99. Zoology uses V=8192;
-# this suite uses V=1024 so that the embedding and the head stay small on a CPU.
-FRONTIER_WIDTHS = (32, 64, 128, 256)
-FRONTIER_TASK = {"name": "mqar", "vocab_size": 1024, "seq_len": 256, "num_kv_pairs": 16}
-FRONTIER_TRAIN = {"num_train": 10_000, "num_test": 1_000, "epochs": 16, "checkpoint": False}
-
-
-@register_suite("frontier")
-def frontier() -> list[RunConfig]:
-    """Every short-term layer × d_model in (32, 64, 128, 256) on MQAR V=1024, L=256, 16 pairs.
-
-    Hours on a 2-core CPU: meant for a GPU or a Ray cluster (``memzoo bench --ray``)."""
-    return [
-        validate_config(
-            {"task": FRONTIER_TASK, "model": {"layers": [layer, layer], "d_model": width},
-             "train": FRONTIER_TRAIN}
-        )  # fmt: skip
-        for width in FRONTIER_WIDTHS
-        for layer in short_term_layers()
-    ]
