@@ -60,16 +60,22 @@ class ModelConfig(BaseModel):
 
     @model_validator(mode="after")
     def _known_options(self) -> "ModelConfig":
-        for name, options in self.layer_options.items():
-            if name not in self.layers:
-                raise ValueError(f"layer_options names {name!r}, which is not in layers {self.layers}")
-            unknown = sorted(set(options) - set(layer_registry.accepted_kwargs(name)))
-            if unknown:
-                raise ValueError(
-                    f"layer {name!r} has no option(s) {unknown}; accepted: "
-                    f"{', '.join(sorted(layer_registry.accepted_kwargs(name)))}"
-                )
+        check_layer_options(self.layer_options, self.layers)
         return self
+
+
+def check_layer_options(layer_options: dict[str, dict[str, Any]], used: list[str]) -> None:
+    """Raise ``ValueError`` (pydantic reports it with the field) if ``layer_options`` names a
+    layer that is not ``used`` or an option the layer does not accept."""
+    for name, options in layer_options.items():
+        if name not in used:
+            raise ValueError(f"layer_options names {name!r}, which is not among the layers {used}")
+        accepted = layer_registry.accepted_kwargs(name)
+        unknown = sorted(set(options) - set(accepted))
+        if unknown:
+            raise ValueError(
+                f"layer {name!r} has no option(s) {unknown}; accepted: {', '.join(sorted(accepted))}"
+            )
 
 
 class TrainConfig(BaseModel):

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from memzoo import layers as layer_registry
 from memzoo.errors import ConfigError
-from memzoo.train.config import TaskSpec, apply_overrides
+from memzoo.train.config import TaskSpec, apply_overrides, check_layer_options
 
 
 def _translate_spec() -> TaskSpec:
@@ -45,16 +45,7 @@ class Seq2SeqModelConfig(BaseModel):
 
     @model_validator(mode="after")
     def _known_options(self) -> "Seq2SeqModelConfig":
-        used = set(self.encoder_layers) | set(self.decoder_layers)
-        for name, options in self.layer_options.items():
-            if name not in used:
-                raise ValueError(f"layer_options names {name!r}, which neither encoder nor decoder uses")
-            unknown = sorted(set(options) - set(layer_registry.accepted_kwargs(name)))
-            if unknown:
-                raise ValueError(
-                    f"layer {name!r} has no option(s) {unknown}; accepted: "
-                    f"{', '.join(sorted(layer_registry.accepted_kwargs(name)))}"
-                )
+        check_layer_options(self.layer_options, list(dict.fromkeys(self.encoder_layers + self.decoder_layers)))
         if self.d_model % self.num_heads:
             raise ValueError(f"num_heads={self.num_heads} must divide d_model={self.d_model}")
         return self
