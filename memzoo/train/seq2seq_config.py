@@ -45,7 +45,8 @@ class Seq2SeqModelConfig(BaseModel):
 
     @model_validator(mode="after")
     def _known_options(self) -> "Seq2SeqModelConfig":
-        check_layer_options(self.layer_options, list(dict.fromkeys(self.encoder_layers + self.decoder_layers)))
+        used = list(dict.fromkeys(self.encoder_layers + self.decoder_layers))
+        check_layer_options(self.layer_options, used)
         if self.d_model % self.num_heads:
             raise ValueError(f"num_heads={self.num_heads} must divide d_model={self.d_model}")
         return self
