@@ -127,25 +127,32 @@ class RunConfig(BaseModel):
         return self
 
 
-def _format_validation_error(err: ValidationError) -> str:
+def one_line_error(err: ValidationError) -> str:
+    """A pydantic error as one line: ``field.path: message (got value)`` joined by ``; ``."""
     parts = []
     for e in err.errors():
         field = ".".join(str(p) for p in e["loc"]) or "config"
         message = e["msg"].removeprefix("Value error, ")
-        if "input" in e and e["type"] not in ("value_error", "missing") and not isinstance(e["input"], dict):
-            message += f" (got {e['input']!r})"
+        if e["type"] not in ("value_error", "missing") and not isinstance(e.get("input"), dict):
+            message += f" (got {e.get('input')!r})"
         parts.append(f"{field}: {message}")
     return "; ".join(parts)
 
 
-def validate_config(data: dict[str, Any] | RunConfig) -> RunConfig:
-    """A validated ``RunConfig``; any problem becomes one ``ConfigError`` naming the field."""
-    if isinstance(data, RunConfig):
+def validate_as(cls: type[BaseModel], data: Any) -> Any:
+    """``data`` validated as ``cls`` (returned as is if it already is one); any problem
+    becomes one ``ConfigError`` naming the field."""
+    if isinstance(data, cls):
         return data
     try:
-        return RunConfig.model_validate(data)
+        return cls.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(_format_validation_error(err)) from None
+        raise ConfigError(one_line_error(err)) from None
+
+
+def validate_config(data: dict[str, Any] | RunConfig) -> RunConfig:
+    """A validated ``RunConfig``; any problem becomes one ``ConfigError`` naming the field."""
+    return validate_as(RunConfig, data)
 
 
 def parse_value(text: str) -> Any:

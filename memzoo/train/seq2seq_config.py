@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from memzoo import layers as layer_registry
-from memzoo.errors import ConfigError
-from memzoo.train.config import TaskSpec, apply_overrides, check_layer_options
+from memzoo.train.config import TaskSpec, apply_overrides, check_layer_options, validate_as
 
 
 def _translate_spec() -> TaskSpec:
@@ -100,25 +99,9 @@ class TranslationConfig(BaseModel):
         return value
 
 
-def _one_line(err: ValidationError) -> str:
-    parts = []
-    for e in err.errors():
-        field = ".".join(str(p) for p in e["loc"]) or "config"
-        message = e["msg"].removeprefix("Value error, ")
-        if e["type"] not in ("value_error", "missing") and not isinstance(e.get("input"), dict):
-            message += f" (got {e.get('input')!r})"
-        parts.append(f"{field}: {message}")
-    return "; ".join(parts)
-
-
 def validate_translation_config(data: dict[str, Any] | TranslationConfig) -> TranslationConfig:
     """A validated config; any problem becomes one ``ConfigError`` naming the field."""
-    if isinstance(data, TranslationConfig):
-        return data
-    try:
-        return TranslationConfig.model_validate(data)
-    except ValidationError as err:
-        raise ConfigError(_one_line(err)) from None
+    return validate_as(TranslationConfig, data)
 
 
 def build_translation_config(

@@ -19,7 +19,6 @@ import math
 import sys
 import time
 import uuid
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from memzoo.models.seq2seq import Seq2Seq
 from memzoo.models.seq2seq_decode import beam_search, greedy_decode
 from memzoo.train.checkpoint import save_checkpoint
 from memzoo.train.environment import git_revision, resolve_device
+from memzoo.train.optim import autocast_for, make_optimizer, warmup_cosine
 from memzoo.train.progress import EpochProgress
 from memzoo.train.seq2seq_config import TranslationConfig, validate_translation_config
 from memzoo.train.text_metrics import chrf, translation_scores
@@ -111,25 +111,6 @@ def baseline_scores(task, split) -> dict[str, float]:
     return out
 
 
-def _optimizer(model: torch.nn.Module, cfg) -> torch.optim.Optimizer:
-    # as in the sequence-model trainer: no decay on norms, biases, gates
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.dim() < 2]
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.lr)
-
-
-def _schedule(optimizer, total_steps: int, warmup_fraction: float):
-    warmup = max(1, int(total_steps * warmup_fraction))
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        return 0.5 * (1 + math.cos(math.pi * min((step - warmup) / max(1, total_steps - warmup), 1.0)))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
 def train_translation(
     config: TranslationConfig | dict,
     *,
@@ -167,11 +148,10 @@ def train_translation(
     record.state_bytes = model.memory_bytes(task.seq_len, task.seq_len)
     baselines = baseline_scores(task, split)
     num_train = len(split.train)
-    optimizer = _optimizer(model, tc)
+    optimizer = make_optimizer(model, tc.lr, tc.weight_decay)
     steps_per_epoch = math.ceil(num_train / tc.batch_size)
-    scheduler = _schedule(optimizer, tc.epochs * steps_per_epoch, tc.warmup_fraction)
+    scheduler = warmup_cosine(optimizer, tc.epochs * steps_per_epoch, tc.warmup_fraction)
     order_gen = torch.Generator().manual_seed(tc.seed)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
     best, best_metrics = None, {}
     checkpoint_dir = Path(tc.out_dir) / record.run_id if tc.checkpoint else None
     show = progress if progress is not None else sys.stderr.isatty()
@@ -183,7 +163,7 @@ def train_translation(
             loss_sum, batches = 0.0, 0
             for rows in torch.randperm(num_train, generator=order_gen).split(tc.batch_size):
                 src, tgt = split.train.inputs[rows].to(device), split.train.targets[rows].to(device)
-                with autocast:
+                with autocast_for(device):
                     loss = model.loss(src, tgt, label_smoothing=tc.label_smoothing)
                 step += 1
                 if not torch.isfinite(loss):

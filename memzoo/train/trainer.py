@@ -15,7 +15,6 @@ import math
 import sys
 import time
 import uuid
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,8 +28,9 @@ from memzoo.train import distributed
 from memzoo.train.checkpoint import save_checkpoint
 from memzoo.train.config import RunConfig, validate_config
 from memzoo.train.environment import git_revision, resolve_device
-from memzoo.train.objectives import accumulator_for, primary_metric
 from memzoo.train.distributed import make_ddp_train_step
+from memzoo.train.objectives import accumulator_for, primary_metric
+from memzoo.train.optim import autocast_for, make_optimizer, warmup_cosine
 from memzoo.train.progress import EpochProgress
 from memzoo.train.resume import ResumePoint, load_resume_point, save_resume_point
 from memzoo.train.segmented import evaluate_segmented, make_train_step, resolve_segment_len
@@ -74,28 +74,6 @@ def build_model(config: RunConfig, task) -> SequenceModel:
     )
 
 
-def _optimizer(model: torch.nn.Module, cfg) -> torch.optim.Optimizer:
-    # Weight decay on matrices only: decaying norms, biases and gates hurts small models.
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.dim() < 2]
-    return torch.optim.AdamW(
-        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=cfg.lr,
-    )
-
-
-def _schedule(optimizer, total_steps: int, warmup_fraction: float):
-    warmup = max(1, int(total_steps * warmup_fraction))
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = (step - warmup) / max(1, total_steps - warmup)
-        return 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
 def evaluate(
     model: SequenceModel,
     data,
@@ -111,22 +89,16 @@ def evaluate(
     the outputs at scored positions are kept."""
     if segment_len is not None:
         return evaluate_segmented(model, data, head, num_outputs, device, segment_len,
-                                  lambda: _autocast(device), batch_size)  # fmt: skip
+                                  lambda: autocast_for(device), batch_size)  # fmt: skip
     model.eval()
     acc = accumulator_for(head, num_outputs)
-    with torch.no_grad(), _autocast(device):
+    with torch.no_grad(), autocast_for(device):
         for start in range(0, len(data.inputs), batch_size):
             rows = slice(start, start + batch_size)
             outputs, _ = model(data.inputs[rows].to(device))
             slices = {k: v[rows] for k, v in data.slices.items()}
             acc.update(outputs.float(), data.targets[rows], slices)
     return acc.compute()
-
-
-def _autocast(device: torch.device):
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return nullcontext()
 
 
 def train(
@@ -208,14 +180,14 @@ def _train_task(cfg: RunConfig, dctx, *, store, suite, run_id, progress, model, 
     record.state_bytes = model.state_size(task.seq_len)
     segment_len = resolve_segment_len(tc, task)
     if dctx.enabled:
-        train_step = make_ddp_train_step(model, dctx, task.head, segment_len, lambda: _autocast(device))
+        train_step = make_ddp_train_step(model, dctx, task.head, segment_len, lambda: autocast_for(device))
     else:
-        train_step = make_train_step(model, segment_len, tc.tbptt_segments, lambda: _autocast(device))
+        train_step = make_train_step(model, segment_len, tc.tbptt_segments, lambda: autocast_for(device))
     num_outputs = model.head.out_features
 
-    optimizer = _optimizer(model, tc)
+    optimizer = make_optimizer(model, tc.lr, tc.weight_decay)
     steps_per_epoch = math.ceil(num_train / tc.batch_size)
-    scheduler = _schedule(optimizer, tc.epochs * steps_per_epoch, tc.warmup_fraction)
+    scheduler = warmup_cosine(optimizer, tc.epochs * steps_per_epoch, tc.warmup_fraction)
     order_gen = torch.Generator().manual_seed(tc.seed)
     point = resumed or ResumePoint(started_at=record.started_at)
     if resumed:
