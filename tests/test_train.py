@@ -49,13 +49,15 @@ def test_checkpoint_round_trip(tmp_path):
     result = memzoo.train(tiny_config(tmp_path))
     loaded = memzoo.load(result.checkpoint_dir)
     task = memzoo.tasks.build("mqar", vocab_size=32, seq_len=16, num_kv_pairs=2)
-    data = task.generate(64, seed=99)
-    best_epoch = loaded.checkpoint_meta["epoch"]
-    assert 1 <= best_epoch <= 2
+    _, test_data = task.split(128, 64, seed=0)  # the held-out set the trainer scored
+    meta = loaded.checkpoint_meta
+    assert 1 <= meta["epoch"] <= 2
+    assert result.metrics["accuracy"] == meta["metrics"]["accuracy"]  # the best epoch was saved
+    reloaded = evaluate(loaded, test_data, "lm", task.output_vocab_size, torch.device("cpu"))
+    assert reloaded == meta["metrics"]  # the loaded weights reproduce the stored metrics exactly
     with torch.no_grad():
-        out, _ = loaded(data.inputs)
+        out, _ = loaded(test_data.inputs)
     assert out.shape == (64, 16, task.output_vocab_size)
-    assert evaluate(loaded, data, "lm", task.output_vocab_size, torch.device("cpu"))["accuracy"] >= 0
 
 
 def test_load_rejects_non_checkpoint(tmp_path):
