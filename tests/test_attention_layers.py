@@ -32,14 +32,15 @@ def data(batch=2, seq_len=23, seed=1):
 
 # ---- an explicit reference, sharing no code with the layers -----------------------------
 def ref_rope(x, offset=0):
-    """Rotate feature pairs (x_i, x_{i+Dh/2}) as complex numbers by pos * 10000^(-i/(Dh/2))."""
+    """Rotate feature pairs (x_2i, x_2i+1) as complex numbers by pos * 10000^(-i/(Dh/2))."""
     half = x.shape[-1] // 2
     pos = torch.arange(offset, offset + x.shape[-2], dtype=torch.float64)
     freq = 10000.0 ** (-torch.arange(half, dtype=torch.float64) / half)
-    z = torch.complex(x[..., :half], x[..., half:]) * torch.polar(
-        torch.ones((), dtype=torch.float64), torch.outer(pos, freq)
-    )
-    return torch.cat((z.real, z.imag), dim=-1)
+    angle = torch.outer(pos, freq)
+    even, odd = x[..., 0::2].double(), x[..., 1::2].double()
+    rotated_even = even * angle.cos() - odd * angle.sin()
+    rotated_odd = odd * angle.cos() + even * angle.sin()
+    return torch.stack((rotated_even, rotated_odd), dim=-1).flatten(-2).to(x.dtype)
 
 
 def ref_attention(layer, x, allowed, score="dot", rope=True):
@@ -292,8 +293,7 @@ def test_cached_rope_tables_equal_fresh_ones_and_work_after_inference_mode():
     for start, length in [(0, 7), (5, 70), (3, 1)]:
         cached = common.shared_rope_tables(start, length, 4, "cpu", torch.float32)
         fresh = common.rope_tables(torch.arange(start, start + length), 4, torch.float32)
-        for a, b in zip(cached, fresh):
-            assert torch.equal(a, b)
+        assert torch.equal(cached, fresh)
     common._TABLE_CACHE.clear()
     layer = build("attention")
     x = data(seq_len=9)
@@ -303,3 +303,16 @@ def test_cached_rope_tables_equal_fresh_ones_and_work_after_inference_mode():
     y, _ = layer(x)
     y.sum().backward()  # a cached inference tensor could not be saved for backward
     assert_outputs_close(y.detach(), y_inf)
+
+
+def test_rope_half_precision_path_rotates_like_the_complex_path():
+    """bf16 (autocast) has no complex kernels: its real-arithmetic rotation must agree."""
+    from memzoo.layers import _attention_common as common
+
+    x = torch.randn(2, 3, 10, 8, generator=torch.Generator().manual_seed(0))
+    rotation = common.rope_tables(torch.arange(5, 15), 8, torch.float32)
+    full = common.apply_rope(x, rotation)
+    half = common.apply_rope(x.bfloat16(), rotation).float()
+    assert torch.allclose(full, half, atol=5e-2, rtol=2e-2)
+    assert torch.allclose(full.norm(dim=-1), x.norm(dim=-1), rtol=1e-5)  # a rotation
+    assert torch.allclose(full, ref_rope(x, offset=5), atol=1e-5)

@@ -56,19 +56,6 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def median_seconds(fn: Callable[[], object], repeats: int, warmup: int, device: torch.device) -> float:
-    for _ in range(warmup):
-        fn()
-    _sync(device)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def paired_median_seconds(fns, repeats: int, warmup: int, device: torch.device) -> list[float]:
     """Median seconds of each function, timed in alternation so that load spikes on a shared
     machine hit all of them alike."""
@@ -162,22 +149,29 @@ def _timed_pairs(name, module, reference, settings, device, peak) -> Iterator[di
 
 
 def _step_rows(name, layer, settings, device) -> Iterator[dict]:
-    """Decode latency of one token at each position in ``decode_positions``."""
-    for position in settings.decode_positions:
-        x = torch.randn(settings.batch_size, 1, settings.d_model, device=device)
-        with torch.no_grad():
+    """Decode latency of one token at each position in ``decode_positions``.
+
+    The states for every position are built first, then the steps are timed in alternation
+    (like the references), so that the ratio between positions holds on a noisy machine."""
+    x = torch.randn(settings.batch_size, 1, settings.d_model, device=device)
+    states = []
+    with torch.no_grad():
+        for position in settings.decode_positions:
             state = layer.init_state(settings.batch_size, device=device)
             if position > 1:
                 prefix = torch.randn(settings.batch_size, position - 1, settings.d_model, device=device)
                 _, state = layer(prefix, state)
-            seconds = median_seconds(lambda: layer(x, state), max(settings.repeats, 5), settings.warmup, device)
+            states.append(state)
+        steps = [lambda s=state: layer(x, s) for state in states]
+        seconds = paired_median_seconds(steps, max(settings.repeats, 9), settings.warmup, device)
+    for position, latency in zip(settings.decode_positions, seconds):
         yield {
             "layer": name,
             "seq_len": position,
             "mode": "step",
-            "tokens_per_s": settings.batch_size / seconds,
+            "tokens_per_s": settings.batch_size / latency,
             "state_bytes": layer.state_size(position),
-            "extra": {"latency_ms": 1000 * seconds},
+            "extra": {"latency_ms": 1000 * latency},
         }
 
 

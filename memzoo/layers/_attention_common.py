@@ -47,47 +47,40 @@ def check_rope(layer: str, rope, head_dim: int) -> bool:
     return rope
 
 
-def rope_tables(
-    positions: torch.Tensor, head_dim: int, dtype: torch.dtype
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos/sin tables of rotary position embedding for integer ``positions``.
+def rope_tables(positions: torch.Tensor, head_dim: int, dtype: torch.dtype) -> torch.Tensor:
+    """The rotary position embedding's rotations for integer ``positions``.
 
     Args:
         positions: ``[T]`` (shared by the batch) or ``[B, T]`` absolute token positions.
         head_dim: Dh, even.
+        dtype: the dtype of the tensors to rotate (float64 gets complex128 tables, every
+            other dtype complex64).
     Returns:
-        ``(cos, signed_sin)``, each ``[1, 1, T, Dh]`` or ``[B, 1, T, Dh]`` (broadcast over
-        heads), in ``dtype``. The two halves of the last axis repeat the same Dh/2
-        frequencies (rotate-half layout); ``signed_sin`` has its first half negated, which
-        is the sign :func:`apply_rope` needs.
+        ``[1, 1, T, Dh/2]`` or ``[B, 1, T, Dh/2]`` complex unit numbers
+        ``exp(i * pos * base^(-j / (Dh/2)))`` (broadcast over heads): feature pair j
+        (features ``2j, 2j+1``) of a token at ``pos`` is rotated by that angle.
     """
     # Angles in float64 where available: a stream may run for millions of tokens, and
     # pos * freq in fp32 loses the low bits of the angle there. The table is tiny.
     work = torch.float32 if positions.device.type == "mps" else torch.float64
     half = head_dim // 2
-    inv_freq = ROPE_BASE ** (
-        -torch.arange(half, device=positions.device, dtype=work) / half
-    )  # [Dh/2]
+    inv_freq = ROPE_BASE ** (-torch.arange(half, device=positions.device, dtype=work) / half)
     angles = positions.to(work).unsqueeze(-1) * inv_freq  # [..., T, Dh/2]
-    cos, sin = angles.cos(), angles.sin()  # [..., T, Dh/2]
-    cos = torch.cat((cos, cos), dim=-1)  # [..., T, Dh]
-    signed_sin = torch.cat((-sin, sin), dim=-1)
-    lead = (None, None) if angles.dim() == 2 else (slice(None), None)  # -> [1|B, 1, T, Dh]
-    return cos[lead].to(dtype), signed_sin[lead].to(dtype)
+    rotation = torch.polar(torch.ones_like(angles), angles)
+    lead = (None, None) if angles.dim() == 2 else (slice(None), None)  # -> [1|B, 1, T, Dh/2]
+    return rotation[lead].to(torch.complex128 if dtype == torch.float64 else torch.complex64)
 
 
 # Tables for positions 0..N-1, keyed by (N, Dh, device, dtype). Building one costs about
 # ten tiny kernels, which on a GPU can rival attention itself at small sizes; a cached
 # table is sliced for free. Module-level, so forward never changes an nn.Module.
-_TABLE_CACHE: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+_TABLE_CACHE: dict[tuple, torch.Tensor] = {}
 _TABLE_CACHE_MAX = 32
 _TABLE_CACHE_MAX_POSITIONS = 1 << 16
 
 
-def shared_rope_tables(
-    start: int, length: int, head_dim: int, device, dtype: torch.dtype
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`rope_tables` of positions ``start .. start+length-1``, each ``[1, 1, T, Dh]``.
+def shared_rope_tables(start: int, length: int, head_dim: int, device, dtype: torch.dtype) -> torch.Tensor:
+    """:func:`rope_tables` of positions ``start .. start+length-1``, ``[1, 1, T, Dh/2]``.
 
     Served from a cache of tables whose size is a power of two, so values are identical
     to the uncached ones (the angles are computed element by element).
@@ -98,29 +91,36 @@ def shared_rope_tables(
         return rope_tables(positions, head_dim, dtype)
     n = max(64, 1 << (end - 1).bit_length())
     key = (n, head_dim, torch.device(device), dtype)
-    tables = _TABLE_CACHE.get(key)
-    if tables is None:
+    table = _TABLE_CACHE.get(key)
+    if table is None:
         # Never build the cached table as an inference tensor: a later training step
         # could not save it for backward.
         with torch.inference_mode(False), torch.no_grad():
-            tables = rope_tables(torch.arange(n, device=device), head_dim, dtype)
+            table = rope_tables(torch.arange(n, device=device), head_dim, dtype)
         if len(_TABLE_CACHE) >= _TABLE_CACHE_MAX:
             _TABLE_CACHE.clear()
-        _TABLE_CACHE[key] = tables
-    cos, signed_sin = tables
-    return cos[:, :, start : start + length], signed_sin[:, :, start : start + length]
+        _TABLE_CACHE[key] = table
+    return table[:, :, start : start + length]
 
 
-def apply_rope(x: torch.Tensor, cos: torch.Tensor, signed_sin: torch.Tensor) -> torch.Tensor:
-    """Rotate feature pairs ``(x_i, x_{i+Dh/2})`` of ``x`` ``[..., T, Dh]`` by the table angles.
+def apply_rope(x: torch.Tensor, rotation: torch.Tensor) -> torch.Tensor:
+    """Rotate feature pairs ``(x_2j, x_2j+1)`` of ``x`` ``[..., T, Dh]`` by ``rotation``.
 
-    ``(x1, x2) -> (x1 cos - x2 sin, x2 cos + x1 sin)``. A rotation keeps norms, so the dot
-    product of a rotated query at position m and a rotated key at position n depends on
-    the positions only through m - n.
+    ``rotation`` is a :func:`rope_tables` table broadcastable to ``[..., T, Dh/2]``. A
+    rotation keeps norms, so the dot product of a rotated query at position m and a rotated
+    key at position n depends on the positions only through m - n.
     """
-    # roll swaps the halves in one kernel; the sign lives in the table, and addcmul fuses
-    # the last multiply-add: three elementwise passes over q/k instead of five or six.
-    return torch.addcmul(x * cos, x.roll(x.shape[-1] // 2, dims=-1), signed_sin)
+    pairs = x.unflatten(-1, (x.shape[-1] // 2, 2))  # [..., T, Dh/2, 2]
+    if x.dtype in (torch.float32, torch.float64) and x.device.type != "mps":
+        # One complex multiply: a single elementwise pass (forward and backward), about
+        # 1.5x faster end to end than the three real passes of rotate-half on CPU.
+        if pairs.stride(-1) != 1:
+            pairs = pairs.contiguous()
+        return torch.view_as_real(torch.view_as_complex(pairs) * rotation).flatten(-2)
+    # Half precision (autocast) has no complex kernels: the same rotation in real arithmetic.
+    cos, sin = rotation.real.to(x.dtype), rotation.imag.to(x.dtype)
+    even, odd = pairs.unbind(-1)
+    return torch.stack((even * cos - odd * sin, odd * cos + even * sin), dim=-1).flatten(-2)
 
 
 def causal_mask(t_q: int, t_k: int, device=None) -> torch.Tensor:

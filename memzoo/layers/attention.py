@@ -99,14 +99,14 @@ class Attention(MemoryLayer):
         Keys come back as they are cached (rotated, unit-norm for cosine); for cosine the
         queries are unit-norm times the temperature, so the score is a plain ``q.k``.
         """
-        qkv = rearrange(self.qkv(x), "b t (three h d) -> three b h t d", three=3, h=self.num_heads)
-        qk, v = qkv[:2], qkv[2]  # [2, B, H, T, Dh], [B, H, T, Dh]
+        # unbind, not slicing: the backward of qkv[:2] / qkv[2] zero-fills two full-size
+        # gradients, unbind's backward is one stack.
+        q, k, v = rearrange(self.qkv(x), "b t (three h d) -> three b h t d", three=3, h=self.num_heads).unbind(0)
         if self.score == "cosine":
-            qk = F.normalize(qk, dim=-1)
+            q, k = F.normalize(q, dim=-1), F.normalize(k, dim=-1)
         if self.rope:
-            cos, signed_sin = shared_rope_tables(past, x.shape[1], self.head_dim, x.device, x.dtype)
-            qk = apply_rope(qk, cos, signed_sin)  # one call rotates q and k together
-        q, k = qk.unbind(0)
+            rotation = shared_rope_tables(past, x.shape[1], self.head_dim, x.device, x.dtype)
+            q, k = apply_rope(q, rotation), apply_rope(k, rotation)
         if self.score == "cosine":
             scale = self.log_scale.clamp(max=math.log(COSINE_MAX_SCALE)).exp()
             q = q * scale.view(1, -1, 1, 1).to(q.dtype)

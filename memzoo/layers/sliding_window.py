@@ -86,13 +86,11 @@ class SlidingWindowAttention(MemoryLayer):
 
     def project(self, x: torch.Tensor, pos: torch.Tensor):
         """q, k, v ``[B, H, T, Dh]``; sequence b's first token of ``x`` is at ``pos[b]``."""
-        qkv = rearrange(self.qkv(x), "b t (three h d) -> three b h t d", three=3, h=self.num_heads)
-        qk, v = qkv[:2], qkv[2]
+        q, k, v = rearrange(self.qkv(x), "b t (three h d) -> three b h t d", three=3, h=self.num_heads).unbind(0)
         if self.rope:
             positions = pos.unsqueeze(1) + torch.arange(x.shape[1], device=x.device)  # [B, T]
-            cos, signed_sin = rope_tables(positions, self.head_dim, x.dtype)  # [B, 1, T, Dh]
-            qk = apply_rope(qk, cos, signed_sin)
-        q, k = qk.unbind(0)
+            rotation = rope_tables(positions, self.head_dim, x.dtype)  # [B, 1, T, Dh/2]
+            q, k = apply_rope(q, rotation), apply_rope(k, rotation)
         return q, k, v
 
     def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,65 @@
+"""``memzoo speed``: the rows it emits and stores, the FLOP count behind MFU, bad options.
+
+Speed itself is measured, never asserted: these tests check the shape of the output on
+tiny settings (T 16, d_model 16), not how fast anything runs."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+
+from memzoo import layers as layer_registry
+from memzoo.bench.speed import _forward, _forward_backward, count_flops
+from memzoo.bench.store import ResultsStore
+from tests.test_cli import run_main
+
+TINY = ["--seq-lens", "16,32", "--batch-size", "2", "--d-model", "16", "--positions", "1,8",
+        "--repeats", "1"]  # fmt: skip
+
+
+def test_speed_json_rows_cover_every_mode_with_references(monkeypatch, capsys, tmp_path):
+    db = tmp_path / "speed.db"
+    code, out, err = run_main(
+        monkeypatch, capsys, ["speed", "--layers", "attention,gru,deltanet", *TINY, "--db", str(db), "--json"]
+    )
+    assert code in (0, None), err
+    rows = [json.loads(line) for line in out.splitlines()]
+    keys = {"layer", "seq_len", "mode", "tokens_per_s", "ratio_vs_reference", "state_bytes", "mfu"}
+    assert all(keys <= set(r) for r in rows)
+    by = {(r["layer"], r["mode"], r["seq_len"]): r for r in rows}
+    for layer, reference in [("attention", "sdpa"), ("gru", "torch.nn.GRU"), ("deltanet", "naive recurrence")]:
+        for mode in ("fwd", "fwdbwd"):
+            for seq_len in (16, 32):
+                row = by[(layer, mode, seq_len)]
+                assert row["tokens_per_s"] > 0 and row["ratio_vs_reference"] > 0
+                assert row["extra"]["reference"] == reference
+        steps = [by[(layer, "step", p)] for p in (1, 8)]
+        assert steps[0]["extra"]["vs_first_position"] == 1.0
+        assert all(s["extra"]["latency_ms"] > 0 for s in steps)
+    # State bytes: attention's cache grows with the position, deltanet's memory does not.
+    assert by[("attention", "step", 8)]["state_bytes"] == 8 * by[("attention", "step", 1)]["state_bytes"]
+    assert by[("deltanet", "step", 8)]["state_bytes"] == by[("deltanet", "step", 1)]["state_bytes"]
+    assert 0 < by[("deltanet", "fwdbwd", 32)]["mfu"]
+    assert len(ResultsStore(str(db)).speed_rows()) == len(rows)
+
+
+def test_backward_flops_are_about_twice_the_forward():
+    """MFU once read above 100%: torch's FLOP counter charged a depthwise convolution's
+    backward as a dense one. Every fast-weight layer's fwd+bwd count must stay near 3x fwd."""
+    x = torch.randn(2, 64, 32)
+    for name in ("linear_attention", "deltanet", "gated_deltanet", "mlstm", "attention"):
+        layer = layer_registry.build(name, 32)
+        forward = count_flops(lambda: _forward(layer, x))
+        both = count_flops(lambda: _forward_backward(layer, x))
+        assert forward > 0
+        assert 2 * forward <= both <= 4 * forward, (name, forward, both)
+
+
+def test_bad_speed_options_exit_2_naming_the_option(monkeypatch, capsys):
+    code, _, err = run_main(monkeypatch, capsys, ["speed", "--modes", "fwd,backward", "--no-store"])
+    assert code == 2 and "--modes" in err and "fwdbwd" in err
+    code, _, err = run_main(monkeypatch, capsys, ["speed", "--seq-lens", "16,x", "--no-store"])
+    assert code == 2 and "--seq-lens" in err
+    code, _, err = run_main(monkeypatch, capsys, ["speed", "--layers", "nope", "--no-store"])
+    assert code == 2 and "nope" in err
