@@ -20,7 +20,8 @@ EVIL = "<script>alert('pwned')</script>"
 
 def fabricate(store: ResultsStore) -> None:
     """Two tasks, three layer combinations, two sequence lengths, curves, extra metrics,
-    a failed run with a hostile error, a hostile config value and run id, speed rows."""
+    an application run, a failed run with a hostile error, a hostile config value and run
+    id, speed rows."""
     n = 0
     for task in ("mqar", "copy"):
         for layers in (["attention", "attention"], ["gru", "gru"], ["gru", "attention"]):
@@ -39,6 +40,11 @@ def fabricate(store: ResultsStore) -> None:
                              "accuracy_by_distance": {"8": acc, "32": acc / 2}},
                     curve=[{"epoch": e, "accuracy": acc * (e + 1) / 3} for e in range(3)],
                 ))  # fmt: skip
+    store.write_record(RunRecord(
+        run_id="app", config={"task": {"name": "forecast", "series": "co2"}}, config_hash="1" * 16,
+        status="completed", task="forecast", layers=["gru"], suite="apps",
+        metrics={"mae": 0.04, "naive_mae": 0.09, "seasonal_naive_mae": 0.13},
+    ))  # fmt: skip
     store.write_record(RunRecord(
         run_id="broken", config={}, config_hash="0" * 16, status="failed", task="mqar",
         layers=["gru"], suite="quick", error="<img src=x onerror=alert(1)> exploded",
@@ -87,7 +93,8 @@ def test_report_tables_hold_the_numbers(report):
     assert "0.900 (mean 0.800, n=2)" in page
     # Extra metrics: mean retention per task and layer (attention 0.45, 0.35; gru 0.2, 0.1).
     assert "<td>retention</td><td>mqar</td><td>0.4 (n=2)</td><td>0.15 (n=2)</td>" in page
-    assert "13 runs: 12 completed, 1 failed." in page
+    assert "14 runs: 13 completed, 1 failed." in page
+    assert "<td>forecast (co2)</td><td>gru</td><td>MAE (standardised)</td>" in page
 
 
 def test_layer_label():

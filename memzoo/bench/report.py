@@ -19,7 +19,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from memzoo.bench import report_extra, report_sections
+from memzoo.bench import report_apps, report_extra, report_sections
 from memzoo.bench.report_data import ReportData, Section, esc
 from memzoo.bench.report_plots import require_matplotlib
 from memzoo.bench.store import ResultsStore
@@ -30,6 +30,7 @@ __all__ = ["SECTIONS", "ReportData", "Section", "build_report_html", "write_repo
 SECTIONS: list[Section] = [
     Section("runs", "Runs", report_sections.runs_table),
     Section("accuracy-by-task", "Accuracy by task and layer", report_sections.accuracy_by_task),
+    Section("applications", "Applications", report_apps.applications),
     Section("accuracy-vs-length", "Accuracy vs sequence length, key-value pairs and distance",
             report_sections.accuracy_vs_length),  # fmt: skip
     Section("recall-vs-state", "Recall vs memory-state size", report_sections.recall_vs_state),

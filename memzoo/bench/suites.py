@@ -165,3 +165,59 @@ def frontier() -> list[RunConfig]:
         for layer in short_term_layers()
     ]
 
+
+
+# ---- applications ----------------------------------------------------------------------------
+# The five applications at the CPU scale of their example scripts (examples/*.py, the same
+# settings), each with three kinds of short-term memory: recurrent, attention and fast-weight
+# (deltanet). Every run stores its metric next to a model-free baseline of the same held-out
+# data; the report's Applications section compares them.
+APPS_TRAIN = {"checkpoint": False, "seed": 0, "max_seconds": 300}  # a safety net: runs take 3-100 s
+APPS_TEXT = {"name": "text_classify", "seq_len": 32}
+APPS_TEXT_TRAIN = {"epochs": 8, "batch_size": 32, "lr": 3e-3, "num_train": 2000, "num_test": 500,
+                   "target_accuracy": 0.995}  # fmt: skip
+# Through ``memzoo.train`` a translate run's layers build the encoder and the decoder alike, and
+# target_accuracy is the target chrF / 100; batch size and weight decay as `memzoo translate`.
+APPS_TRANSLATE = {"name": "translate", "seq_len": 16}
+APPS_TRANSLATE_TRAIN = {"epochs": 12, "batch_size": 64, "lr": 3e-3, "weight_decay": 0.01,
+                        "num_train": 2000, "num_test": 300, "target_accuracy": 0.99}  # fmt: skip
+APPS_FORECAST = (
+    ({"name": "forecast", "series": "sunspots", "context_len": 16, "horizon": 1},
+     {"epochs": 20, "num_train": 512}),
+    ({"name": "forecast", "series": "co2", "context_len": 52, "horizon": 8, "relative": True},
+     {"epochs": 8, "num_train": 2048}),
+)  # fmt: skip
+APPS_FORECAST_TRAIN = {"batch_size": 32, "lr": 3e-3, "weight_decay": 0.0, "num_test": 10_000}
+# Digits, per layer: blocks, width, epochs, learning rate (examples/digits.py; deltanet as gru).
+APPS_DIGITS = {"gru": (1, 64, 20, 1e-2), "attention": (2, 64, 12, 3e-3), "deltanet": (1, 64, 20, 1e-2)}
+APPS_DIGITS_TRAIN = {"num_train": 1438, "num_test": 359, "batch_size": 64, "target_accuracy": 1.0}
+APPS_RECOMMEND = {"name": "recommend", "seq_len": 20}
+APPS_RECOMMEND_TRAIN = {"epochs": 5, "num_train": 1000, "num_test": 1000, "batch_size": 64,
+                        "lr": 3e-3, "target_accuracy": 1.0}  # fmt: skip
+
+
+def _app_run(task: dict, layers: list[str], d_model: int, train: dict, **model) -> RunConfig:
+    return validate_config({"task": task, "model": {"layers": layers, "d_model": d_model, **model},
+                            "train": {**APPS_TRAIN, **train}})  # fmt: skip
+
+
+@register_suite("apps")
+def apps() -> list[RunConfig]:
+    """The five applications, 18 runs, each application with a recurrent, an attention and a
+    fast-weight (deltanet) model: 8x8 digits read pixel by pixel (gru, 2 attention blocks,
+    deltanet), forecasting of sunspots and of CO2, translation (encoder-decoders), text
+    classification (the seed's attention_lstm) and next-item recommendation (lstm,
+    attention, deltanet). 2.8 minutes with ``--workers 2`` on this 2-core CPU (shared)."""
+    # The longest runs (digits) first, so that the two workers finish at about the same time.
+    runs = [_app_run({"name": "digits"}, [layer] * depth, width,
+                     {**APPS_DIGITS_TRAIN, "epochs": epochs, "lr": lr})
+            for layer, (depth, width, epochs, lr) in APPS_DIGITS.items()]  # fmt: skip
+    runs += [_app_run(task, [layer], 32, {**APPS_FORECAST_TRAIN, **train})
+             for task, train in APPS_FORECAST for layer in ("lstm", "attention", "deltanet")]  # fmt: skip
+    runs += [_app_run(APPS_TRANSLATE, [layer], 32, APPS_TRANSLATE_TRAIN, mlp_ratio=2)
+             for layer in ("lstm", "attention", "deltanet")]  # fmt: skip
+    runs += [_app_run(APPS_TEXT, [layer], 32, APPS_TEXT_TRAIN, mlp_ratio=2)
+             for layer in ("attention_lstm", "lstm", "deltanet")]  # fmt: skip
+    runs += [_app_run(APPS_RECOMMEND, [layer], 64, APPS_RECOMMEND_TRAIN)
+             for layer in ("lstm", "attention", "deltanet")]  # fmt: skip
+    return runs

@@ -94,3 +94,10 @@ class Digits(Task):
     def generate(self, num_examples: int, seed: int) -> TaskData:
         """``num_examples`` training images drawn with ``seed``."""
         return self.split(num_examples, 0, seed)[0]
+
+    def baseline_metrics(self, test: TaskData) -> dict[str, float]:
+        """``majority_accuracy``: always naming the most frequent digit of the held-out
+        images ``test``, the best any constant answer scores (a model must beat it)."""
+        from memzoo.train.confusion import majority_baseline
+
+        return {"majority_accuracy": majority_baseline(test.targets, test.targets)["accuracy"]}

@@ -12,6 +12,9 @@ next ``H`` values of the first (target) column ``[H]``:
 - test windows: every forecast origin in the tail (targets inside the tail; the context may
   reach back into the training part, which is the past and therefore allowed).
 
+A run's ``mae``/``rmse`` are in standardised units; it also stores the naive and
+seasonal-naive MAE of the same windows in those units (:meth:`Forecast.baseline_metrics`).
+
 >>> task = Forecast(series="sunspots", context_len=4, horizon=2)
 >>> train, test = task.split(num_train=3, num_test=100, seed=0)
 >>> tuple(train.inputs.shape), tuple(train.targets.shape), tuple(test.inputs.shape)
@@ -203,3 +206,30 @@ class Forecast(Task):
     def generate(self, num_examples: int, seed: int) -> TaskData:
         """``num_examples`` training windows drawn with ``seed`` (the tail is never drawn)."""
         return self.split(num_examples, 0, seed)[0]
+
+    def baseline_metrics(self, test: TaskData) -> dict[str, float]:
+        """MAE of the naive (last value) and seasonal-naive forecasts of the held-out windows
+        ``test`` (the first ``len(test)`` tail windows, as the trainer scores them).
+
+        In the units of the run's ``mae``: the series standardised by its training part, so
+        the numbers compare directly; ``series_std`` (the training part's standard deviation)
+        converts any of them to the series' units. ``seasonal_naive_mae`` is left out when
+        the series has no season.
+        """
+        from memzoo.apps.forecasting import naive_forecast, seasonal_naive_forecast
+
+        prep = self.prepared()
+        series = prep.values[:, 0]  # [L]
+        origins = self.origins("test")[: len(test)]  # [N]
+        actual = series[origins[:, None] + np.arange(self.horizon)]  # [N, H]
+        scale = float(prep.std[0])
+
+        def mae(forecast: np.ndarray) -> float:
+            return float(np.abs(forecast - actual).mean()) / scale
+
+        out = {"naive_mae": mae(naive_forecast(series, origins, self.horizon)), "series_std": scale}
+        if self.season_length is not None:
+            out["seasonal_naive_mae"] = mae(
+                seasonal_naive_forecast(series, origins, self.horizon, self.season_length)
+            )
+        return out

@@ -19,6 +19,10 @@ probability ``follow_prob`` (a sequential pattern), is another item of the clust
 probability ``cluster_prob`` (a preference) and otherwise any item, drawn from a global
 Zipf popularity that also weights the cluster draws.
 
+A run stores, next to its top-1 ``accuracy``, the popularity ranking's hit rates
+(:meth:`Recommend.baseline_metrics`); a benchmark run also the model's ``hr@10``
+(:meth:`Recommend.model_metrics`).
+
 >>> task = Recommend(num_users=4, num_items=12, num_clusters=2, seq_len=6, min_history=3)
 >>> train, test = task.split(num_train=4, num_test=100, seed=0)
 >>> test.inputs.shape, int((test.targets != -100).sum()), task.input_vocab_size
@@ -40,6 +44,8 @@ from pydantic import Field, model_validator
 from memzoo.tasks._real_data import check_count, draw
 from memzoo.tasks.base import IGNORE_INDEX, Task, TaskData
 from memzoo.tasks.registry import register_task
+
+HIT_K = 10  # the cut-off of the hit rate and NDCG a run stores (hr@10)
 
 
 def generate_interactions(
@@ -179,3 +185,26 @@ class Recommend(Task):
     def generate(self, num_examples: int, seed: int) -> TaskData:
         """``num_examples`` training examples drawn with ``seed``."""
         return self.split(num_examples, 0, seed)[0]
+
+    # ---- what a run stores beyond accuracy (memzoo.train.task_metrics) -------------------
+    def baseline_metrics(self, test: TaskData) -> dict[str, float]:
+        """Ranking every item by training popularity (``memzoo.apps.recommend``) for the
+        held-out users ``test``: ``popularity_hr@1`` (compares with the run's ``accuracy``,
+        the model's top-1 hit rate), ``popularity_hr@10`` and ``popularity_ndcg@10``."""
+        from memzoo.apps.recommend import hit_rate_and_ndcg, popularity_scores, ranks
+
+        targets = test.targets[:, -1]  # [N] the held-out last items
+        popular = popularity_scores(self)[None, :].expand(len(targets), -1)  # [N, I]
+        rank = ranks(popular, targets)
+        hr1, _ = hit_rate_and_ndcg(rank, 1)
+        hr, ndcg = hit_rate_and_ndcg(rank, HIT_K)
+        return {"popularity_hr@1": hr1, f"popularity_hr@{HIT_K}": hr, f"popularity_ndcg@{HIT_K}": ndcg}
+
+    def model_metrics(self, model: torch.nn.Module, test: TaskData) -> dict[str, float]:
+        """``hr@10`` and ``ndcg@10`` of a trained model on the held-out users ``test``, every
+        item ranked by its logits at the end of the history (``memzoo.apps.recommend``)."""
+        from memzoo.apps.recommend import hit_rate_and_ndcg, model_scores, ranks
+
+        rank = ranks(model_scores(model, test.inputs), test.targets[:, -1])
+        hr, ndcg = hit_rate_and_ndcg(rank, HIT_K)
+        return {f"hr@{HIT_K}": hr, f"ndcg@{HIT_K}": ndcg}

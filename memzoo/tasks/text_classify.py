@@ -167,6 +167,13 @@ class TextClassify(Task):
             return super().split(num_train, num_test, seed)
         return self.generate(num_train, seed), self._file_rows(self._prepared()["test_rows"][:num_test])
 
+    def baseline_metrics(self, test: TaskData) -> dict[str, float]:
+        """``majority_accuracy``: always predicting the most frequent class of the held-out
+        texts ``test`` (the best any constant prediction scores on them)."""
+        from memzoo.train.confusion import majority_baseline
+
+        return {"majority_accuracy": majority_baseline(test.targets, test.targets)["accuracy"]}
+
     # ---- using a trained model ---------------------------------------------------------
     def save_artifacts(self, directory: str | Path) -> list[Path]:
         """Write the tokenizer (``tokenizer.json``) and class names (``labels.json``) into a

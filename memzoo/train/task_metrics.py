@@ -1,13 +1,23 @@
 """Metrics a task adds to a run beyond the evaluation of its held-out set.
 
-Two optional task methods, looked up by name (a task without them adds nothing):
+Optional task methods, looked up by name (a task without them adds nothing):
 
 - ``training_set_metrics(train_data) -> {name: number}``: facts about the training set,
   e.g. ``memorization``'s ``facts_seen_fraction`` (the ceiling of its test accuracy);
+- ``baseline_metrics(test_data) -> {name: number}``: what a model-free baseline scores on
+  the run's held-out data, in the units of the run's own metric, e.g. ``digits``'
+  ``majority_accuracy`` or ``forecast``'s ``seasonal_naive_mae``, so that a stored run can be
+  judged against it (the report's Applications section does);
 - ``evaluation_sweep() -> {setting: {value: task}}``: variants of the task to evaluate the
   trained model on (never trained on), e.g. ``cross_segment_recall`` at other distances.
   Each setting becomes a metric ``accuracy_by_<setting>``, a dict keyed by the value as a
-  string (``{"64": 0.98, "4096": 0.41}``), which the report plots as a line per layer.
+  string (``{"64": 0.98, "4096": 0.41}``), which the report plots as a line per layer;
+- ``model_metrics(model, test_data) -> {name: number}``: application metrics of the trained
+  model that the trainer's evaluation does not compute, e.g. ``recommend``'s ``hr@10``
+  (:func:`trained_model_metrics`; a benchmark job adds them to its record).
+
+``test_data`` is the run's held-out set, drawn again as the trainer draws it
+(``task.split(0, num_test, seed)``: held-out data never depends on ``num_train``).
 """
 
 from __future__ import annotations
@@ -22,18 +32,38 @@ def training_set_metrics(task, train_data) -> dict[str, Any]:
     return dict(hook(train_data)) if callable(hook) else {}
 
 
+def held_out_data(task, num_test: int, seed: int):
+    """The held-out data of a run with ``num_test`` and ``seed`` (what the trainer scores)."""
+    return task.split(0, num_test, seed=seed)[1]
+
+
+def baseline_metrics(task, num_test: int, seed: int) -> dict[str, float]:
+    """The task's ``baseline_metrics`` on the run's held-out data, or ``{}``."""
+    hook = getattr(task, "baseline_metrics", None)
+    return dict(hook(held_out_data(task, num_test, seed))) if callable(hook) else {}
+
+
+def trained_model_metrics(task, model, num_test: int, seed: int) -> dict[str, float]:
+    """The task's ``model_metrics`` of the trained ``model`` on the run's held-out data,
+    or ``{}`` (the held-out data is only drawn for a task that has the hook)."""
+    hook = getattr(task, "model_metrics", None)
+    return dict(hook(model, held_out_data(task, num_test, seed))) if callable(hook) else {}
+
+
 def evaluation_sweep_metrics(
     task, num_test: int, seed: int, evaluate_on: Callable[[Any, Any], dict]
-) -> dict[str, dict[str, float]]:
-    """``accuracy_by_<setting>`` for each setting of the task's ``evaluation_sweep()``.
+) -> dict[str, Any]:
+    """What the trainer adds once a run has finished: the task's baselines
+    (:func:`baseline_metrics`) and ``accuracy_by_<setting>`` for each setting of its
+    ``evaluation_sweep()``.
 
     ``evaluate_on(variant, test_data)`` returns the metrics of the trained model on one
     variant's held-out data (``num_test`` examples drawn as the variant's ``split`` does).
     """
+    out: dict[str, Any] = baseline_metrics(task, num_test, seed)
     hook = getattr(task, "evaluation_sweep", None)
     if not callable(hook):
-        return {}
-    out = {}
+        return out
     for setting, variants in hook().items():
         accuracies = {}
         for value, variant in sorted(variants.items()):

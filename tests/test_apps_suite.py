@@ -1,0 +1,122 @@
+"""The `apps` suite: its configs, the baselines each application stores, the report section."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import memzoo
+from memzoo.apps import evaluate_recommendations
+from memzoo.bench.jobs import Job, run_job
+from memzoo.bench.record import RunRecord
+from memzoo.bench.report import build_report_html
+from memzoo.bench.report_apps import APP_METRICS, app_rows, applications
+from memzoo.bench.report_data import ReportData
+from memzoo.bench.suites import suite_configs
+from memzoo.train import build_model, validate_config
+from memzoo.train.seq2seq_trainer import translation_config_from_run
+from memzoo.train.task_metrics import baseline_metrics, held_out_data, trained_model_metrics
+
+APPS = {"text_classify", "translate", "forecast", "digits", "recommend"}
+
+
+def test_apps_suite_validates_and_covers_every_application():
+    configs = suite_configs("apps")
+    assert {c.task.name for c in configs} == APPS == set(APP_METRICS)
+    assert {c.task.params()["series"] for c in configs if c.task.name == "forecast"} == {"sunspots", "co2"}
+    for name in APPS:  # several kinds of memory on every application
+        assert len({tuple(c.model.layers) for c in configs if c.task.name == name}) >= 3, name
+    assert all(c.train.seed == 0 and not c.train.checkpoint and c.train.max_seconds for c in configs)
+    for c in configs:  # translate runs become Seq2Seq configs only when trained: check now
+        if c.task.name == "translate":
+            assert translation_config_from_run(c).model.encoder_layers == c.model.layers
+    assert len({c.model_dump_json() for c in configs}) == len(configs)  # no run twice
+
+
+def test_forecast_baselines_are_naive_maes_of_the_scored_windows_in_standardised_units():
+    task = memzoo.tasks.build("forecast", series="sunspots", context_len=8, horizon=2)
+    series, origins = task.prepared().values[:, 0], task.origins("test")
+    ahead = origins[:, None] + np.arange(2)  # [N, 2]
+    naive = np.abs(series[ahead] - series[origins - 1][:, None]).mean()
+    seasonal = np.abs(series[ahead] - series[ahead - 11]).mean()  # season 11 > horizon
+    out = baseline_metrics(task, num_test=10_000, seed=0)
+    assert out["naive_mae"] * out["series_std"] == pytest.approx(naive)
+    assert out["seasonal_naive_mae"] * out["series_std"] == pytest.approx(seasonal)
+    first = baseline_metrics(task, num_test=5, seed=0)  # only the windows the run scores
+    assert first["naive_mae"] * first["series_std"] == pytest.approx(
+        np.abs(series[ahead[:5]] - series[origins[:5] - 1][:, None]).mean())
+
+
+@pytest.mark.parametrize("spec", [{"name": "digits"}, {"name": "text_classify", "num_classes": 3}])
+def test_classifiers_store_the_majority_class_accuracy_of_their_held_out_set(spec):
+    task = memzoo.tasks.build(**spec)
+    _, test = task.split(16, 200, seed=3)
+    counts = torch.bincount(test.targets)
+    assert baseline_metrics(task, 200, 3) == {"majority_accuracy": counts.max().item() / len(test)}
+
+
+def test_recommend_metrics_match_the_application_evaluation():
+    task = memzoo.tasks.build("recommend", num_users=60, num_items=30, num_clusters=3, seq_len=8)
+    torch.manual_seed(0)
+    model = build_model(validate_config(
+        {"task": {"name": "recommend"}, "model": {"layers": ["gru"], "d_model": 8}}), task)  # fmt: skip
+    reference = evaluate_recommendations(model, task)  # every user
+    base, learned = baseline_metrics(task, 60, 0), trained_model_metrics(task, model, 60, 0)
+    assert base["popularity_hr@10"] == reference["popularity_hr@10"]
+    assert learned == {"hr@10": reference["hr@10"], "ndcg@10": reference["ndcg@10"]}
+    assert len(held_out_data(task, 7, 0)) == 7
+    assert trained_model_metrics(memzoo.tasks.build("digits"), model, 7, 0) == {}  # no hook
+
+
+def test_a_benchmark_job_stores_metric_and_baseline_of_its_application():
+    train = {"epochs": 1, "num_train": 64, "num_test": 40, "batch_size": 32, "checkpoint": False}
+    task = {"name": "recommend", "num_users": 40, "num_items": 20, "num_clusters": 2, "seq_len": 8}
+    config = validate_config({"task": task, "model": {"layers": ["gru"], "d_model": 8}, "train": train})
+    record = run_job(Job("tiny", config.model_dump(mode="json"), "apps"))
+    assert record.status == "completed"
+    assert {"accuracy", "popularity_hr@1", "hr@10", "popularity_hr@10"} <= set(record.metrics)
+    (row,) = app_rows(ReportData(runs=[record]))
+    assert row[2:6] == ["HR@10", record.metrics["hr@10"], "popularity", record.metrics["popularity_hr@10"]]
+
+
+def _record(run_id: str, task: str, layers: list[str], metrics: dict, status: str = "completed",
+            **task_params) -> RunRecord:  # fmt: skip
+    return RunRecord(run_id=run_id, config={"task": {"name": task, **task_params}}, config_hash=run_id,
+                     status=status, task=task, layers=layers, suite="apps", wall_seconds=2.0,
+                     metrics={**metrics, "epochs": 3})  # fmt: skip
+
+
+def test_applications_section_renders_metric_baseline_and_verdict():
+    runs = [
+        _record("<b>r1</b>", "text_classify", ["attention_lstm"],
+                {"accuracy": 0.97, "majority_accuracy": 0.51}),
+        _record("r2", "translate", ["lstm", "lstm"],
+                {"chrf": 88.25, "gloss_chrf": 50.5, "identity_chrf": 4.9}),
+        _record("r3", "forecast", ["gru"], {"mae": 0.8, "naive_mae": 0.75, "seasonal_naive_mae": 0.82},
+                series="sunspots"),
+        _record("r4", "digits", ["gru"], {"accuracy": 0.91, "majority_accuracy": 0.14}),
+        _record("r5", "recommend", ["lstm"], {"hr@10": 0.75, "popularity_hr@10": 0.22, "accuracy": 0.5}),
+        _record("r6", "recommend", ["gru"], {"accuracy": 0.5, "popularity_hr@1": 0.05}),  # no hr@10
+        _record("r7", "digits", ["rnn"], {"accuracy": 0.3}),  # no baseline stored
+        _record("r8", "digits", ["lstm"], {"accuracy": 0.99, "majority_accuracy": 0.1}, status="failed"),
+        _record("r9", "mqar", ["gru"], {"accuracy": 0.99}),  # not an application
+    ]
+    rows = app_rows(ReportData(runs=runs))
+    assert [row[-1] for row in rows] == ["<b>r1</b>", "r2", "r3", "r4", "r7", "r6", "r5"]
+    by_id = {row[-1]: row for row in rows}
+    assert by_id["r2"][2:7] == ["chrF", 88.25, "word-by-word gloss", 50.5, "yes"]
+    assert by_id["r2"][7] == "copy the source 4.900"
+    # forecast: the strongest baseline (naive, 0.75) beats a model at 0.8
+    assert by_id["r3"][:7] == ["forecast (sunspots)", "gru", "MAE (standardised)", 0.8,
+                               "naive (last value)", 0.75, "no"]
+    assert by_id["r6"][2:7] == ["HR@1 (accuracy)", 0.5, "popularity", 0.05, "yes"]
+    assert by_id["r7"][4:7] == [None, None, "–"]
+    html = applications(ReportData(runs=runs))
+    assert "5 of 6 runs beat their baseline" in html
+    assert ('<td>HR@10</td><td class="num">0.750</td><td>popularity</td>'
+            '<td class="num">0.220</td><td>yes</td>') in html
+    assert "&lt;b&gt;r1&lt;/b&gt;" in html and "<b>r1</b>" not in html
+    page = build_report_html(ReportData(runs=runs))
+    assert '<section id="applications">' in page and 'href="#applications"' in page
+    assert applications(ReportData(runs=[runs[-1], runs[-2]])) is None
