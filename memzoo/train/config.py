@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from memzoo import layers as layer_registry
 from memzoo.errors import ConfigError
+from memzoo.train.curriculum import CurriculumConfig, check_curriculum
 
 
 class TaskSpec(BaseModel):
@@ -103,6 +104,9 @@ class TrainConfig(BaseModel):
     tbptt_segments: int = Field(
         1, gt=0, description="segments per truncated-backpropagation window (with segment_len)"
     )
+    curriculum: CurriculumConfig | None = Field(
+        None, description="grow a task parameter stage by stage (memzoo.train.curriculum)"
+    )
 
 
 class RunConfig(BaseModel):
@@ -124,6 +128,12 @@ class RunConfig(BaseModel):
                     f"train.tbptt_segments={tc.tbptt_segments} needs train.segment_len "
                     "(truncated backpropagation works on segments)"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _curriculum_fits_task(self) -> "RunConfig":
+        if self.train.curriculum is not None:
+            check_curriculum(self.train.curriculum, self.task.name, self.task.params(), self.train.epochs)
         return self
 
 

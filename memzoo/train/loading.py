@@ -12,9 +12,15 @@ from memzoo.train.config import validate_config
 def load(path: str | Path) -> SequenceModel:
     """Rebuild the model saved in checkpoint directory ``path`` and load its weights (eval mode).
 
+    A multitask run's checkpoint gives a ``memzoo.models.multi_head.MultiHeadModel``.
+
     The run config and metrics are attached as ``model.checkpoint_meta``.
     """
     weights, meta = read_checkpoint(path)
+    if meta.get("kind") == "multitask":  # a shared trunk with a head per task
+        from memzoo.train.multitask import load_multitask
+
+        return load_multitask(weights, meta)
     cfg = validate_config(meta["config"])
     model = SequenceModel(
         layers=cfg.model.layers,

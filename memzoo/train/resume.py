@@ -145,7 +145,7 @@ def resume_run(run: str, *, store=None, overrides: list[str] | None = None, prog
         config, run_id, suite = meta["config"], meta["run_id"], None
         run_dir = path.parent if path.name == LAST else path
     cfg = build_config(config, list(overrides or []))
-    if cfg.task.name in ("continual", "translate"):
+    if cfg.task.name in ("continual", "translate", "multitask"):
         raise ConfigError(f"task {cfg.task.name!r} cannot be resumed; only single-task runs can")
     return train(cfg, store=store, suite=suite, run_id=run_id, progress=progress,
                  resume_from=_last_folder(run_dir))  # fmt: skip

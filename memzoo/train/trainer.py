@@ -27,6 +27,7 @@ from memzoo.models import SequenceModel
 from memzoo.train import distributed
 from memzoo.train.checkpoint import save_checkpoint
 from memzoo.train.config import RunConfig, validate_config
+from memzoo.train.curriculum import Curriculum
 from memzoo.train.environment import git_revision, resolve_device
 from memzoo.train.distributed import make_ddp_train_step
 from memzoo.train.objectives import accumulator_for, primary_metric
@@ -124,7 +125,10 @@ def train(
 
     With ``train.segment_len`` (or a task that names its own ``segment_len``), batches are
     read segment by segment with truncated backpropagation (``memzoo.train.segmented``).
-    A task named ``continual`` is trained phase after phase (``memzoo.train.continual``).
+    A task named ``continual`` is trained phase after phase (``memzoo.train.continual``),
+    one named ``multitask`` by one shared model with a head per task
+    (``memzoo.train.multitask``); ``train.curriculum`` grows a task parameter stage by stage
+    (``memzoo.train.curriculum``).
 
     ``resume_from`` (a run's ``last/`` folder, see ``memzoo.train.resume``; use
     ``resume_run``) continues that run after the epoch it saved. Under ``torchrun`` the run is
@@ -136,6 +140,11 @@ def train(
 
         return train_continual_config(cfg, store=store, suite=suite, run_id=run_id,
                                       progress=progress, model=model)  # fmt: skip
+    if cfg.task.name == "multitask":
+        from memzoo.train.multitask import train_multitask
+
+        return train_multitask(cfg, store=store, suite=suite, run_id=run_id, progress=progress,
+                               model=model, resume_from=resume_from)  # fmt: skip
     if cfg.task.name == "translate":
         from memzoo.train.seq2seq_trainer import train_from_run_config
 
@@ -172,6 +181,7 @@ def _train_task(cfg: RunConfig, dctx, *, store, suite, run_id, progress, model, 
     torch.manual_seed(tc.seed)
     train_data, test_data = task.split(tc.num_train, tc.num_test, seed=tc.seed)
     num_train = len(train_data)  # a task on a fixed data set may return its natural size
+    curriculum = Curriculum(cfg, task, train_data) if tc.curriculum else None
     if store is not None:  # only once the data loaded: a bad file leaves no "running" row
         # A resumed run keeps its row: back to "running", with the curve of the epochs done.
         store.write_record(record) if resumed else store.start_run(record)
@@ -203,11 +213,12 @@ def _train_task(cfg: RunConfig, dctx, *, store, suite, run_id, progress, model, 
     with EpochProgress(tc.epochs, steps_per_epoch, enabled=show, label=record.run_id) as bar:
         for epoch in range(first_epoch, tc.epochs + 1):
             model.train()
-            order = torch.randperm(num_train, generator=order_gen)
+            data = train_data if curriculum is None else curriculum.data_for(epoch)
+            order = torch.randperm(len(data), generator=order_gen)
             loss_sum, batches = 0.0, 0
-            for first in range(0, num_train, tc.batch_size):
+            for first in range(0, len(data), tc.batch_size):
                 rows = order[first : first + tc.batch_size]  # under DDP the step takes its shard
-                inputs, targets = train_data.inputs[rows].to(device), train_data.targets[rows].to(device)
+                inputs, targets = data.inputs[rows].to(device), data.targets[rows].to(device)
                 optimizer.zero_grad(set_to_none=True)
                 loss = train_step(inputs, targets)  # forward and backward (the global mean loss)
                 step += 1
@@ -226,6 +237,8 @@ def _train_task(cfg: RunConfig, dctx, *, store, suite, run_id, progress, model, 
                 break
             point_row = {"epoch": epoch, "train_loss": loss_sum / max(batches, 1), "steps": step,
                          "seconds": time.perf_counter() - start}  # fmt: skip
+            if curriculum is not None:  # the stage this epoch trained on
+                point_row.update(curriculum.point(epoch))
             stop = False
             if dctx.is_main:
                 metrics = evaluate(model, test_data, task.head, num_outputs, device,
