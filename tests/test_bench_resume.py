@@ -25,6 +25,7 @@ from memzoo.bench.record import config_hash
 from memzoo.bench.runner import plan_jobs, run_bench
 from memzoo.bench.store import ResultsStore
 from memzoo.bench.suites import suite_configs
+from memzoo.errors import ConfigError
 
 # The bench CLI with Python's Ctrl-C handler installed even if this process ignores SIGINT.
 LAUNCH = (
@@ -176,3 +177,13 @@ def test_ctrl_c_stops_local_workers_at_once(tmp_path):
         signal.signal(signal.SIGINT, previous)
     assert marker.exists()
     assert not list(tmp_path.glob("finished-*"))
+
+
+def test_overrides_apply_to_every_run_and_make_a_separate_set(tmp_path):
+    plain, _ = plan_jobs("smoke", ResultsStore(tmp_path / "a.db"))
+    budget, _ = plan_jobs("smoke", ResultsStore(tmp_path / "b.db"), ["train.epochs=1", "train.max_seconds=5"])
+    assert [j.config["train"]["epochs"] for j in budget] == [1, 1, 1, 1]
+    assert {j.config["train"]["max_seconds"] for j in budget} == {5}
+    assert not {j.config_hash for j in plain} & {j.config_hash for j in budget}  # other runs
+    with pytest.raises(ConfigError, match="train.epochs"):
+        plan_jobs("smoke", ResultsStore(tmp_path / "c.db"), ["train.epochs=0"])

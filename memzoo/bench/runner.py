@@ -23,6 +23,7 @@ from memzoo.bench.jobs import Job
 from memzoo.bench.record import RunRecord
 from memzoo.bench.store import ResultsStore
 from memzoo.bench.suites import suite_configs
+from memzoo.train.config import apply_overrides, validate_config
 
 
 @dataclass
@@ -38,10 +39,17 @@ class BenchSummary:
     run_ids: list[str] = field(default_factory=list)
 
 
-def plan_jobs(suite: str, store: ResultsStore) -> tuple[list[Job], int]:
+def plan_jobs(suite: str, store: ResultsStore, overrides: list[str] = ()) -> tuple[list[Job], int]:
     """Jobs still to run for ``suite`` (claimed in the store as running) and how many were
-    skipped because they already finished."""
-    configs = [c.model_dump(mode="json") for c in suite_configs(suite)]
+    skipped because they already finished.
+
+    ``overrides`` (dotted ``key=value``, as for ``memzoo train``) apply to every config of
+    the suite, e.g. ``train.max_seconds=120``; they are part of each config's hash, so a
+    suite run with other overrides is a different set of runs."""
+    configs = [
+        validate_config(apply_overrides(c.model_dump(mode="json"), list(overrides))).model_dump(mode="json")
+        for c in suite_configs(suite)
+    ]
     unique = {Job("", c, suite).config_hash: c for c in configs}
     done = store.completed_hashes(suite)
     jobs, skipped = [], 0
@@ -60,10 +68,11 @@ def run_bench(
     executor: Executor,
     *,
     progress: bool = True,
+    overrides: list[str] = (),
 ) -> BenchSummary:
     """Run every not-yet-finished run of ``suite`` on ``executor``; the driver writes records."""
     start = time.perf_counter()
-    jobs, skipped = plan_jobs(suite, store)
+    jobs, skipped = plan_jobs(suite, store, overrides)
     summary = BenchSummary(suite=suite, total=len(jobs) + skipped, skipped=skipped)
     bar = Progress(
         TextColumn(f"[bold]{suite}[/] ({executor.name})"),

@@ -20,6 +20,9 @@ from memzoo.cli.train_cmd import DEFAULT_DB
 
 @app.command("bench")
 def bench_command(
+    overrides: Optional[list[str]] = typer.Argument(
+        None, help="Dotted key=value settings applied to every run of the suite, e.g. train.max_seconds=120."
+    ),
     suite: str = typer.Option("quick", "--suite", help="Suite name: " + ", ".join(suite_names())),
     workers: int = typer.Option(1, "--workers", help="Local worker processes (without --ray)."),
     ray: bool = typer.Option(
@@ -53,7 +56,7 @@ def bench_command(
     with executor if isinstance(executor, AbstractContextManager) else nullcontext():
         store = ResultsStore(db)
         try:
-            summary = run_bench(suite, store, executor, progress=not as_json)
+            summary = run_bench(suite, store, executor, progress=not as_json, overrides=overrides or [])
         except KeyboardInterrupt:
             typer.echo("interrupted: unfinished runs are stored as failed; run the same "
                        "command again to resume", err=True)
