@@ -107,3 +107,6 @@ def test_lstm_beats_popularity_on_generated_interactions():
     assert metrics["num_users"] == 1000 and metrics["random_hr@10"] == 0.05
     assert metrics["hr@10"] > metrics["popularity_hr@10"] + 0.2
     assert metrics["ndcg@10"] > metrics["popularity_ndcg@10"]
+    # The trainer stores the same figures with the run (for the report's Applications section).
+    stored = result.metrics
+    assert stored["hr@10"] == pytest.approx(metrics["hr@10"]) and stored["popularity_hr@10"] == metrics["popularity_hr@10"]

@@ -41,17 +41,11 @@ class Job:
 
 
 def run_job(job: Job) -> RunRecord:
-    """Train ``job`` and return its record; an exception becomes a ``failed`` record.
-
-    A completed run's metrics also get its task's application metrics of the trained model
-    (``memzoo.train.task_metrics.trained_model_metrics``, e.g. ``recommend``'s ``hr@10``)."""
+    """Train ``job`` and return its record; an exception becomes a ``failed`` record."""
     from memzoo.train import train
 
     try:
-        result = train(job.config, suite=job.suite, run_id=job.run_id, progress=False)
-        if result.record.status == "completed":
-            result.record.metrics.update(_model_metrics(job.config, result.model))
-        return result.record
+        return train(job.config, suite=job.suite, run_id=job.run_id, progress=False).record
     except Exception as err:  # a failed run is data, not a crash of the sweep
         record = job.pending_record()
         record.status = "failed"
@@ -59,11 +53,3 @@ def run_job(job: Job) -> RunRecord:
         record.error = f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=5)}"
         return record
 
-
-def _model_metrics(config: dict[str, Any], model) -> dict[str, Any]:
-    """The task's ``model_metrics`` of ``model`` on the run's held-out data (``{}`` if none)."""
-    from memzoo.train import validate_config
-    from memzoo.train.task_metrics import trained_model_metrics
-
-    cfg = validate_config(config)
-    return trained_model_metrics(cfg.task.build(), model, cfg.train.num_test, cfg.train.seed)

@@ -10,8 +10,8 @@ baseline scores on the same held-out data (``memzoo.train.task_metrics``; ``metr
   (``seasonal_naive_mae``) and naive (``naive_mae``) forecasts, in the same units;
 - recommend: HR@10 (``hr@10``) against ranking by popularity (``popularity_hr@10``).
 
-A recommend run trained outside a benchmark has no ``hr@10`` (the trainer does not compute
-it): its row compares top-1 accuracy, i.e. HR@1, with ``popularity_hr@1``. A row's baseline is
+A recommend run stored before the trainer computed ``hr@10`` has none: its row compares
+top-1 accuracy, i.e. HR@1, with ``popularity_hr@1``. A row's baseline is
 the strongest of those the run stored (the highest chrF, the lowest MAE): the bar to clear.
 
 >>> spec = APP_METRICS["forecast"][0]

@@ -20,7 +20,7 @@ probability ``cluster_prob`` (a preference) and otherwise any item, drawn from a
 Zipf popularity that also weights the cluster draws.
 
 A run stores, next to its top-1 ``accuracy``, the popularity ranking's hit rates
-(:meth:`Recommend.baseline_metrics`); a benchmark run also the model's ``hr@10``
+(:meth:`Recommend.baseline_metrics`) and the model's ``hr@10`` and ``ndcg@10``
 (:meth:`Recommend.model_metrics`).
 
 >>> task = Recommend(num_users=4, num_items=12, num_clusters=2, seq_len=6, min_history=3)

@@ -14,7 +14,7 @@ Optional task methods, looked up by name (a task without them adds nothing):
   string (``{"64": 0.98, "4096": 0.41}``), which the report plots as a line per layer;
 - ``model_metrics(model, test_data) -> {name: number}``: application metrics of the trained
   model that the trainer's evaluation does not compute, e.g. ``recommend``'s ``hr@10``
-  (:func:`trained_model_metrics`; a benchmark job adds them to its record).
+  (:func:`trained_model_metrics`; the trainer adds them to every run).
 
 ``test_data`` is the run's held-out set, drawn again as the trainer draws it
 (``task.split(0, num_test, seed)``: held-out data never depends on ``num_train``).

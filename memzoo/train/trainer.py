@@ -35,7 +35,7 @@ from memzoo.train.optim import autocast_for, make_optimizer, warmup_cosine
 from memzoo.train.progress import EpochProgress
 from memzoo.train.resume import ResumePoint, load_resume_point, save_resume_point
 from memzoo.train.segmented import evaluate_segmented, make_train_step, resolve_segment_len
-from memzoo.train.task_metrics import evaluation_sweep_metrics, training_set_metrics
+from memzoo.train.task_metrics import evaluation_sweep_metrics, trained_model_metrics, training_set_metrics
 
 
 @dataclass
@@ -300,14 +300,16 @@ def _check_fits(model: SequenceModel, task) -> SequenceModel:
 
 
 def _sweep_metrics(task, model, tc, num_outputs: int, device) -> dict:
-    """``accuracy_by_<setting>`` of the final model on the task's evaluation sweep, if any
-    (e.g. ``cross_segment_recall`` at other distances)."""
+    """What the task adds about the final model: ``accuracy_by_<setting>`` on its evaluation
+    sweep (e.g. ``cross_segment_recall`` at other distances), its baselines and its
+    application metrics (e.g. ``recommend``'s ``hr@10``), see ``memzoo.train.task_metrics``."""
 
     def evaluate_on(variant, data):
         return evaluate(model, data, variant.head, num_outputs, device,
                         segment_len=resolve_segment_len(tc, variant))  # fmt: skip
 
-    return evaluation_sweep_metrics(task, tc.num_test, tc.seed, evaluate_on)
+    return {**evaluation_sweep_metrics(task, tc.num_test, tc.seed, evaluate_on),
+            **trained_model_metrics(task, model, tc.num_test, tc.seed)}  # fmt: skip
 
 
 def _scalars(metrics: dict) -> dict:
