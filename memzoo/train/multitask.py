@@ -36,7 +36,7 @@ from memzoo.train import distributed
 from memzoo.train.checkpoint import save_checkpoint
 from memzoo.train.config import validate_config
 from memzoo.train.environment import git_revision, resolve_device
-from memzoo.train.optim import autocast_for, make_optimizer, warmup_cosine
+from memzoo.train.optim import apply_update, autocast_for, make_optimizer, warmup_cosine
 from memzoo.train.progress import EpochProgress
 from memzoo.train.segmented import make_train_step, resolve_segment_len
 
@@ -153,9 +153,7 @@ def train_multitask(cfg, *, store=None, suite=None, run_id=None, progress=None, 
                     record.status = "diverged"
                     record.error = f"non-finite loss {loss.item()} on task {label!r} at step {step} (epoch {epoch})"
                     break
-                torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
-                optimizer.step()
-                scheduler.step()
+                apply_update(model, optimizer, scheduler, tc.grad_clip)
                 sums[label][0] += loss.item()
                 sums[label][1] += 1
                 bar.advance(loss.item())

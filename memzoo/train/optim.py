@@ -30,6 +30,13 @@ def warmup_cosine(optimizer, total_steps: int, warmup_fraction: float):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
+def apply_update(model: torch.nn.Module, optimizer, scheduler, grad_clip: float) -> None:
+    """One optimiser step after ``backward``: clip the gradient norm, step, advance the schedule."""
+    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    scheduler.step()
+
+
 def autocast_for(device: torch.device):
     """bf16 autocast on CUDA; nothing on CPU."""
     if device.type == "cuda":

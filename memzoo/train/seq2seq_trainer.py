@@ -30,7 +30,7 @@ from memzoo.models.seq2seq import Seq2Seq
 from memzoo.models.seq2seq_decode import beam_search, greedy_decode
 from memzoo.train.checkpoint import save_checkpoint
 from memzoo.train.environment import git_revision, resolve_device
-from memzoo.train.optim import autocast_for, make_optimizer, warmup_cosine
+from memzoo.train.optim import apply_update, autocast_for, make_optimizer, warmup_cosine
 from memzoo.train.progress import EpochProgress
 from memzoo.train.seq2seq_config import TranslationConfig, validate_translation_config
 from memzoo.train.text_metrics import chrf, translation_scores
@@ -172,9 +172,7 @@ def train_translation(
                     break
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
-                optimizer.step()
-                scheduler.step()
+                apply_update(model, optimizer, scheduler, tc.grad_clip)
                 loss_sum, batches = loss_sum + loss.item(), batches + 1
                 bar.advance(loss.item())
             if record.status == "diverged":

@@ -31,7 +31,7 @@ from memzoo.train.curriculum import Curriculum
 from memzoo.train.environment import git_revision, resolve_device
 from memzoo.train.distributed import make_ddp_train_step
 from memzoo.train.objectives import accumulator_for, primary_metric
-from memzoo.train.optim import autocast_for, make_optimizer, warmup_cosine
+from memzoo.train.optim import apply_update, autocast_for, make_optimizer, warmup_cosine
 from memzoo.train.progress import EpochProgress
 from memzoo.train.resume import ResumePoint, load_resume_point, save_resume_point
 from memzoo.train.segmented import evaluate_segmented, make_train_step, resolve_segment_len
@@ -226,9 +226,7 @@ def _train_task(cfg: RunConfig, dctx, *, store, suite, run_id, progress, model, 
                     record.status = "diverged"
                     record.error = f"non-finite loss {loss.item()} at step {step} (epoch {epoch})"
                     break
-                torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
-                optimizer.step()
-                scheduler.step()
+                apply_update(model, optimizer, scheduler, tc.grad_clip)
                 loss_sum, batches = loss_sum + loss.item(), batches + 1
                 bar.advance(loss.item())
                 if dctx.any(out_of_time(start, tc.max_seconds), device):
