@@ -156,11 +156,13 @@ def frontier() -> list[RunConfig]:
     """Every short-term layer × d_model in (32, 64, 128, 256) on MQAR V=1024, L=256, 16 pairs.
 
     Hours on a 2-core CPU: meant for a GPU or a Ray cluster (``memzoo bench --ray``)."""
+    return frontier_grid(FRONTIER_TASK, FRONTIER_TRAIN)
+
+
+def frontier_grid(task: dict, train: dict) -> list[RunConfig]:
+    """Every short-term layer (2 blocks) at every width of ``FRONTIER_WIDTHS`` on ``task``."""
     return [
-        validate_config(
-            {"task": FRONTIER_TASK, "model": {"layers": [layer, layer], "d_model": width},
-             "train": FRONTIER_TRAIN}
-        )  # fmt: skip
+        validate_config({"task": task, "model": {"layers": [layer, layer], "d_model": width}, "train": train})
         for width in FRONTIER_WIDTHS
         for layer in short_term_layers()
     ]
@@ -180,15 +182,7 @@ def frontier_cpu() -> list[RunConfig]:
     """Every short-term layer × d_model in (32, 64, 128, 256) on MQAR V=256, L=64, 8 pairs,
     3 minutes of training each: the recall-vs-state frontier on a 2-core CPU (about an hour
     with ``--workers 2``)."""
-    return [
-        validate_config(
-            {"task": FRONTIER_CPU_TASK, "model": {"layers": [layer, layer], "d_model": width},
-             "train": FRONTIER_CPU_TRAIN}
-        )  # fmt: skip
-        for width in FRONTIER_WIDTHS
-        for layer in short_term_layers()
-    ]
-
+    return frontier_grid(FRONTIER_CPU_TASK, FRONTIER_CPU_TRAIN)
 
 
 # ---- applications ----------------------------------------------------------------------------
