@@ -10,7 +10,7 @@ import json
 import torch
 
 from memzoo import layers as layer_registry
-from memzoo.bench.speed import _forward, _forward_backward, count_flops
+from memzoo.bench.speed_timing import _forward, _forward_backward, count_flops
 from memzoo.bench.store import ResultsStore
 from tests.test_cli import run_main
 
@@ -42,6 +42,11 @@ def test_speed_json_rows_cover_every_mode_with_references(monkeypatch, capsys, t
     assert by[("deltanet", "step", 8)]["state_bytes"] == by[("deltanet", "step", 1)]["state_bytes"]
     assert 0 < by[("deltanet", "fwdbwd", 32)]["mfu"]
     assert len(ResultsStore(str(db)).speed_rows()) == len(rows)
+    # The fast-weight op alone, chunked against its naive recurrence; no op rows elsewhere.
+    for mode in ("fwd", "fwdbwd"):
+        op = by[("deltanet/op", mode, 32)]
+        assert op["extra"]["reference"] == "naive recurrence (op)" and op["ratio_vs_reference"] > 0
+    assert not any(r["layer"] in ("attention/op", "gru/op") for r in rows)
 
 
 def test_backward_flops_are_about_twice_the_forward():

@@ -10,22 +10,30 @@ For each layer and sequence length it measures (median of ``repeats`` after ``wa
 In the same run it measures a matrix-multiply peak (FLOP/s) for the model-FLOP utilisation
 (FLOPs counted by ``torch.utils.flop_counter``) and each layer's reference
 (``speed_references.py``), reporting ``ratio_vs_reference`` = layer ÷ reference tokens/s, so
-the ratios hold on a noisy machine. This is a benchmark, not a test: nothing is asserted.
+the ratios hold on a noisy machine. A fast-weight layer also gets rows ``"<name>/op"``: its
+chunked op alone against the op's naive recurrence (``speed_ops.py``). Timing primitives are
+in ``speed_timing.py``. This is a benchmark, not a test: nothing is asserted.
 """
 
 from __future__ import annotations
 
+import itertools
 import platform
-import statistics
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from memzoo import layers as layer_registry
+from memzoo.bench.speed_ops import op_rows
 from memzoo.bench.speed_references import reference_for
+from memzoo.bench.speed_timing import (
+    _forward,
+    _forward_backward,
+    matmul_peak_flops,
+    paired_median_seconds,
+    timed_row,
+)
 
 MODES = ("fwd", "fwdbwd", "step")
 
@@ -49,63 +57,6 @@ def machine_description(device: torch.device) -> str:
         return f"{torch.cuda.get_device_name(device)} (torch {torch.__version__})"
     return (f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads "
             f"(torch {torch.__version__})")
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def paired_median_seconds(fns, repeats: int, warmup: int, device: torch.device) -> list[float]:
-    """Median seconds of each function, timed in alternation so that load spikes on a shared
-    machine hit all of them alike."""
-    for _ in range(warmup):
-        for fn in fns:
-            fn()
-    _sync(device)
-    times: list[list[float]] = [[] for _ in fns]
-    for _ in range(repeats):
-        for fn, bucket in zip(fns, times):
-            start = time.perf_counter()
-            fn()
-            _sync(device)
-            bucket.append(time.perf_counter() - start)
-    return [statistics.median(bucket) for bucket in times]
-
-
-def matmul_peak_flops(device: torch.device, n: int = 2048, repeats: int = 7) -> float:
-    """FLOP/s of an ``n x n`` fp32 matrix multiply on ``device`` (the MFU denominator).
-
-    The fastest of ``repeats`` runs, not the median: a peak measured while the machine is
-    busy would understate it and push MFU above 100%."""
-    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
-    for _ in range(2):
-        a @ b
-    best = float("inf")
-    for _ in range(repeats):
-        _sync(device)
-        start = time.perf_counter()
-        a @ b
-        _sync(device)
-        best = min(best, time.perf_counter() - start)
-    return 2 * n**3 / best
-
-
-def count_flops(fn: Callable[[], object]) -> int:
-    with FlopCounterMode(display=False) as counter:
-        fn()
-    return counter.get_total_flops()
-
-
-def _forward(module, x):
-    with torch.no_grad():
-        return module(x)
-
-
-def _forward_backward(module, x):
-    x = x.detach().requires_grad_(True)
-    y, _ = module(x)
-    y.float().pow(2).mean().backward()
 
 
 def recurrent_flops(layer, batch_size: int, seq_len: int, mode: str) -> int:
@@ -132,20 +83,8 @@ def _timed_pairs(name, module, reference, settings, device, peak) -> Iterator[di
             fns = [lambda m=module: run(m, x)]
             if reference is not None:
                 fns.append(lambda m=reference: run(m, x))
-            seconds = paired_median_seconds(fns, settings.repeats, settings.warmup, device)
-            flops = count_flops(fns[0]) or recurrent_flops(module, settings.batch_size, seq_len, mode)
-            row = {
-                "layer": name,
-                "seq_len": seq_len,
-                "mode": mode,
-                "tokens_per_s": settings.batch_size * seq_len / seconds[0],
-                "mfu": (flops / seconds[0] / peak) if flops else None,
-                "extra": {"seconds": seconds[0], "flops": flops},
-            }
-            if reference is not None:
-                row["ratio_vs_reference"] = seconds[1] / seconds[0]
-                row["extra"]["reference_tokens_per_s"] = settings.batch_size * seq_len / seconds[1]
-            yield row
+            uncounted = recurrent_flops(module, settings.batch_size, seq_len, mode)
+            yield timed_row(name, seq_len, mode, fns, settings, device, peak, uncounted)
 
 
 def _step_rows(name, layer, settings, device) -> Iterator[dict]:
@@ -191,11 +130,17 @@ def run_speed(settings: SpeedSettings, progress: Callable[[str], None] | None = 
         label, ref_module = reference if reference is not None else (None, None)
         if ref_module is not None:
             ref_module = ref_module.to(device)
-        layer_rows = list(_timed_pairs(name, layer, ref_module, settings, device, peak))
-        for row in layer_rows:
+        layer_rows = []
+        measured = itertools.chain(_timed_pairs(name, layer, ref_module, settings, device, peak),
+                                   op_rows(name, layer, settings, device, peak))  # fmt: skip
+        for row in measured:  # the layer's rows, then its op's ("<name>/op") if it has one
             row["state_bytes"] = layer.state_size(row["seq_len"])
-            if label is not None:
-                row["extra"]["reference"] = label
+            row["extra"].setdefault("reference", label)
+            layer_rows.append(row)
+            if progress:  # one line per measurement: a T=4096 naive reference takes minutes
+                ratio = row.get("ratio_vs_reference")
+                progress(f"{row['layer']} T={row['seq_len']} {row['mode']}: {row['tokens_per_s']:,.0f} tokens/s"
+                         + (f", {ratio:.2f}x {row['extra']['reference']}" if ratio is not None else ""))  # fmt: skip
         if "step" in settings.modes:
             steps = list(_step_rows(name, layer, settings, device))
             first = steps[0]["extra"]["latency_ms"]

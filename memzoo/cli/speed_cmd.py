@@ -66,8 +66,8 @@ def speed_command(
         repeats=repeats,
         device=device,
     )
-    console = Console(stderr=True)
-    rows = run_speed(settings, progress=None if as_json else lambda msg: console.print(f"measuring {msg}"))
+    console = Console(stderr=True)  # progress on stderr, so --json's stdout stays rows only
+    rows = run_speed(settings, progress=lambda msg: console.print(f"measuring {msg}"))
     if not no_store:
         from memzoo.bench.store import ResultsStore
 

@@ -1,0 +1,67 @@
+"""Op-level rows of ``memzoo speed``: a fast-weight layer's chunked op against its naive
+recurrence, on the very inputs the layer hands the op.
+
+A layer's ratio against its ``algorithm="naive"`` twin includes the projections, short
+convolutions and norms both share; these rows (layer ``"<name>/op"``) time the op alone.
+The inputs are captured by running the layer once inside
+:func:`memzoo.layers._fast_weight.recording_op_calls`, so any layer that calls
+``parallel_form`` gets op rows without code of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+
+from memzoo.layers._fast_weight import OpCall, recording_op_calls
+from memzoo.layers.base import detach_state
+from memzoo.bench.speed_timing import timed_row
+
+OP_REFERENCE = "naive recurrence (op)"
+
+
+def captured_op_call(layer: torch.nn.Module, x: torch.Tensor) -> OpCall | None:
+    """The first ``parallel_form`` call ``layer(x)`` makes, inputs detached; None if none."""
+    with torch.no_grad(), recording_op_calls() as calls:
+        layer(x)
+    if not calls:
+        return None
+    call = calls[0]
+    return call._replace(inputs=tuple(t.detach() for t in call.inputs),
+                         initial_state=detach_state(call.initial_state))  # fmt: skip
+
+
+def _op_forward(fn, call: OpCall, chunked: bool):
+    with torch.no_grad():
+        return _run(fn, call.inputs, call, chunked)
+
+
+def _op_forward_backward(fn, call: OpCall, chunked: bool):
+    leaves = [t.clone().requires_grad_(True) if t.is_floating_point() else t for t in call.inputs]
+    out = _run(fn, leaves, call, chunked)[0]  # the read-out [B, H, T, Dv]
+    out.float().pow(2).mean().backward()
+
+
+def _run(fn, inputs, call: OpCall, chunked: bool):
+    if chunked:
+        return fn(*inputs, call.initial_state, chunk_size=call.chunk_size)
+    return fn(*inputs, call.initial_state)
+
+
+def op_rows(name: str, layer: torch.nn.Module, settings, device, peak: float) -> Iterator[dict]:
+    """fwd / fwdbwd rows ``"<name>/op"`` for every sequence length, chunked op vs naive op;
+    nothing for a layer that makes no ``parallel_form`` call."""
+    for seq_len in settings.seq_lens:
+        x = torch.randn(settings.batch_size, seq_len, settings.d_model, device=device)
+        call = captured_op_call(layer, x)
+        if call is None:
+            return
+        for mode in ("fwd", "fwdbwd"):
+            if mode not in settings.modes:
+                continue
+            run = _op_forward if mode == "fwd" else _op_forward_backward
+            fns = [lambda: run(call.chunk_fn, call, True), lambda: run(call.naive_fn, call, False)]
+            row = timed_row(f"{name}/op", seq_len, mode, fns, settings, device, peak)
+            row["extra"]["reference"] = OP_REFERENCE
+            yield row
