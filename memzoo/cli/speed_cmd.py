@@ -67,7 +67,7 @@ def speed_command(
         device=device,
     )
     console = Console(stderr=True)  # progress on stderr, so --json's stdout stays rows only
-    rows = run_speed(settings, progress=lambda msg: console.print(f"measuring {msg}"))
+    rows = run_speed(settings, progress=lambda msg: console.print(f"measuring {msg}", soft_wrap=True))
     if not no_store:
         from memzoo.bench.store import ResultsStore
 
