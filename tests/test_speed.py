@@ -10,7 +10,7 @@ import json
 import torch
 
 from memzoo import layers as layer_registry
-from memzoo.bench.speed_timing import _forward, _forward_backward, count_flops
+from memzoo.bench.speed_timing import forward_only, forward_backward, count_flops
 from memzoo.bench.store import ResultsStore
 from tests.test_cli import run_main
 
@@ -55,8 +55,8 @@ def test_backward_flops_are_about_twice_the_forward():
     x = torch.randn(2, 64, 32)
     for name in ("linear_attention", "deltanet", "gated_deltanet", "mlstm", "attention"):
         layer = layer_registry.build(name, 32)
-        forward = count_flops(lambda: _forward(layer, x))
-        both = count_flops(lambda: _forward_backward(layer, x))
+        forward = count_flops(lambda: forward_only(layer, x))
+        both = count_flops(lambda: forward_backward(layer, x))
         assert forward > 0
         assert 2 * forward <= both <= 4 * forward, (name, forward, both)
 

@@ -137,6 +137,9 @@ def accuracy_vs_length(data: ReportData) -> str | None:
     )
 
 
+RECALL_TARGET = 0.99  # the accuracy at which Zoology counts a setting as solved
+
+
 def recall_vs_state(data: ReportData) -> str | None:
     """Zoology's headline figure: accuracy against memory-state bytes (log x), a line per
     layer combination through its best accuracy at each state size, a panel per task, the
@@ -173,9 +176,6 @@ def recall_vs_state(data: ReportData) -> str | None:
         + figure_html(fig, "accuracy against memory-state bytes")
         + html_table(header, rows)
     )
-
-
-RECALL_TARGET = 0.99  # the accuracy at which Zoology counts a setting as solved
 
 
 def _best_by_state(runs) -> list[tuple[int, float]]:

@@ -28,8 +28,8 @@ from memzoo import layers as layer_registry
 from memzoo.bench.speed_ops import op_rows
 from memzoo.bench.speed_references import reference_for
 from memzoo.bench.speed_timing import (
-    _forward,
-    _forward_backward,
+    forward_only,
+    forward_backward,
     matmul_peak_flops,
     paired_median_seconds,
     timed_row,
@@ -79,7 +79,7 @@ def _timed_pairs(name, module, reference, settings, device, peak) -> Iterator[di
         for mode in ("fwd", "fwdbwd"):
             if mode not in settings.modes:
                 continue
-            run = _forward if mode == "fwd" else _forward_backward
+            run = forward_only if mode == "fwd" else forward_backward
             fns = [lambda m=module: run(m, x)]
             if reference is not None:
                 fns.append(lambda m=reference: run(m, x))

@@ -10,6 +10,7 @@ The inputs are captured by running the layer once inside
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 
 import torch
@@ -32,21 +33,15 @@ def captured_op_call(layer: torch.nn.Module, x: torch.Tensor) -> OpCall | None:
                          initial_state=detach_state(call.initial_state))  # fmt: skip
 
 
-def _op_forward(fn, call: OpCall, chunked: bool):
+def _op_forward(op, call: OpCall):
     with torch.no_grad():
-        return _run(fn, call.inputs, call, chunked)
+        return op(*call.inputs)
 
 
-def _op_forward_backward(fn, call: OpCall, chunked: bool):
+def _op_forward_backward(op, call: OpCall):
     leaves = [t.clone().requires_grad_(True) if t.is_floating_point() else t for t in call.inputs]
-    out = _run(fn, leaves, call, chunked)[0]  # the read-out [B, H, T, Dv]
+    out = op(*leaves)[0]  # the read-out [B, H, T, Dv]
     out.float().pow(2).mean().backward()
-
-
-def _run(fn, inputs, call: OpCall, chunked: bool):
-    if chunked:
-        return fn(*inputs, call.initial_state, chunk_size=call.chunk_size)
-    return fn(*inputs, call.initial_state)
 
 
 def op_rows(name: str, layer: torch.nn.Module, settings, device, peak: float) -> Iterator[dict]:
@@ -61,7 +56,9 @@ def op_rows(name: str, layer: torch.nn.Module, settings, device, peak: float) ->
             if mode not in settings.modes:
                 continue
             run = _op_forward if mode == "fwd" else _op_forward_backward
-            fns = [lambda: run(call.chunk_fn, call, True), lambda: run(call.naive_fn, call, False)]
+            chunked = functools.partial(call.chunk_fn, initial_state=call.initial_state, chunk_size=call.chunk_size)
+            naive = functools.partial(call.naive_fn, initial_state=call.initial_state)
+            fns = [lambda: run(chunked, call), lambda: run(naive, call)]
             row = timed_row(f"{name}/op", seq_len, mode, fns, settings, device, peak)
             row["extra"]["reference"] = OP_REFERENCE
             yield row

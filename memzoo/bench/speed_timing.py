@@ -62,12 +62,14 @@ def count_flops(fn: Callable[[], object]) -> int:
     return counter.get_total_flops()
 
 
-def _forward(module, x):
+def forward_only(module, x):
+    """One forward pass of ``module`` on ``x [B, T, D]`` without autograd."""
     with torch.no_grad():
         return module(x)
 
 
-def _forward_backward(module, x):
+def forward_backward(module, x):
+    """Forward and backward of ``module`` on ``x [B, T, D]`` (gradients for x and weights)."""
     x = x.detach().requires_grad_(True)
     y, _ = module(x)
     y.float().pow(2).mean().backward()

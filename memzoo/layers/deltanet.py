@@ -80,6 +80,10 @@ class _DeltaRuleLayer(MemoryLayer):
         self.b_proj = nn.Linear(d_model, num_heads)
         self.norm = nn.RMSNorm(self.head_dim, eps=1e-5)
         self.o_proj = nn.Linear(d_model, d_model, bias=False)
+        self._add_parameters(d_model, num_heads)
+
+    def _add_parameters(self, d_model: int, num_heads: int) -> None:
+        """Parameters a subclass adds to the shared body (none for DeltaNet)."""
 
     def init_state(self, batch_size: int, device=None, dtype=None) -> DeltaNetState:
         device, dtype = self._param_device_dtype(device, dtype)
@@ -141,18 +145,7 @@ class GatedDeltaNet(_DeltaRuleLayer):
 
     description = "Gated DeltaNet: delta-rule matrix memory with a data-dependent decay alpha_t"
 
-    def __init__(
-        self,
-        d_model: int,
-        *,
-        num_heads: int = 4,
-        chunk_size: int = 64,
-        conv_size: int = 4,
-        algorithm: str = "chunked",
-    ):
-        super().__init__(
-            d_model, num_heads=num_heads, chunk_size=chunk_size, conv_size=conv_size, algorithm=algorithm
-        )
+    def _add_parameters(self, d_model: int, num_heads: int) -> None:
         self.a_proj = nn.Linear(d_model, num_heads, bias=False)
         self.A_log = nn.Parameter(torch.log(torch.empty(num_heads).uniform_(1.0, 16.0)))
         dt = torch.exp(torch.empty(num_heads).uniform_(math.log(1e-3), math.log(1e-1)))

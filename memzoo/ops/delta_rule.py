@@ -53,9 +53,8 @@ def naive_delta_rule(
     outs = []
     # unbind, not indexing: indexing's backward fills a full-size zero gradient per token.
     for q_t, k_t, v_t, b_t in zip(q.unbind(2), k.unbind(2), v.unbind(2), beta.unbind(2)):
-        recalled = torch.einsum("bhk,bhkv->bhv", k_t, state)  # S^T k: [B, H, Dv]
-        state = state + k_t[..., :, None] * (b_t[..., None] * (v_t - recalled))[..., None, :]
-        outs.append(torch.einsum("bhk,bhkv->bhv", q_t, state))
+        o_t, state = delta_rule_step(q_t, k_t, v_t, b_t, state)
+        outs.append(o_t)
     return torch.stack(outs, dim=2), state
 
 

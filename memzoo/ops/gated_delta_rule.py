@@ -35,6 +35,7 @@ from memzoo.ops._chunking import (
     to_chunks,
     zero_state,
 )
+from memzoo.ops.delta_rule import delta_rule_step
 
 
 def naive_gated_delta_rule(
@@ -65,10 +66,8 @@ def naive_gated_delta_rule(
     # unbind, not indexing: indexing's backward fills a full-size zero gradient per token.
     tokens = zip(q.unbind(2), k.unbind(2), v.unbind(2), beta.unbind(2), g.unbind(2))
     for q_t, k_t, v_t, b_t, g_t in tokens:
-        state = torch.exp(g_t)[..., None, None] * state  # decay first: alpha_t S_{t-1}
-        recalled = torch.einsum("bhk,bhkv->bhv", k_t, state)
-        state = state + k_t[..., :, None] * (b_t[..., None] * (v_t - recalled))[..., None, :]
-        outs.append(torch.einsum("bhk,bhkv->bhv", q_t, state))
+        o_t, state = gated_delta_rule_step(q_t, k_t, v_t, b_t, g_t, state)
+        outs.append(o_t)
     return torch.stack(outs, dim=2), state
 
 
@@ -82,11 +81,8 @@ def gated_delta_rule_step(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One decoding step: ``q, k: [B, H, Dk]``, ``v: [B, H, Dv]``, ``beta, g: [B, H]``,
     ``state: [B, H, Dk, Dv]``. Returns ``(o [B, H, Dv], new_state [B, H, Dk, Dv])``."""
-    state = torch.exp(g)[..., None, None] * state
-    recalled = (k.unsqueeze(-2) @ state).squeeze(-2)  # [B, H, Dv]
-    update = beta.unsqueeze(-1) * (v - recalled)
-    state = state + k.unsqueeze(-1) * update.unsqueeze(-2)
-    return (q.unsqueeze(-2) @ state).squeeze(-2), state
+    decayed = torch.exp(g)[..., None, None] * state  # decay first: alpha_t S_{t-1}
+    return delta_rule_step(q, k, v, beta, decayed)
 
 
 def chunk_gated_delta_rule(
