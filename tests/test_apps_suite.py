@@ -16,7 +16,7 @@ from memzoo.bench.report_data import ReportData
 from memzoo.bench.suites import suite_configs
 from memzoo.train import build_model, validate_config
 from memzoo.train.seq2seq_trainer import translation_config_from_run
-from memzoo.train.task_metrics import baseline_metrics, held_out_data, trained_model_metrics
+from memzoo.train.task_metrics import baseline_metrics, trained_model_metrics
 
 APPS = {"text_classify", "translate", "forecast", "digits", "recommend"}
 
@@ -40,10 +40,10 @@ def test_forecast_baselines_are_naive_maes_of_the_scored_windows_in_standardised
     ahead = origins[:, None] + np.arange(2)  # [N, 2]
     naive = np.abs(series[ahead] - series[origins - 1][:, None]).mean()
     seasonal = np.abs(series[ahead] - series[ahead - 11]).mean()  # season 11 > horizon
-    out = baseline_metrics(task, num_test=10_000, seed=0)
+    out = baseline_metrics(task, task.split(0, 10_000, seed=0)[1])
     assert out["naive_mae"] * out["series_std"] == pytest.approx(naive)
     assert out["seasonal_naive_mae"] * out["series_std"] == pytest.approx(seasonal)
-    first = baseline_metrics(task, num_test=5, seed=0)  # only the windows the run scores
+    first = baseline_metrics(task, task.split(0, 5, seed=0)[1])  # only the windows the run scores
     assert first["naive_mae"] * first["series_std"] == pytest.approx(
         np.abs(series[ahead[:5]] - series[origins[:5] - 1][:, None]).mean())
 
@@ -53,7 +53,7 @@ def test_classifiers_store_the_majority_class_accuracy_of_their_held_out_set(spe
     task = memzoo.tasks.build(**spec)
     _, test = task.split(16, 200, seed=3)
     counts = torch.bincount(test.targets)
-    assert baseline_metrics(task, 200, 3) == {"majority_accuracy": counts.max().item() / len(test)}
+    assert baseline_metrics(task, test) == {"majority_accuracy": counts.max().item() / len(test)}
 
 
 def test_recommend_metrics_match_the_application_evaluation():
@@ -62,11 +62,11 @@ def test_recommend_metrics_match_the_application_evaluation():
     model = build_model(validate_config(
         {"task": {"name": "recommend"}, "model": {"layers": ["gru"], "d_model": 8}}), task)  # fmt: skip
     reference = evaluate_recommendations(model, task)  # every user
-    base, learned = baseline_metrics(task, 60, 0), trained_model_metrics(task, model, 60, 0)
+    test = task.split(0, 60, seed=0)[1]
+    base, learned = baseline_metrics(task, test), trained_model_metrics(task, model, test)
     assert base["popularity_hr@10"] == reference["popularity_hr@10"]
     assert learned == {"hr@10": reference["hr@10"], "ndcg@10": reference["ndcg@10"]}
-    assert len(held_out_data(task, 7, 0)) == 7
-    assert trained_model_metrics(memzoo.tasks.build("digits"), model, 7, 0) == {}  # no hook
+    assert trained_model_metrics(memzoo.tasks.build("digits"), model, test) == {}  # no hook
 
 
 def test_a_benchmark_job_stores_metric_and_baseline_of_its_application():

@@ -16,8 +16,7 @@ Optional task methods, looked up by name (a task without them adds nothing):
   model that the trainer's evaluation does not compute, e.g. ``recommend``'s ``hr@10``
   (:func:`trained_model_metrics`; the trainer adds them to every run).
 
-``test_data`` is the run's held-out set, drawn again as the trainer draws it
-(``task.split(0, num_test, seed)``: held-out data never depends on ``num_train``).
+``test_data`` is the held-out set the trainer scored the run on.
 """
 
 from __future__ import annotations
@@ -32,38 +31,30 @@ def training_set_metrics(task, train_data) -> dict[str, Any]:
     return dict(hook(train_data)) if callable(hook) else {}
 
 
-def held_out_data(task, num_test: int, seed: int):
-    """The held-out data of a run with ``num_test`` and ``seed`` (what the trainer scores)."""
-    return task.split(0, num_test, seed=seed)[1]
-
-
-def baseline_metrics(task, num_test: int, seed: int) -> dict[str, float]:
-    """The task's ``baseline_metrics`` on the run's held-out data, or ``{}``."""
+def baseline_metrics(task, test_data) -> dict[str, float]:
+    """The task's ``baseline_metrics`` on the run's held-out ``test_data``, or ``{}``."""
     hook = getattr(task, "baseline_metrics", None)
-    return dict(hook(held_out_data(task, num_test, seed))) if callable(hook) else {}
+    return dict(hook(test_data)) if callable(hook) else {}
 
 
-def trained_model_metrics(task, model, num_test: int, seed: int) -> dict[str, float]:
-    """The task's ``model_metrics`` of the trained ``model`` on the run's held-out data,
-    or ``{}`` (the held-out data is only drawn for a task that has the hook)."""
+def trained_model_metrics(task, model, test_data) -> dict[str, float]:
+    """The task's ``model_metrics`` of the trained ``model`` on ``test_data``, or ``{}``."""
     hook = getattr(task, "model_metrics", None)
-    return dict(hook(model, held_out_data(task, num_test, seed))) if callable(hook) else {}
+    return dict(hook(model, test_data)) if callable(hook) else {}
 
 
 def evaluation_sweep_metrics(
     task, num_test: int, seed: int, evaluate_on: Callable[[Any, Any], dict]
 ) -> dict[str, Any]:
-    """What the trainer adds once a run has finished: the task's baselines
-    (:func:`baseline_metrics`) and ``accuracy_by_<setting>`` for each setting of its
-    ``evaluation_sweep()``.
+    """``accuracy_by_<setting>`` for each setting of the task's ``evaluation_sweep()``.
 
     ``evaluate_on(variant, test_data)`` returns the metrics of the trained model on one
     variant's held-out data (``num_test`` examples drawn as the variant's ``split`` does).
     """
-    out: dict[str, Any] = baseline_metrics(task, num_test, seed)
     hook = getattr(task, "evaluation_sweep", None)
     if not callable(hook):
-        return out
+        return {}
+    out: dict[str, Any] = {}
     for setting, variants in hook().items():
         accuracies = {}
         for value, variant in sorted(variants.items()):

@@ -35,7 +35,12 @@ from memzoo.train.optim import apply_update, autocast_for, make_optimizer, warmu
 from memzoo.train.progress import EpochProgress
 from memzoo.train.resume import ResumePoint, load_resume_point, save_resume_point
 from memzoo.train.segmented import evaluate_segmented, make_train_step, resolve_segment_len
-from memzoo.train.task_metrics import evaluation_sweep_metrics, trained_model_metrics, training_set_metrics
+from memzoo.train.task_metrics import (
+    baseline_metrics,
+    evaluation_sweep_metrics,
+    trained_model_metrics,
+    training_set_metrics,
+)
 
 
 @dataclass
@@ -268,7 +273,7 @@ def _train_task(cfg: RunConfig, dctx, *, store, suite, run_id, progress, model, 
     record.metrics = {**best_metrics, **training_set_metrics(task, train_data),
                       "epochs": len(record.curve)}  # fmt: skip
     if record.status == "running" and dctx.is_main:
-        record.metrics.update(_sweep_metrics(task, model, tc, num_outputs, device))
+        record.metrics.update(_final_model_metrics(task, model, test_data, tc, num_outputs, device))
     if record.status == "running":
         record.status = "completed"
     if store is not None:
@@ -297,7 +302,7 @@ def _check_fits(model: SequenceModel, task) -> SequenceModel:
     return model
 
 
-def _sweep_metrics(task, model, tc, num_outputs: int, device) -> dict:
+def _final_model_metrics(task, model, test_data, tc, num_outputs: int, device) -> dict:
     """What the task adds about the final model: ``accuracy_by_<setting>`` on its evaluation
     sweep (e.g. ``cross_segment_recall`` at other distances), its baselines and its
     application metrics (e.g. ``recommend``'s ``hr@10``), see ``memzoo.train.task_metrics``."""
@@ -306,8 +311,9 @@ def _sweep_metrics(task, model, tc, num_outputs: int, device) -> dict:
         return evaluate(model, data, variant.head, num_outputs, device,
                         segment_len=resolve_segment_len(tc, variant))  # fmt: skip
 
-    return {**evaluation_sweep_metrics(task, tc.num_test, tc.seed, evaluate_on),
-            **trained_model_metrics(task, model, tc.num_test, tc.seed)}  # fmt: skip
+    return {**baseline_metrics(task, test_data),
+            **evaluation_sweep_metrics(task, tc.num_test, tc.seed, evaluate_on),
+            **trained_model_metrics(task, model, test_data)}  # fmt: skip
 
 
 def _scalars(metrics: dict) -> dict:
