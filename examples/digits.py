@@ -58,15 +58,25 @@ def main() -> None:
         config = {
             "task": {"name": "digits"},
             "model": {"layers": [layer] * depth, "d_model": width},
-            "train": {"epochs": epochs, "num_train": 1438, "num_test": 359, "batch_size": 64, "lr": lr,
-                      "checkpoint": False, "target_accuracy": 1.0, "seed": args.seed},
-        }  # fmt: skip
+            "train": {
+                "epochs": epochs,
+                "num_train": 1438,
+                "num_test": 359,
+                "batch_size": 64,
+                "lr": lr,
+                "checkpoint": False,
+                "target_accuracy": 1.0,
+                "seed": args.seed,
+            },
+        }
         start = time.perf_counter()
         result = memzoo.train(config)
         final = result.record.curve[-1]  # the trained model on the held-out images
         label = f"{layer} x{depth}, pixel by pixel"
-        print(f"{label:<36} {final['accuracy']:>8.3f} {final['f1']:>8.3f} {result.model.num_params():>8,} "
-              f"{time.perf_counter() - start:>8.1f}")  # fmt: skip
+        print(
+            f"{label:<36} {final['accuracy']:>8.3f} {final['f1']:>8.3f} {result.model.num_params():>8,} "
+            f"{time.perf_counter() - start:>8.1f}"
+        )
 
 
 if __name__ == "__main__":

@@ -34,9 +34,15 @@ def train(task: dict, train: dict, layer: str, seed: int):
     config = {
         "task": task,
         "model": {"layers": [layer], "d_model": 32},
-        "train": {**train, "batch_size": 32, "weight_decay": 0.0, "num_test": 10_000,
-                  "checkpoint": False, "seed": seed},
-    }  # fmt: skip
+        "train": {
+            **train,
+            "batch_size": 32,
+            "weight_decay": 0.0,
+            "num_test": 10_000,
+            "checkpoint": False,
+            "seed": seed,
+        },
+    }
     result = memzoo.train(config)
     task_params = {key: value for key, value in task.items() if key != "name"}
     return result.model, memzoo.tasks.build("forecast", **task_params)
@@ -48,25 +54,30 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    print(f"{'series':<9} {'horizon':>7} {'windows':>7} {'model MAE':>10} {'naive':>8} {'seasonal':>9} "
-          f"{'model RMSE':>11} {'naive':>8} {'seasonal':>9} {'seconds':>8}")  # fmt: skip
+    print(
+        f"{'series':<9} {'horizon':>7} {'windows':>7} {'model MAE':>10} {'naive':>8} {'seasonal':>9} "
+        f"{'model RMSE':>11} {'naive':>8} {'seasonal':>9} {'seconds':>8}"
+    )
     models = {}
     for name, (task, train_settings) in RUNS.items():
         start = time.perf_counter()
         model, task_obj = train(task, train_settings, args.layer, args.seed)
         models[name] = (model, task_obj)
         m = evaluate_forecast(model, task_obj)
-        print(f"{name:<9} {m['horizon']:>7} {m['num_windows']:>7} {m['mae']:>10.3f} {m['naive_mae']:>8.3f} "
-              f"{m['seasonal_naive_mae']:>9.3f} {m['rmse']:>11.3f} {m['naive_rmse']:>8.3f} "
-              f"{m['seasonal_naive_rmse']:>9.3f} {time.perf_counter() - start:>8.1f}")  # fmt: skip
+        print(
+            f"{name:<9} {m['horizon']:>7} {m['num_windows']:>7} {m['mae']:>10.3f} {m['naive_mae']:>8.3f} "
+            f"{m['seasonal_naive_mae']:>9.3f} {m['rmse']:>11.3f} {m['naive_rmse']:>8.3f} "
+            f"{m['seasonal_naive_rmse']:>9.3f} {time.perf_counter() - start:>8.1f}"
+        )
     print("(sunspots: mean sunspot number, season 11 years; co2: ppm, season 52 weeks)")
 
     model, task_obj = models["co2"]
     print("\nanomalies injected into the CO2 tail (3 spikes, 3 level shifts of 6 typical weekly steps)")
     print(f"{'threshold |z|':>13} {'precision':>9} {'recall':>6} {'flagged':>7}")
     for threshold in (3.0, 4.0, 5.0):
-        a = evaluate_anomalies(model, task_obj, num_anomalies=6, magnitude=6.0, threshold=threshold,
-                               seed=args.seed)  # fmt: skip
+        a = evaluate_anomalies(
+            model, task_obj, num_anomalies=6, magnitude=6.0, threshold=threshold, seed=args.seed
+        )
         print(f"{threshold:>13.1f} {a['precision']:>9.2f} {a['recall']:>6.2f} {a['num_flagged']:>7}")
     print(f"injected at weeks {a['positions']} (index into the series); a flag up to 2 weeks")
     print("after an anomaly counts as finding it")

@@ -33,21 +33,34 @@ def main() -> None:
 
     task_params = {"seq_len": args.seq_len}
     if args.path:
-        task_params |= {"path": args.path, "user_column": args.user_column,
-                        "item_column": args.item_column, "time_column": args.time_column}  # fmt: skip
+        task_params |= {
+            "path": args.path,
+            "user_column": args.user_column,
+            "item_column": args.item_column,
+            "time_column": args.time_column,
+        }
     task = memzoo.tasks.build("recommend", **task_params)
     num_users = len(task.test_data())
-    print(f"{num_users} users, {task.num_catalogue_items} items, {len(task.training_pool())} training histories")
+    print(
+        f"{num_users} users, {task.num_catalogue_items} items, {len(task.training_pool())} training histories"
+    )
     print(f"{'recommender':<22} {'HR@10':>6} {'NDCG@10':>8} {'seconds':>8}")
     metrics = {}
     for layer in args.layers:
         config = {
             "task": {"name": "recommend", **task_params},
             "model": {"layers": [layer], "d_model": 64},
-            "train": {"epochs": args.epochs, "num_train": len(task.training_pool()), "num_test": num_users,
-                      "batch_size": 64, "lr": 3e-3, "checkpoint": False, "target_accuracy": 1.0,
-                      "seed": args.seed},
-        }  # fmt: skip
+            "train": {
+                "epochs": args.epochs,
+                "num_train": len(task.training_pool()),
+                "num_test": num_users,
+                "batch_size": 64,
+                "lr": 3e-3,
+                "checkpoint": False,
+                "target_accuracy": 1.0,
+                "seed": args.seed,
+            },
+        }
         start = time.perf_counter()
         result = memzoo.train(config)
         metrics = evaluate_recommendations(result.model, task)

@@ -28,7 +28,9 @@ def main() -> None:
     parser.add_argument("--path", help="labelled text file (.csv/.tsv/.jsonl); default: generated corpus")
     parser.add_argument("--text-column", default="text")
     parser.add_argument("--label-column", default="label")
-    parser.add_argument("--tokenizer", choices=["bpe", "char", "word"], help="default: word (corpus) / bpe (file)")
+    parser.add_argument(
+        "--tokenizer", choices=["bpe", "char", "word"], help="default: word (corpus) / bpe (file)"
+    )
     parser.add_argument("--seq-len", type=int, default=32, help="max tokens per text")
     parser.add_argument("--layers", nargs="+", default=["attention_lstm"], help="memory layer per block")
     parser.add_argument("--epochs", type=int, default=8)
@@ -45,9 +47,16 @@ def main() -> None:
     config = {
         "task": task_params,
         "model": {"layers": args.layers, "d_model": 32, "mlp_ratio": 2},
-        "train": {"epochs": args.epochs, "batch_size": 32, "lr": 3e-3, "num_train": args.num_train,
-                  "num_test": 500, "target_accuracy": 0.995, "out_dir": args.out_dir},
-    }  # fmt: skip
+        "train": {
+            "epochs": args.epochs,
+            "batch_size": 32,
+            "lr": 3e-3,
+            "num_train": args.num_train,
+            "num_test": 500,
+            "target_accuracy": 0.995,
+            "out_dir": args.out_dir,
+        },
+    }
     start = time.perf_counter()
     result = memzoo.train(config, progress=False)
     seconds = time.perf_counter() - start
@@ -57,13 +66,21 @@ def main() -> None:
     train_data, test_data = task.split(args.num_train, 500, seed=0)
     baseline = majority_baseline(train_data.targets, test_data.targets)
     m = result.metrics
-    print(f"text_classify ({args.path or 'generated corpus'}), layers {args.layers}, tokenizer "
-          f"{task.tokenizer_kind}, {len(test_data)} held-out texts, {m['epochs']} epoch(s) in {seconds:.1f} s")
-    print(f"  model:    accuracy {m['accuracy']:.3f}  precision {m['precision']:.3f}  recall {m['recall']:.3f}  "
-          f"F1 {m['f1']:.3f}")
-    print(f"  baseline: accuracy {baseline['accuracy']:.3f}  F1 {baseline['f1']:.3f}  (always "
-          f"'{task.class_names[baseline['class']]}', the majority class)")
-    matrix = confusion_matrix(predict_classes(result.model, test_data.inputs), test_data.targets, len(task.class_names))
+    print(
+        f"text_classify ({args.path or 'generated corpus'}), layers {args.layers}, tokenizer "
+        f"{task.tokenizer_kind}, {len(test_data)} held-out texts, {m['epochs']} epoch(s) in {seconds:.1f} s"
+    )
+    print(
+        f"  model:    accuracy {m['accuracy']:.3f}  precision {m['precision']:.3f}  recall {m['recall']:.3f}  "
+        f"F1 {m['f1']:.3f}"
+    )
+    print(
+        f"  baseline: accuracy {baseline['accuracy']:.3f}  F1 {baseline['f1']:.3f}  (always "
+        f"'{task.class_names[baseline['class']]}', the majority class)"
+    )
+    matrix = confusion_matrix(
+        predict_classes(result.model, test_data.inputs), test_data.targets, len(task.class_names)
+    )
     print("confusion matrix (rows: true class, columns: predicted):")
     print(format_confusion(matrix, task.class_names))
 

@@ -28,7 +28,9 @@ def main() -> None:
     parser.add_argument("--path", help="source<TAB>target file; default: the toy grammar")
     parser.add_argument("--source-column", type=int, default=0)
     parser.add_argument("--target-column", type=int, default=1)
-    parser.add_argument("--tokenizer", choices=["bpe", "char", "word"], help="default: word (grammar) / bpe (file)")
+    parser.add_argument(
+        "--tokenizer", choices=["bpe", "char", "word"], help="default: word (grammar) / bpe (file)"
+    )
     parser.add_argument("--seq-len", type=int, default=16, help="max tokens per sentence")
     parser.add_argument("--encoder", nargs="+", default=["lstm"], help="encoder memory layers")
     parser.add_argument("--decoder", nargs="+", default=["lstm"], help="decoder memory layers")
@@ -45,25 +47,43 @@ def main() -> None:
         task["path"] = args.path
     if args.tokenizer:
         task["tokenizer"] = args.tokenizer
-    config = build_translation_config({
-        "task": task,
-        "model": {"encoder_layers": args.encoder, "decoder_layers": args.decoder, "d_model": 32, "score": args.score},
-        "train": {"epochs": args.epochs, "num_train": args.num_train, "num_test": 300, "target_chrf": 99.0,
-                  "out_dir": args.out_dir},
-    })  # fmt: skip
+    config = build_translation_config(
+        {
+            "task": task,
+            "model": {
+                "encoder_layers": args.encoder,
+                "decoder_layers": args.decoder,
+                "d_model": 32,
+                "score": args.score,
+            },
+            "train": {
+                "epochs": args.epochs,
+                "num_train": args.num_train,
+                "num_test": 300,
+                "target_chrf": 99.0,
+                "out_dir": args.out_dir,
+            },
+        }
+    )
     start = time.perf_counter()
     result = train_translation(config, progress=False)
     seconds = time.perf_counter() - start
     m = result.metrics
-    print(f"translate ({args.path or 'toy grammar'}): encoder {args.encoder}, decoder {args.decoder}, "
-          f"{args.score} attention, {result.record.params:,} params, {m['epochs']} epoch(s) in {seconds:.1f} s")
+    print(
+        f"translate ({args.path or 'toy grammar'}): encoder {args.encoder}, decoder {args.decoder}, "
+        f"{args.score} attention, {result.record.params:,} params, {m['epochs']} epoch(s) in {seconds:.1f} s"
+    )
     print(f"  greedy:       chrF {m['chrf']:5.1f}  BLEU {m['bleu']:5.1f}  exact match {m['exact_match']:.3f}")
 
     split = result.task.translation_split(args.num_train, 300, seed=0)  # the same held-out pairs
     translator = load_translator(result.checkpoint_dir)
-    beam = translation_scores(translator.translate(split.test_sources, beam_size=args.beam), split.test_references)
-    print(f"  beam {args.beam}:       chrF {beam['chrf']:5.1f}  BLEU {beam['bleu']:5.1f}  "
-          f"exact match {beam['exact_match']:.3f}")
+    beam = translation_scores(
+        translator.translate(split.test_sources, beam_size=args.beam), split.test_references
+    )
+    print(
+        f"  beam {args.beam}:       chrF {beam['chrf']:5.1f}  BLEU {beam['bleu']:5.1f}  "
+        f"exact match {beam['exact_match']:.3f}"
+    )
     print(f"  baseline, copy the source:  chrF {m['identity_chrf']:5.1f}")
     if "gloss_chrf" in m:
         print(f"  baseline, word-by-word gloss: chrF {m['gloss_chrf']:5.1f}")

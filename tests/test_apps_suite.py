@@ -45,7 +45,8 @@ def test_forecast_baselines_are_naive_maes_of_the_scored_windows_in_standardised
     assert out["seasonal_naive_mae"] * out["series_std"] == pytest.approx(seasonal)
     first = baseline_metrics(task, task.split(0, 5, seed=0)[1])  # only the windows the run scores
     assert first["naive_mae"] * first["series_std"] == pytest.approx(
-        np.abs(series[ahead[:5]] - series[origins[:5] - 1][:, None]).mean())
+        np.abs(series[ahead[:5]] - series[origins[:5] - 1][:, None]).mean()
+    )
 
 
 @pytest.mark.parametrize("spec", [{"name": "digits"}, {"name": "text_classify", "num_classes": 3}])
@@ -59,8 +60,9 @@ def test_classifiers_store_the_majority_class_accuracy_of_their_held_out_set(spe
 def test_recommend_metrics_match_the_application_evaluation():
     task = memzoo.tasks.build("recommend", num_users=60, num_items=30, num_clusters=3, seq_len=8)
     torch.manual_seed(0)
-    model = build_model(validate_config(
-        {"task": {"name": "recommend"}, "model": {"layers": ["gru"], "d_model": 8}}), task)  # fmt: skip
+    model = build_model(
+        validate_config({"task": {"name": "recommend"}, "model": {"layers": ["gru"], "d_model": 8}}), task
+    )
     reference = evaluate_recommendations(model, task)  # every user
     test = task.split(0, 60, seed=0)[1]
     base, learned = baseline_metrics(task, test), trained_model_metrics(task, model, test)
@@ -80,21 +82,37 @@ def test_a_benchmark_job_stores_metric_and_baseline_of_its_application():
     assert row[2:6] == ["HR@10", record.metrics["hr@10"], "popularity", record.metrics["popularity_hr@10"]]
 
 
-def _record(run_id: str, task: str, layers: list[str], metrics: dict, status: str = "completed",
-            **task_params) -> RunRecord:  # fmt: skip
-    return RunRecord(run_id=run_id, config={"task": {"name": task, **task_params}}, config_hash=run_id,
-                     status=status, task=task, layers=layers, suite="apps", wall_seconds=2.0,
-                     metrics={**metrics, "epochs": 3})  # fmt: skip
+def _record(
+    run_id: str, task: str, layers: list[str], metrics: dict, status: str = "completed", **task_params
+) -> RunRecord:
+    return RunRecord(
+        run_id=run_id,
+        config={"task": {"name": task, **task_params}},
+        config_hash=run_id,
+        status=status,
+        task=task,
+        layers=layers,
+        suite="apps",
+        wall_seconds=2.0,
+        metrics={**metrics, "epochs": 3},
+    )
 
 
 def test_applications_section_renders_metric_baseline_and_verdict():
     runs = [
-        _record("<b>r1</b>", "text_classify", ["attention_lstm"],
-                {"accuracy": 0.97, "majority_accuracy": 0.51}),
-        _record("r2", "translate", ["lstm", "lstm"],
-                {"chrf": 88.25, "gloss_chrf": 50.5, "identity_chrf": 4.9}),
-        _record("r3", "forecast", ["gru"], {"mae": 0.8, "naive_mae": 0.75, "seasonal_naive_mae": 0.82},
-                series="sunspots"),
+        _record(
+            "<b>r1</b>", "text_classify", ["attention_lstm"], {"accuracy": 0.97, "majority_accuracy": 0.51}
+        ),
+        _record(
+            "r2", "translate", ["lstm", "lstm"], {"chrf": 88.25, "gloss_chrf": 50.5, "identity_chrf": 4.9}
+        ),
+        _record(
+            "r3",
+            "forecast",
+            ["gru"],
+            {"mae": 0.8, "naive_mae": 0.75, "seasonal_naive_mae": 0.82},
+            series="sunspots",
+        ),
         _record("r4", "digits", ["gru"], {"accuracy": 0.91, "majority_accuracy": 0.14}),
         _record("r5", "recommend", ["lstm"], {"hr@10": 0.75, "popularity_hr@10": 0.22, "accuracy": 0.5}),
         _record("r6", "recommend", ["gru"], {"accuracy": 0.5, "popularity_hr@1": 0.05}),  # no hr@10
@@ -108,14 +126,22 @@ def test_applications_section_renders_metric_baseline_and_verdict():
     assert by_id["r2"][2:7] == ["chrF", 88.25, "word-by-word gloss", 50.5, "yes"]
     assert by_id["r2"][7] == "copy the source 4.900"
     # forecast: the strongest baseline (naive, 0.75) beats a model at 0.8
-    assert by_id["r3"][:7] == ["forecast (sunspots)", "gru", "MAE (standardised)", 0.8,
-                               "naive (last value)", 0.75, "no"]
+    assert by_id["r3"][:7] == [
+        "forecast (sunspots)",
+        "gru",
+        "MAE (standardised)",
+        0.8,
+        "naive (last value)",
+        0.75,
+        "no",
+    ]
     assert by_id["r6"][2:7] == ["HR@1 (accuracy)", 0.5, "popularity", 0.05, "yes"]
     assert by_id["r7"][4:7] == [None, None, "–"]
     html = applications(ReportData(runs=runs))
     assert "5 of 6 runs beat their baseline" in html
-    assert ('<td>HR@10</td><td class="num">0.750</td><td>popularity</td>'
-            '<td class="num">0.220</td><td>yes</td>') in html
+    assert (
+        '<td>HR@10</td><td class="num">0.750</td><td>popularity</td><td class="num">0.220</td><td>yes</td>'
+    ) in html
     assert "&lt;b&gt;r1&lt;/b&gt;" in html and "<b>r1</b>" not in html
     page = build_report_html(ReportData(runs=runs))
     assert '<section id="applications">' in page and 'href="#applications"' in page

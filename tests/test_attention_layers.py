@@ -12,11 +12,11 @@ import math
 
 import pytest
 import torch
+from contract import assert_outputs_close, assert_states_close, run_chunked, run_steps
 
 import memzoo
 import memzoo.layers.sliding_window as sliding_module
 import memzoo.ops.attention_scores as score_ops
-from contract import assert_outputs_close, assert_states_close, run_chunked, run_steps
 
 D = 16
 
@@ -51,9 +51,7 @@ def ref_attention(layer, x, allowed, score="dot", rope=True):
     h = layer.num_heads if hasattr(layer, "num_heads") else layer.attn.num_heads
     dh = D // h
     qkv = x.double() @ p[prefix + "qkv.weight"].T + p[prefix + "qkv.bias"]
-    q, k, v = (
-        qkv[..., i * D : (i + 1) * D].reshape(b, t, h, dh).permute(0, 2, 1, 3) for i in range(3)
-    )
+    q, k, v = (qkv[..., i * D : (i + 1) * D].reshape(b, t, h, dh).permute(0, 2, 1, 3) for i in range(3))
     if rope:
         q, k = ref_rope(q), ref_rope(k)
     if score == "dot":

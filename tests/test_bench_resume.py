@@ -38,8 +38,19 @@ SMOKE_HASHES = {config_hash(c.model_dump(mode="json")) for c in suite_configs("s
 def _bench_args(db: Path) -> list[str]:
     # Two workers with one torch thread each: the four tiny runs take well under a second
     # each, so the bench is quick; the last one finishes at least a run after the first.
-    return [sys.executable, "-c", LAUNCH, "bench", "--suite", "smoke", "--workers", "2",
-            "--db", str(db), "--json"]
+    return [
+        sys.executable,
+        "-c",
+        LAUNCH,
+        "bench",
+        "--suite",
+        "smoke",
+        "--workers",
+        "2",
+        "--db",
+        str(db),
+        "--json",
+    ]
 
 
 def _interrupt_mid_bench(tmp_path: Path, sig: int, tries: int = 3) -> tuple[Path, str]:
@@ -48,8 +59,7 @@ def _interrupt_mid_bench(tmp_path: Path, sig: int, tries: int = 3) -> tuple[Path
     faster than this process's polling, the scenario is played again on a fresh database."""
     for attempt in range(tries):
         db = tmp_path / f"r{attempt}.db"
-        proc = subprocess.Popen(_bench_args(db), stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(_bench_args(db), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         _wait_for_first_completed(db, proc)
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=120)

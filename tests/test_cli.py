@@ -10,14 +10,24 @@ import sys
 import pytest
 
 TINY = [
-    "task.vocab_size=32", "task.seq_len=16", "task.num_kv_pairs=2", "model.d_model=16",
-    "train.num_train=64", "train.num_test=32", "train.epochs=1", "train.batch_size=32",
-]  # fmt: skip
+    "task.vocab_size=32",
+    "task.seq_len=16",
+    "task.num_kv_pairs=2",
+    "model.d_model=16",
+    "train.num_train=64",
+    "train.num_test=32",
+    "train.epochs=1",
+    "train.batch_size=32",
+]
 
 
 def memzoo_cli(*args, cwd=None):
     return subprocess.run(
-        [sys.executable, "-m", "memzoo", *args], capture_output=True, text=True, cwd=cwd, timeout=300,
+        [sys.executable, "-m", "memzoo", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
 
@@ -46,9 +56,17 @@ def test_layers_lists_registered_layers():
 
 def test_train_json_last_line(tmp_path):
     out = memzoo_cli(
-        "train", "--task", "mqar", "--layer", "gru", *TINY, f"train.out_dir={tmp_path}/runs",
-        "--db", str(tmp_path / "r.db"), "--json",
-    )  # fmt: skip
+        "train",
+        "--task",
+        "mqar",
+        "--layer",
+        "gru",
+        *TINY,
+        f"train.out_dir={tmp_path}/runs",
+        "--db",
+        str(tmp_path / "r.db"),
+        "--json",
+    )
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert {"run_id", "status", "metrics", "wall_seconds", "state_bytes", "params"} <= set(result)

@@ -61,7 +61,9 @@ def test_impossible_task_parameters_are_rejected():
 
 def test_config_file_yaml_and_json(tmp_path):
     yaml_file = tmp_path / "run.yaml"
-    yaml_file.write_text("task: {name: mqar, seq_len: 64, vocab_size: 128, num_kv_pairs: 4}\nmodel: {d_model: 16}\n")
+    yaml_file.write_text(
+        "task: {name: mqar, seq_len: 64, vocab_size: 128, num_kv_pairs: 4}\nmodel: {d_model: 16}\n"
+    )
     cfg = build_config(load_config_file(yaml_file), ["model.d_model=24"])
     assert cfg.model.d_model == 24 and cfg.task.params()["seq_len"] == 64
     json_file = tmp_path / "run.json"

@@ -16,10 +16,17 @@ from memzoo.train.curriculum import STAGE_SEED_STRIDE, Curriculum
 from memzoo.train.resume import resume_run
 
 TINY = [
-    "task.name=mqar", "task.vocab_size=32", "task.seq_len=16", "task.num_kv_pairs=2",
-    "model.layers=[gru]", "model.d_model=16", "train.num_train=96", "train.num_test=32",
-    "train.epochs=4", "train.batch_size=32",
-]  # fmt: skip
+    "task.name=mqar",
+    "task.vocab_size=32",
+    "task.seq_len=16",
+    "task.num_kv_pairs=2",
+    "model.layers=[gru]",
+    "model.d_model=16",
+    "train.num_train=96",
+    "train.num_test=32",
+    "train.epochs=4",
+    "train.batch_size=32",
+]
 STAGES = "train.curriculum={param: seq_len, values: [8, 12], epochs_per_stage: 1}"
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -64,8 +71,12 @@ def test_dotted_overrides_and_the_example_file(tmp_path):
     assert cfg.train.curriculum.param == "seq_len" and cfg.train.curriculum.epochs_per_stage == 3
     example = build_config(load_config_file(EXAMPLES / "curriculum.yaml"))
     assert example.train.curriculum.values == [16, 32, 64]
-    assert build_config(load_config_file(EXAMPLES / "curriculum.yaml"),
-                        ["train.curriculum=null"]).train.curriculum is None  # fmt: skip
+    assert (
+        build_config(
+            load_config_file(EXAMPLES / "curriculum.yaml"), ["train.curriculum=null"]
+        ).train.curriculum
+        is None
+    )
 
 
 @pytest.mark.parametrize(
@@ -92,8 +103,13 @@ def test_bad_curricula_name_the_field(tmp_path, curriculum, words):
 
 def test_curriculum_needs_a_numeric_parameter_of_a_single_task():
     with pytest.raises(ConfigError, match="train.curriculum.param='tokenizer' must be a numeric"):
-        build_config(overrides=["task.name=text_classify", "task.tokenizer=word",
-                                "train.curriculum={param: tokenizer, values: [1]}"])  # fmt: skip
+        build_config(
+            overrides=[
+                "task.name=text_classify",
+                "task.tokenizer=word",
+                "train.curriculum={param: tokenizer, values: [1]}",
+            ]
+        )
     with pytest.raises(ConfigError, match="single-task runs; task 'multitask'"):
         build_config(overrides=["task.name=multitask", "train.curriculum={values: [8]}"])
 
@@ -129,12 +145,20 @@ def test_curriculum_teaches_a_gru_to_copy_across_a_long_delay():
     examples. Measured (seeds 0-2): straight on seq_len 64 the GRU stays at chance (1/6:
     0.14-0.18); grown 8 -> 16 -> 32 -> 64 it reaches 0.92-0.97 on the same number of steps."""
     base = [
-        "task.name=copy", "task.vocab_size=8", "task.seq_len=64", "task.copy_len=3",
-        "model.layers=[gru]", "model.d_model=32", "train.num_train=1000", "train.num_test=200",
-        "train.epochs=8", "train.checkpoint=false",
-    ]  # fmt: skip
-    grown = memzoo.train(build_config(overrides=[
-        *base, "train.curriculum={values: [8, 16, 32], epochs_per_stage: 2}"]))  # fmt: skip
+        "task.name=copy",
+        "task.vocab_size=8",
+        "task.seq_len=64",
+        "task.copy_len=3",
+        "model.layers=[gru]",
+        "model.d_model=32",
+        "train.num_train=1000",
+        "train.num_test=200",
+        "train.epochs=8",
+        "train.checkpoint=false",
+    ]
+    grown = memzoo.train(
+        build_config(overrides=[*base, "train.curriculum={values: [8, 16, 32], epochs_per_stage: 2}"])
+    )
     straight = memzoo.train(build_config(overrides=base))
     assert grown.metrics["accuracy"] >= 0.8, grown.record.curve
     assert straight.metrics["accuracy"] <= 0.3, straight.record.curve

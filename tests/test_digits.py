@@ -63,9 +63,17 @@ def test_attention_reads_digits_pixel_by_pixel():
     config = {
         "task": {"name": "digits"},
         "model": {"layers": ["attention", "attention"], "d_model": 64},
-        "train": {"epochs": 12, "num_train": 1438, "num_test": 1000, "batch_size": 64, "lr": 3e-3,
-                  "checkpoint": False, "target_accuracy": 1.0, "seed": 0},
-    }  # fmt: skip
+        "train": {
+            "epochs": 12,
+            "num_train": 1438,
+            "num_test": 1000,
+            "batch_size": 64,
+            "lr": 3e-3,
+            "checkpoint": False,
+            "target_accuracy": 1.0,
+            "seed": 0,
+        },
+    }
     torch.manual_seed(0)
     result = memzoo.train(config)
     # The final epoch's model on the 359 held-out images. Measured: 0.944 (23 s on one core).

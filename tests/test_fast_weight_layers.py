@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from contract import assert_outputs_close, assert_states_close, run_chunked, run_steps
 
 import memzoo
 from memzoo.layers.base import state_nbytes_per_sequence
 from memzoo.layers.linear_attention import taylor_features
 from memzoo.ops import chunk_delta_rule, delta_rule_step, naive_delta_rule
-from contract import assert_outputs_close, assert_states_close, run_chunked, run_steps
 
 D_MODEL = 16
 FAST_WEIGHT_LAYERS = ("linear_attention", "deltanet", "gated_deltanet", "mlstm")

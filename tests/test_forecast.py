@@ -16,8 +16,16 @@ from memzoo.errors import ConfigError
 
 # Training settings that reach the figures below in a few seconds on one CPU core.
 SUNSPOTS = {"name": "forecast", "series": "sunspots", "context_len": 16, "horizon": 1}
-TRAIN = {"epochs": 20, "num_train": 512, "num_test": 1000, "batch_size": 32, "lr": 3e-3,
-         "weight_decay": 0.0, "checkpoint": False, "seed": 0}  # fmt: skip
+TRAIN = {
+    "epochs": 20,
+    "num_train": 512,
+    "num_test": 1000,
+    "batch_size": 32,
+    "lr": 3e-3,
+    "weight_decay": 0.0,
+    "checkpoint": False,
+    "seed": 0,
+}
 
 
 def write_series(tmp_path, values, name="series.csv"):
@@ -54,7 +62,9 @@ def test_normalisation_is_fitted_on_the_training_part_only(tmp_path):
     a = tasks.build("forecast", path=write_series(tmp_path, series, "a.csv"), column="y", context_len=8)
     b = tasks.build("forecast", path=write_series(tmp_path, wild_tail, "b.csv"), column="y", context_len=8)
     assert a.prepared().train_len == 160
-    assert np.allclose(a.prepared().mean, series[:160].mean()) and np.allclose(a.prepared().std, series[:160].std())
+    assert np.allclose(a.prepared().mean, series[:160].mean()) and np.allclose(
+        a.prepared().std, series[:160].std()
+    )
     train_a, _ = a.split(64, 0, seed=3)
     train_b, _ = b.split(64, 0, seed=3)
     assert torch.equal(train_a.inputs, train_b.inputs) and torch.equal(train_a.targets, train_b.targets)
@@ -62,11 +72,14 @@ def test_normalisation_is_fitted_on_the_training_part_only(tmp_path):
 
 def test_relative_windows_are_level_free_and_round_trip(tmp_path):
     ramp = np.arange(100, dtype=float) * 3 + 7
-    task = tasks.build("forecast", path=write_series(tmp_path, ramp), column="y", context_len=5,
-                       horizon=2, relative=True)  # fmt: skip
+    task = tasks.build(
+        "forecast", path=write_series(tmp_path, ramp), column="y", context_len=5, horizon=2, relative=True
+    )
     origins = task.origins("test")
     data = task.windows(origins)
-    assert torch.allclose(data.inputs, data.inputs[:1].expand_as(data.inputs), atol=1e-5)  # same shape everywhere
+    assert torch.allclose(
+        data.inputs, data.inputs[:1].expand_as(data.inputs), atol=1e-5
+    )  # same shape everywhere
     assert np.allclose(task.to_units(data.targets, origins).numpy(), ramp[origins[:, None] + np.arange(2)])
 
 
@@ -124,7 +137,9 @@ def test_lstm_beats_seasonal_naive_on_sunspots(sunspots_model):
 
 def test_injected_anomalies_are_where_they_say():
     series = np.zeros((300, 2))
-    corrupted, positions, kinds = inject_anomalies(series, start=100, stop=300, num=4, size=5.0, seed=1, min_gap=40)
+    corrupted, positions, kinds = inject_anomalies(
+        series, start=100, stop=300, num=4, size=5.0, seed=1, min_gap=40
+    )
     assert kinds == ["spike", "level_shift", "spike", "level_shift"]
     assert (positions >= 100).all() and (positions < 300).all() and (np.diff(positions) >= 40).all()
     assert (corrupted[:, 1] == 0).all() and (corrupted[:100, 0] == 0).all()
@@ -139,8 +154,13 @@ def test_anomaly_detection_finds_anomalies_injected_into_co2():
     # Weekly CO2 with its trend: relative windows; one-step forecasts score every tail week.
     task_params = {"name": "forecast", "series": "co2", "context_len": 52, "horizon": 1, "relative": True}
     torch.manual_seed(0)
-    result = memzoo.train({"task": task_params, "model": {"layers": ["lstm"], "d_model": 32},
-                           "train": {**TRAIN, "epochs": 6, "num_train": 1024}})  # fmt: skip
+    result = memzoo.train(
+        {
+            "task": task_params,
+            "model": {"layers": ["lstm"], "d_model": 32},
+            "train": {**TRAIN, "epochs": 6, "num_train": 1024},
+        }
+    )
     task = tasks.build(**task_params)
     forecast = evaluate_forecast(result.model, task)
     assert forecast["mae"] < forecast["seasonal_naive_mae"]  # measured: 0.39 ppm against 1.65

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from contract import assert_outputs_close, assert_states_close, run_chunked, run_steps
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from layer_cases import kwargs_for
 
 import memzoo
 from memzoo.layers.base import state_nbytes_per_sequence, state_tensors
-from contract import assert_outputs_close, assert_states_close, run_chunked, run_steps
-from layer_cases import kwargs_for
 
 D_MODEL = 16
 ALL_LAYERS = memzoo.layers.names()
@@ -28,9 +28,7 @@ def make_layer(name, seed=0):
 def test_whole_equals_chunked_equals_steps(name, data):
     batch = data.draw(st.integers(1, 3), label="batch")
     seq_len = data.draw(st.integers(1, 40), label="seq_len")
-    cuts = data.draw(
-        st.lists(st.integers(1, max(seq_len - 1, 1)), max_size=4, unique=True), label="cuts"
-    )
+    cuts = data.draw(st.lists(st.integers(1, max(seq_len - 1, 1)), max_size=4, unique=True), label="cuts")
     cuts = sorted(c for c in cuts if 0 < c < seq_len)
     layer = make_layer(name)
     x = torch.randn(batch, seq_len, D_MODEL, generator=torch.Generator().manual_seed(seq_len))

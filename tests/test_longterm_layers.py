@@ -14,9 +14,9 @@ import textwrap
 import pytest
 import torch
 import torch.nn.functional as F
+from contract import assert_outputs_close, assert_states_close, run_chunked, run_steps
 
 import memzoo
-from contract import assert_outputs_close, assert_states_close, run_chunked, run_steps
 from memzoo.layers.knn import load_store, save_store
 from memzoo.ops.neural_memory import MLPMemory, mlp_forward
 

@@ -10,12 +10,21 @@ from memzoo.train import build_config, train
 WINDOW = 4
 DISTANCE = 8 * WINDOW
 RECALL = [
-    "task.name=cross_segment_recall", "task.vocab_size=32", "task.num_kv_pairs=4",
-    f"task.distance={DISTANCE}", "task.segment_len=16", "model.d_model=64",
-    "train.num_train=2048", "train.num_test=256", "train.epochs=8", "train.batch_size=32",
-    "train.lr=3e-3", "train.tbptt_segments=4", "train.target_accuracy=0.9",
+    "task.name=cross_segment_recall",
+    "task.vocab_size=32",
+    "task.num_kv_pairs=4",
+    f"task.distance={DISTANCE}",
+    "task.segment_len=16",
+    "model.d_model=64",
+    "train.num_train=2048",
+    "train.num_test=256",
+    "train.epochs=8",
+    "train.batch_size=32",
+    "train.lr=3e-3",
+    "train.tbptt_segments=4",
+    "train.target_accuracy=0.9",
     "train.checkpoint=false",
-]  # fmt: skip
+]
 CHANCE = 1 / 16  # values are 16 tokens
 
 
@@ -23,10 +32,13 @@ def recall_accuracy(long_term_layer: str) -> float:
     options = {"sliding_window": {"window": WINDOW}}
     if long_term_layer != "sliding_window":
         options[long_term_layer] = {"num_slots": 4}
-    cfg = build_config(overrides=[
-        *RECALL, f"model.layers=[sliding_window,{long_term_layer}]",
-        f"model.layer_options={options}",
-    ])  # fmt: skip
+    cfg = build_config(
+        overrides=[
+            *RECALL,
+            f"model.layers=[sliding_window,{long_term_layer}]",
+            f"model.layer_options={options}",
+        ]
+    )
     result = train(cfg)
     assert result.status == "completed"
     return result.metrics["accuracy"]

@@ -10,8 +10,8 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from memzoo.bench.store import ResultsStore
 from memzoo import tasks
+from memzoo.bench.store import ResultsStore
 from memzoo.errors import ConfigError
 from memzoo.train import build_config, build_model, evaluate, train
 from memzoo.train.continual import continual_phases, train_continual
@@ -30,8 +30,12 @@ def rows(data):
 @st.composite
 def memorization_params(draw):
     facts = draw(st.integers(1, 40))
-    return dict(num_facts=facts, num_values=draw(st.integers(2, 9)),
-                seq_len=2 * draw(st.integers(1, facts)), map_seed=draw(st.integers(0, 5)))  # fmt: skip
+    return dict(
+        num_facts=facts,
+        num_values=draw(st.integers(2, 9)),
+        seq_len=2 * draw(st.integers(1, facts)),
+        map_seed=draw(st.integers(0, 5)),
+    )
 
 
 @SETTINGS
@@ -67,11 +71,21 @@ def test_memorization_maps_differ_by_map_seed_and_facts_seen_is_exact():
 
 
 def test_trainer_records_facts_seen_fraction(tmp_path):
-    cfg = build_config(overrides=[
-        "task.name=memorization", "task.num_facts=200", "task.num_values=4", "task.seq_len=8",
-        "model.layers=[gru]", "model.d_model=16", "train.num_train=10", "train.num_test=16",
-        "train.epochs=1", "train.batch_size=8", "train.checkpoint=false",
-    ])  # fmt: skip
+    cfg = build_config(
+        overrides=[
+            "task.name=memorization",
+            "task.num_facts=200",
+            "task.num_values=4",
+            "task.seq_len=8",
+            "model.layers=[gru]",
+            "model.d_model=16",
+            "train.num_train=10",
+            "train.num_test=16",
+            "train.epochs=1",
+            "train.batch_size=8",
+            "train.checkpoint=false",
+        ]
+    )
     result = train(cfg)
     task = cfg.task.build()
     expected = task.facts_seen_fraction(task.split(10, 16, seed=0)[0])
@@ -85,8 +99,12 @@ def test_trainer_records_facts_seen_fraction(tmp_path):
 @st.composite
 def cross_segment_params(draw):
     k = draw(st.integers(1, 6))
-    return dict(num_kv_pairs=k, vocab_size=draw(st.integers(2 * k + 2, 2 * k + 30)),
-                distance=draw(st.integers(0, 50)), segment_len=draw(st.integers(2 * k, 40)))  # fmt: skip
+    return dict(
+        num_kv_pairs=k,
+        vocab_size=draw(st.integers(2 * k + 2, 2 * k + 30)),
+        distance=draw(st.integers(0, 50)),
+        segment_len=draw(st.integers(2 * k, 40)),
+    )
 
 
 @SETTINGS
@@ -119,8 +137,11 @@ def test_cross_segment_recall_invariants(params, seed):
 @st.composite
 def forgetting_params(draw):
     k = draw(st.integers(1, 6))
-    return dict(num_kv_pairs=k, seq_len=2 * draw(st.integers(2 * k, 2 * k + 20)),
-                vocab_size=draw(st.integers(max(2 * k + 2, 4), 2 * k + 20)))  # fmt: skip
+    return dict(
+        num_kv_pairs=k,
+        seq_len=2 * draw(st.integers(2 * k, 2 * k + 20)),
+        vocab_size=draw(st.integers(max(2 * k + 2, 4), 2 * k + 20)),
+    )
 
 
 @SETTINGS
@@ -155,8 +176,7 @@ def test_forgetting_mqar_reassigns_keys():
 
 
 @SETTINGS
-@given(n=st.integers(0, 7), seed=st.integers(0, 999), len_a=st.integers(1, 5),
-       len_b=st.integers(3, 12))  # fmt: skip
+@given(n=st.integers(0, 7), seed=st.integers(0, 999), len_a=st.integers(1, 5), len_b=st.integers(3, 12))
 def test_continual_generate_is_the_joint_data_padded(n, seed, len_a, len_b):
     spec_a = {"name": "memorization", "num_facts": 9, "num_values": 3, "seq_len": 2 * len_a}
     spec_b = {"name": "induction", "vocab_size": 7, "seq_len": len_b}
@@ -209,9 +229,15 @@ def test_bad_parameters_name_the_parameter(name, params, words):
 # ---- continual (the training) ---------------------------------------------------------------
 
 CONTINUAL = [
-    "model.layers=[gru]", "model.d_model=16", "train.num_train=64", "train.num_test=32",
-    "train.epochs=2", "train.batch_size=32", "train.checkpoint=false", "train.lr=1e-2",
-]  # fmt: skip
+    "model.layers=[gru]",
+    "model.d_model=16",
+    "train.num_train=64",
+    "train.num_test=32",
+    "train.epochs=2",
+    "train.batch_size=32",
+    "train.checkpoint=false",
+    "train.lr=1e-2",
+]
 FACTS = ["task.name=memorization", "task.num_facts=16", "task.num_values=4", "task.seq_len=8"]
 
 
@@ -230,10 +256,14 @@ def test_continual_metrics_are_computed_from_the_phases():
     cpu = torch.device("cpu")
     assert m["accuracy_a_before"] == evaluate(phase_a, test_a, "lm", joint.output_vocab_size, cpu)["accuracy"]
     # The same run through memzoo.train (task.name=continual) gives the final model too.
-    joint_cfg = build_config(overrides=[
-        "task.name=continual", f"task.task_a={cfg_a.task.model_dump()}",
-        f"task.task_b={cfg_b.task.model_dump()}", *CONTINUAL,
-    ])  # fmt: skip
+    joint_cfg = build_config(
+        overrides=[
+            "task.name=continual",
+            f"task.task_a={cfg_a.task.model_dump()}",
+            f"task.task_b={cfg_b.task.model_dump()}",
+            *CONTINUAL,
+        ]
+    )
     result = train(joint_cfg)
     assert result.metrics["accuracy_a_before"] == m["accuracy_a_before"]
     final = result.model
@@ -247,8 +277,11 @@ def test_continual_metrics_are_computed_from_the_phases():
     assert m["accuracy_a_after_phase"] == {"1": m["accuracy_a_before"], "2": after}
     assert [p["phase"] for p in record.curve] == [0] * 2 + [1] * 2
     assert [p["epoch"] for p in record.curve] == [1, 2, 3, 4]
-    assert record.config["task"] == {"name": "continual", "task_a": cfg_a.task.model_dump(),
-                                     "task_b": cfg_b.task.model_dump()}  # fmt: skip
+    assert record.config["task"] == {
+        "name": "continual",
+        "task_a": cfg_a.task.model_dump(),
+        "task_b": cfg_b.task.model_dump(),
+    }
     assert math.isfinite(m["retention"])
 
 
@@ -268,18 +301,35 @@ def test_continual_phases_and_store(tmp_path):
 
 
 def test_cross_segment_recall_test_distances_give_accuracy_by_distance():
-    task = tasks.build("cross_segment_recall", vocab_size=16, num_kv_pairs=2, distance=4,
-                       segment_len=8, test_distances=[4, 30])  # fmt: skip
+    task = tasks.build(
+        "cross_segment_recall",
+        vocab_size=16,
+        num_kv_pairs=2,
+        distance=4,
+        segment_len=8,
+        test_distances=[4, 30],
+    )
     sweep = task.evaluation_sweep()["distance"]
     assert sorted(sweep) == [4, 30] and [sweep[d].seq_len for d in (4, 30)] == [12, 38]
     assert sweep[30].test_distances == () and sweep[30].segment_len == 8
     assert tasks.build("cross_segment_recall").evaluation_sweep() == {}
-    cfg = build_config(overrides=[
-        "task.name=cross_segment_recall", "task.vocab_size=16", "task.num_kv_pairs=2",
-        "task.distance=4", "task.segment_len=8", "task.test_distances=[4,30]",
-        "model.layers=[gru]", "model.d_model=16", "train.num_train=32", "train.num_test=16",
-        "train.epochs=1", "train.batch_size=16", "train.checkpoint=false",
-    ])  # fmt: skip
+    cfg = build_config(
+        overrides=[
+            "task.name=cross_segment_recall",
+            "task.vocab_size=16",
+            "task.num_kv_pairs=2",
+            "task.distance=4",
+            "task.segment_len=8",
+            "task.test_distances=[4,30]",
+            "model.layers=[gru]",
+            "model.d_model=16",
+            "train.num_train=32",
+            "train.num_test=16",
+            "train.epochs=1",
+            "train.batch_size=16",
+            "train.checkpoint=false",
+        ]
+    )
     result = train(cfg)
     by_distance = result.metrics["accuracy_by_distance"]
     assert sorted(by_distance) == ["30", "4"]

@@ -19,8 +19,15 @@ from memzoo.train.objectives import training_loss
 
 MQAR = "{name: mqar, vocab_size: 64, seq_len: 32, num_kv_pairs: 4}"
 TEXT = "{name: text_classify, seq_len: 16}"
-TINY = ["task.name=multitask", f"task.tasks=[{MQAR}, {TEXT}]", "model.layers=[gru]",
-        "model.d_model=16", "train.num_train=64", "train.num_test=32", "train.epochs=2"]  # fmt: skip
+TINY = [
+    "task.name=multitask",
+    f"task.tasks=[{MQAR}, {TEXT}]",
+    "model.layers=[gru]",
+    "model.d_model=16",
+    "train.num_train=64",
+    "train.num_test=32",
+    "train.epochs=2",
+]
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
@@ -29,23 +36,33 @@ def test_shared_model_learns_recall_and_classification(tmp_path):
     classification (classify head, its own vocabulary), 3000 examples each, <= 5 epochs.
     Measured (seeds 0-2): MQAR 0.97-1.0, text 0.985-0.995, in 15-19 s on one core."""
     store = ResultsStore(tmp_path / "r.db")
-    cfg = build_config(overrides=[
-        "task.name=multitask", f"task.tasks=[{MQAR}, {TEXT}]", "model.layers=[attention,attention]",
-        "model.d_model=64", "train.num_train=3000", "train.num_test=200", "train.epochs=5",
-        f"train.out_dir={tmp_path / 'runs'}",
-    ])  # fmt: skip
+    cfg = build_config(
+        overrides=[
+            "task.name=multitask",
+            f"task.tasks=[{MQAR}, {TEXT}]",
+            "model.layers=[attention,attention]",
+            "model.d_model=64",
+            "train.num_train=3000",
+            "train.num_test=200",
+            "train.epochs=5",
+            f"train.out_dir={tmp_path / 'runs'}",
+        ]
+    )
     result = memzoo.train(cfg, store=store)
     metrics = store.get(result.run_id).metrics
     assert metrics["accuracy/mqar"] >= 0.9, result.record.curve
     assert metrics["accuracy/text_classify"] >= 0.95, result.record.curve
-    assert metrics["accuracy"] == pytest.approx((metrics["accuracy/mqar"] + metrics["accuracy/text_classify"]) / 2)
+    assert metrics["accuracy"] == pytest.approx(
+        (metrics["accuracy/mqar"] + metrics["accuracy/text_classify"]) / 2
+    )
     assert metrics["tasks"]["mqar"]["accuracy"] == metrics["accuracy/mqar"]
     # The reloaded checkpoint is the shared model and reproduces the stored per-task scores.
     loaded = memzoo.load(result.checkpoint_dir)
     assert isinstance(loaded, MultiHeadModel) and loaded.labels == ["mqar", "text_classify"]
     data = cfg.task.build().split_each(3000, 200, seed=0)
-    again = evaluate_tasks(loaded, cfg.task.build().subtasks, {k: v[1] for k, v in data.items()},
-                           cfg.train, torch.device("cpu"))  # fmt: skip
+    again = evaluate_tasks(
+        loaded, cfg.task.build().subtasks, {k: v[1] for k, v in data.items()}, cfg.train, torch.device("cpu")
+    )
     assert again["accuracy/mqar"] == metrics["accuracy/mqar"]
 
 
@@ -75,11 +92,23 @@ def test_curve_metrics_store_and_cli_example(tmp_path, monkeypatch, capsys):
     from test_cli import run_main
 
     db = str(tmp_path / "r.db")
-    code, stdout, _ = run_main(monkeypatch, capsys, [
-        "train", "--config", str(EXAMPLES / "multitask.yaml"), "model.d_model=16",
-        "train.num_train=64", "train.num_test=32", "train.epochs=2",
-        f"train.out_dir={tmp_path / 'runs'}", "--db", db, "--json",
-    ])  # fmt: skip
+    code, stdout, _ = run_main(
+        monkeypatch,
+        capsys,
+        [
+            "train",
+            "--config",
+            str(EXAMPLES / "multitask.yaml"),
+            "model.d_model=16",
+            "train.num_train=64",
+            "train.num_test=32",
+            "train.epochs=2",
+            f"train.out_dir={tmp_path / 'runs'}",
+            "--db",
+            db,
+            "--json",
+        ],
+    )
     assert code == 0, stdout
     summary = json.loads(stdout.strip().splitlines()[-1])
     stored = ResultsStore(db).get(summary["run_id"])

@@ -93,9 +93,22 @@ def test_smoke_bench_joins_the_ray_instance_and_stores_four_completed_runs(ray_i
     address = ray_instance.get_runtime_context().gcs_address
     db = tmp_path / "r.db"
     out = subprocess.run(
-        [sys.executable, "-m", "memzoo", "bench", "--suite", "smoke", "--ray-address", address,
-         "--db", str(db), "--json"],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "memzoo",
+            "bench",
+            "--suite",
+            "smoke",
+            "--ray-address",
+            address,
+            "--db",
+            str(db),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert out.returncode == 0, out.stderr
     summary = json.loads(out.stdout.strip().splitlines()[-1])
@@ -127,8 +140,9 @@ def test_without_ray_the_cli_says_how_to_install_it(tmp_path):
         "sys.argv = ['memzoo', 'bench', '--suite', 'smoke', '--ray', '--db', sys.argv[1]]\n"
         "main()\n"
     )
-    out = subprocess.run([sys.executable, "-c", script, str(tmp_path / "r.db")],
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "r.db")], capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 2
     assert out.stderr.strip().splitlines() == [
         "error: Ray is not installed; install it with: pip install 'memzoo[ray]'"

@@ -45,7 +45,9 @@ def test_generated_interactions_are_deterministic_and_structured():
     a, b = tasks.build("recommend", **SMALL), tasks.build("recommend", **SMALL)
     assert a.sequences() == b.sequences()
     assert tasks.build("recommend", **{**SMALL, "data_seed": 1}).sequences() != a.sequences()
-    task = tasks.build("recommend", num_users=300, num_items=40, num_clusters=4, follow_prob=1.0, cluster_prob=0.0)
+    task = tasks.build(
+        "recommend", num_users=300, num_items=40, num_clusters=4, follow_prob=1.0, cluster_prob=0.0
+    )
     # follow_prob=1: each item has one successor, the next in its cluster's cycle.
     successors: dict[int, set[int]] = {}
     for sequence in task.sequences():
@@ -97,9 +99,17 @@ def test_lstm_beats_popularity_on_generated_interactions():
     config = {
         "task": {"name": "recommend"},
         "model": {"layers": ["lstm"], "d_model": 64},
-        "train": {"epochs": 5, "num_train": 1000, "num_test": 1000, "batch_size": 64, "lr": 3e-3,
-                  "checkpoint": False, "target_accuracy": 1.0, "seed": 0},
-    }  # fmt: skip
+        "train": {
+            "epochs": 5,
+            "num_train": 1000,
+            "num_test": 1000,
+            "batch_size": 64,
+            "lr": 3e-3,
+            "checkpoint": False,
+            "target_accuracy": 1.0,
+            "seed": 0,
+        },
+    }
     torch.manual_seed(0)
     result = memzoo.train(config)
     metrics = evaluate_recommendations(result.model, tasks.build("recommend"))
@@ -109,4 +119,7 @@ def test_lstm_beats_popularity_on_generated_interactions():
     assert metrics["ndcg@10"] > metrics["popularity_ndcg@10"]
     # The trainer stores the same figures with the run (for the report's Applications section).
     stored = result.metrics
-    assert stored["hr@10"] == pytest.approx(metrics["hr@10"]) and stored["popularity_hr@10"] == metrics["popularity_hr@10"]
+    assert (
+        stored["hr@10"] == pytest.approx(metrics["hr@10"])
+        and stored["popularity_hr@10"] == metrics["popularity_hr@10"]
+    )

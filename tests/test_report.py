@@ -28,31 +28,60 @@ def fabricate(store: ResultsStore) -> None:
             for seq_len in (64, 256):
                 n += 1
                 acc = {"attention": 0.9, "gru": 0.4}[layers[0]] - (seq_len == 256) * 0.2
-                config = {"task": {"name": task, "seq_len": seq_len, "num_kv_pairs": seq_len // 8},
-                          "note": EVIL if n == 1 else "plain"}  # fmt: skip
-                store.write_record(RunRecord(
-                    run_id=f"run-{n}" if n != 2 else "run-<b>2</b>", config=config,
-                    config_hash=config_hash(config), status="completed", task=task,
-                    layers=layers, suite="quick", started_at=float(n),
-                    state_bytes=seq_len * 256 if "attention" in layers else 2048,
-                    params=12_345, wall_seconds=1.5,
-                    metrics={"accuracy": acc, "retention": acc / 2,
-                             "accuracy_by_distance": {"8": acc, "32": acc / 2}},
-                    curve=[{"epoch": e, "accuracy": acc * (e + 1) / 3} for e in range(3)],
-                ))  # fmt: skip
-    store.write_record(RunRecord(
-        run_id="app", config={"task": {"name": "forecast", "series": "co2"}}, config_hash="1" * 16,
-        status="completed", task="forecast", layers=["gru"], suite="apps",
-        metrics={"mae": 0.04, "naive_mae": 0.09, "seasonal_naive_mae": 0.13},
-    ))  # fmt: skip
-    store.write_record(RunRecord(
-        run_id="broken", config={}, config_hash="0" * 16, status="failed", task="mqar",
-        layers=["gru"], suite="quick", error="<img src=x onerror=alert(1)> exploded",
-    ))  # fmt: skip
+                config = {
+                    "task": {"name": task, "seq_len": seq_len, "num_kv_pairs": seq_len // 8},
+                    "note": EVIL if n == 1 else "plain",
+                }
+                store.write_record(
+                    RunRecord(
+                        run_id=f"run-{n}" if n != 2 else "run-<b>2</b>",
+                        config=config,
+                        config_hash=config_hash(config),
+                        status="completed",
+                        task=task,
+                        layers=layers,
+                        suite="quick",
+                        started_at=float(n),
+                        state_bytes=seq_len * 256 if "attention" in layers else 2048,
+                        params=12_345,
+                        wall_seconds=1.5,
+                        metrics={
+                            "accuracy": acc,
+                            "retention": acc / 2,
+                            "accuracy_by_distance": {"8": acc, "32": acc / 2},
+                        },
+                        curve=[{"epoch": e, "accuracy": acc * (e + 1) / 3} for e in range(3)],
+                    )
+                )
+    store.write_record(
+        RunRecord(
+            run_id="app",
+            config={"task": {"name": "forecast", "series": "co2"}},
+            config_hash="1" * 16,
+            status="completed",
+            task="forecast",
+            layers=["gru"],
+            suite="apps",
+            metrics={"mae": 0.04, "naive_mae": 0.09, "seasonal_naive_mae": 0.13},
+        )
+    )
+    store.write_record(
+        RunRecord(
+            run_id="broken",
+            config={},
+            config_hash="0" * 16,
+            status="failed",
+            task="mqar",
+            layers=["gru"],
+            suite="quick",
+            error="<img src=x onerror=alert(1)> exploded",
+        )
+    )
     store.add_speed_rows(
         {"layer": layer, "seq_len": t, "mode": "infer", "tokens_per_s": 1e6 / t, "machine": "cpu"}
-        for layer in ("gru", "attention") for t in (128, 1024)
-    )  # fmt: skip
+        for layer in ("gru", "attention")
+        for t in (128, 1024)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -104,16 +133,23 @@ def test_layer_label():
 
 
 def _data(**run_kwargs) -> ReportData:
-    run = RunRecord(run_id="r", config={}, config_hash="h", status="completed", task="t",
-                    layers=["gru"], metrics={"accuracy": 0.5}, **run_kwargs)  # fmt: skip
+    run = RunRecord(
+        run_id="r",
+        config={},
+        config_hash="h",
+        status="completed",
+        task="t",
+        layers=["gru"],
+        metrics={"accuracy": 0.5},
+        **run_kwargs,
+    )
     return ReportData(runs=[run], speed=[], source="memory")
 
 
 def test_sections_without_data_are_omitted():
     page = build_report_html(_data())  # no curve, no state bytes, no seq_len, no speed
     assert '<section id="runs">' in page and '<section id="accuracy-by-task">' in page
-    for absent in ("speed", "learning-curves", "recall-vs-state", "accuracy-vs-length",
-                   "extra-metrics"):  # fmt: skip
+    for absent in ("speed", "learning-curves", "recall-vs-state", "accuracy-vs-length", "extra-metrics"):
         assert f'id="{absent}"' not in page and f'href="#{absent}"' not in page
     empty = build_report_html(ReportData(runs=[], speed=[]))
     assert "holds no runs yet" in empty and 'id="accuracy-by-task"' not in empty

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from contract import max_rel_err
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -16,7 +17,6 @@ from memzoo.models import SegmentRunner, SequenceModel
 from memzoo.tasks import build as build_task
 from memzoo.train import build_config, evaluate, train
 from memzoo.train.objectives import training_loss
-from contract import max_rel_err
 
 VOCAB, D = 12, 16
 # Hybrids covering every kind of carried state: recurrent, window, RMT, kNN store, neural memory.
@@ -38,8 +38,9 @@ def make_model(layers, head="lm", seed=0, vocab=VOCAB):
     torch.manual_seed(seed)
     options = {name: OPTIONS[name] for name in layers if name in OPTIONS}
     num_outputs = None if head == "lm" else 3
-    return SequenceModel(layers=layers, d_model=D, vocab_size=vocab, head=head,
-                         num_outputs=num_outputs, layer_options=options)  # fmt: skip
+    return SequenceModel(
+        layers=layers, d_model=D, vocab_size=vocab, head=head, num_outputs=num_outputs, layer_options=options
+    )
 
 
 def batch(b, t, seed, frac_scored=0.4):
@@ -174,8 +175,9 @@ def peak_graph_bytes(model, length, tbptt_segments, segment=8):
     return meter.peak
 
 
-@pytest.mark.parametrize("layers", [["memory_tokens", "neural_memory"], ["lstm", "sliding_window"]],
-                         ids="+".join)  # fmt: skip
+@pytest.mark.parametrize(
+    "layers", [["memory_tokens", "neural_memory"], ["lstm", "sliding_window"]], ids="+".join
+)
 def test_peak_memory_does_not_grow_with_input_length(layers):
     model = make_model(layers).train()
     short, long = peak_graph_bytes(model, 64, 1), peak_graph_bytes(model, 512, 1)
@@ -212,16 +214,26 @@ def test_bad_arguments():
     with pytest.raises(ConfigError, match="SequenceModel"):
         SegmentRunner(torch.nn.Linear(2, 2), 4)
     with pytest.raises(ConfigError, match="targets"):
-        SegmentRunner(model, 4).loss_backward(torch.zeros(2, 8, dtype=torch.long), torch.zeros(2, 7, dtype=torch.long))
+        SegmentRunner(model, 4).loss_backward(
+            torch.zeros(2, 8, dtype=torch.long), torch.zeros(2, 7, dtype=torch.long)
+        )
 
 
 # ---- the trainer -----------------------------------------------------------------------------
 
 TINY = [
-    "task.name=mqar", "task.vocab_size=32", "task.seq_len=24", "task.num_kv_pairs=2",
-    "model.layers=[gru,sliding_window]", "model.d_model=16", "train.num_train=64",
-    "train.num_test=32", "train.epochs=1", "train.batch_size=32", "train.checkpoint=false",
-]  # fmt: skip
+    "task.name=mqar",
+    "task.vocab_size=32",
+    "task.seq_len=24",
+    "task.num_kv_pairs=2",
+    "model.layers=[gru,sliding_window]",
+    "model.d_model=16",
+    "train.num_train=64",
+    "train.num_test=32",
+    "train.epochs=1",
+    "train.batch_size=32",
+    "train.checkpoint=false",
+]
 
 
 def test_trainer_segmented_with_full_windows_matches_whole_training():

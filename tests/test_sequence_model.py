@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from contract import assert_outputs_close, assert_states_close, run_chunked, run_steps
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from layer_cases import kwargs_for
 
 import memzoo
 from memzoo.models import SequenceModel
-from contract import assert_outputs_close, assert_states_close, run_chunked, run_steps
-from layer_cases import kwargs_for
 
 STACKS = [["lstm", "lstm"], ["rnn", "gru"]] + [[name, "lstm"] for name in memzoo.layers.names()]
 

@@ -25,7 +25,9 @@ def write(tmp_path, text: str, name: str = "data.csv", encoding: str = "utf-8"):
 
 
 def test_csv_series_ordered_by_time_with_gaps_interpolated(tmp_path):
-    path = write(tmp_path, "date,load,temp\n2024-01-03,30,1\n2024-01-01,10,2\n2024-01-02,,3\n2024-01-04,NA,4\n")
+    path = write(
+        tmp_path, "date,load,temp\n2024-01-03,30,1\n2024-01-01,10,2\n2024-01-02,,3\n2024-01-04,NA,4\n"
+    )
     values = load_series(path, column="load", time_column="date")
     # Sorted by date: 10, (gap), 30, (trailing gap dropped); the gap is interpolated.
     assert values.tolist() == [10.0, 20.0, 30.0]
@@ -111,9 +113,16 @@ def test_interactions_movielens_100k_layout_and_dates(tmp_path):
     [
         ("user,item\n1,2\n", {}, r"no column 'userId'; columns found: user, item"),
         ("userId,movieId,timestamp\n1,2,3\n,4,5\n", {}, r"column 'userId' has an empty id at row 2"),
-        ("userId,movieId,timestamp\n1,2,x\n", {},
-         r"column 'timestamp' has a value that is neither a number nor a date: 'x' at row 1"),
-        ("userId,movieId,timestamp\n1,2,3\n2,2,4\n", {}, r"no user has at least 2 interactions \(2 users read\)"),
+        (
+            "userId,movieId,timestamp\n1,2,x\n",
+            {},
+            r"column 'timestamp' has a value that is neither a number nor a date: 'x' at row 1",
+        ),
+        (
+            "userId,movieId,timestamp\n1,2,3\n2,2,4\n",
+            {},
+            r"no user has at least 2 interactions \(2 users read\)",
+        ),
         ("", {}, r"is empty"),
         ('userId,movieId\n1,"2\n', {"time_column": None}, r"not a well-formed ','-separated file"),
     ],

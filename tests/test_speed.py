@@ -10,12 +10,11 @@ import json
 import torch
 
 from memzoo import layers as layer_registry
-from memzoo.bench.speed_timing import forward_only, forward_backward, count_flops
+from memzoo.bench.speed_timing import count_flops, forward_backward, forward_only
 from memzoo.bench.store import ResultsStore
 from tests.test_cli import run_main
 
-TINY = ["--seq-lens", "16,32", "--batch-size", "2", "--d-model", "16", "--positions", "1,8",
-        "--repeats", "1"]  # fmt: skip
+TINY = ["--seq-lens", "16,32", "--batch-size", "2", "--d-model", "16", "--positions", "1,8", "--repeats", "1"]
 
 
 def test_speed_json_rows_cover_every_mode_with_references(monkeypatch, capsys, tmp_path):
@@ -28,7 +27,11 @@ def test_speed_json_rows_cover_every_mode_with_references(monkeypatch, capsys, t
     keys = {"layer", "seq_len", "mode", "tokens_per_s", "ratio_vs_reference", "state_bytes", "mfu"}
     assert all(keys <= set(r) for r in rows)
     by = {(r["layer"], r["mode"], r["seq_len"]): r for r in rows}
-    for layer, reference in [("attention", "sdpa"), ("gru", "torch.nn.GRU"), ("deltanet", "naive recurrence")]:
+    for layer, reference in [
+        ("attention", "sdpa"),
+        ("gru", "torch.nn.GRU"),
+        ("deltanet", "naive recurrence"),
+    ]:
         for mode in ("fwd", "fwdbwd"):
             for seq_len in (16, 32):
                 row = by[(layer, mode, seq_len)]

@@ -16,14 +16,30 @@ from memzoo.bench.store import ResultsStore
 from memzoo.errors import MemzooError
 
 
-def make_record(run_id: str, *, task="mqar", layers=("attention",), status="completed",
-                suite="quick", seed=0, accuracy=0.5, curve=None) -> RunRecord:  # fmt: skip
+def make_record(
+    run_id: str,
+    *,
+    task="mqar",
+    layers=("attention",),
+    status="completed",
+    suite="quick",
+    seed=0,
+    accuracy=0.5,
+    curve=None,
+) -> RunRecord:
     config = {"task": {"name": task, "seq_len": 64}, "layers": list(layers), "seed": seed}
     return RunRecord(
-        run_id=run_id, config=config, config_hash=config_hash(config), status=status, task=task,
-        layers=list(layers), suite=suite, started_at=1000.0 + seed, metrics={"accuracy": accuracy},
+        run_id=run_id,
+        config=config,
+        config_hash=config_hash(config),
+        status=status,
+        task=task,
+        layers=list(layers),
+        suite=suite,
+        started_at=1000.0 + seed,
+        metrics={"accuracy": accuracy},
         curve=curve if curve is not None else [{"epoch": 0, "accuracy": accuracy / 2}],
-    )  # fmt: skip
+    )
 
 
 @pytest.fixture
@@ -33,12 +49,14 @@ def store(tmp_path):
 
 # ------------------------------------------------------------------ round trip
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**53), 2**53)
-    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=12),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner,
-                                                                 max_size=3),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53), 2**53)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
     max_leaves=8,
-)  # fmt: skip
+)
 maybe_int = st.none() | st.integers(0, 2**62)
 maybe_float = st.none() | st.floats(0, 1e9)
 records = st.builds(
@@ -52,12 +70,15 @@ records = st.builds(
     device=st.sampled_from(["cpu", "cuda:0"]),
     git_rev=st.none() | st.text(max_size=12),
     suite=st.none() | st.text(max_size=8),
-    started_at=maybe_float, ended_at=maybe_float, params=maybe_int, state_bytes=maybe_int,
+    started_at=maybe_float,
+    ended_at=maybe_float,
+    params=maybe_int,
+    state_bytes=maybe_int,
     metrics=st.dictionaries(st.text(max_size=8), json_values, max_size=4),
     wall_seconds=maybe_float,
     curve=st.integers(0, 4).map(lambda n: [{"epoch": e, "accuracy": e / 4} for e in range(n)]),
     error=st.none() | st.text(max_size=30),
-)  # fmt: skip
+)
 
 
 @pytest.fixture(scope="module")
@@ -172,13 +193,24 @@ def test_mark_interrupted(store):
 
 # ------------------------------------------------------------------ speed rows
 def test_speed_rows(store):
-    rows = [{"layer": "gru", "seq_len": 512, "mode": "train", "tokens_per_s": 1.5e5,
-             "machine": "cpu-2", "mfu": 0.1, "extra": {"batch": 8}},
-            {"layer": "attention", "seq_len": 512, "mode": "infer", "tokens_per_s": 9e4}]  # fmt: skip
+    rows = [
+        {
+            "layer": "gru",
+            "seq_len": 512,
+            "mode": "train",
+            "tokens_per_s": 1.5e5,
+            "machine": "cpu-2",
+            "mfu": 0.1,
+            "extra": {"batch": 8},
+        },
+        {"layer": "attention", "seq_len": 512, "mode": "infer", "tokens_per_s": 9e4},
+    ]
     assert store.add_speed_rows(rows) == 2
     got = store.speed_rows()
     assert [(r["layer"], r["tokens_per_s"], r["extra"]) for r in got] == [
-        ("gru", 1.5e5, {"batch": 8}), ("attention", 9e4, {})]  # fmt: skip
+        ("gru", 1.5e5, {"batch": 8}),
+        ("attention", 9e4, {}),
+    ]
     assert got[1]["created_at"] > 0 and got[1]["machine"] is None
     with pytest.raises(MemzooError, match="unknown keys \\['tokens'\\]"):
         store.add_speed_rows([{"layer": "gru", "seq_len": 1, "mode": "train", "tokens": 1}])

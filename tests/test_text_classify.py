@@ -42,7 +42,9 @@ def test_task_inputs_are_left_padded_and_deterministic():
 def _write_reviews(path, n, seed):
     texts, labels = corpus.generate_corpus(n, 2, torch.Generator().manual_seed(seed))
     names = corpus.class_names(2)
-    lines = ["id,text,label"] + [f"{i},{t},{names[y]}" for i, (t, y) in enumerate(zip(texts, labels.tolist()))]
+    lines = ["id,text,label"] + [
+        f"{i},{t},{names[y]}" for i, (t, y) in enumerate(zip(texts, labels.tolist()))
+    ]
     path.write_text("\n".join(lines) + "\n")
     return texts
 
@@ -82,9 +84,16 @@ def test_attention_lstm_classifies_the_generated_corpus(tmp_path):
     cfg = {
         "task": {"name": "text_classify", "seq_len": 12},
         "model": {"layers": ["attention_lstm"], "d_model": 32, "mlp_ratio": 2},
-        "train": {"epochs": 6, "batch_size": 32, "lr": 3e-3, "num_train": 2000, "num_test": 500,
-                  "target_accuracy": 0.99, "out_dir": str(tmp_path)},
-    }  # fmt: skip
+        "train": {
+            "epochs": 6,
+            "batch_size": 32,
+            "lr": 3e-3,
+            "num_train": 2000,
+            "num_test": 500,
+            "target_accuracy": 0.99,
+            "out_dir": str(tmp_path),
+        },
+    }
     result = memzoo.train(cfg, progress=False)
     assert result.metrics["accuracy"] >= 0.95 and result.metrics["f1"] >= 0.95
 
@@ -110,11 +119,24 @@ def test_a_user_file_trains_through_memzoo_train(tmp_path):
     path = tmp_path / "reviews.csv"
     _write_reviews(path, 600, seed=9)
     cfg = {
-        "task": {"name": "text_classify", "path": str(path), "seq_len": 16, "tokenizer": "bpe", "vocab_size": 400},
+        "task": {
+            "name": "text_classify",
+            "path": str(path),
+            "seq_len": 16,
+            "tokenizer": "bpe",
+            "vocab_size": 400,
+        },
         "model": {"layers": ["lstm"], "d_model": 32, "mlp_ratio": 0},
-        "train": {"epochs": 4, "batch_size": 32, "lr": 5e-3, "num_train": 480, "num_test": 120,
-                  "checkpoint": False, "target_accuracy": 0.95},
-    }  # fmt: skip
+        "train": {
+            "epochs": 4,
+            "batch_size": 32,
+            "lr": 5e-3,
+            "num_train": 480,
+            "num_test": 120,
+            "checkpoint": False,
+            "target_accuracy": 0.95,
+        },
+    }
     result = memzoo.train(cfg, progress=False)
     assert result.metrics["scored"] == 120  # every held-out row (20% of 600) is scored
     assert result.metrics["accuracy"] >= 0.85  # majority class: about 0.5

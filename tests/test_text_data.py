@@ -13,8 +13,15 @@ from hypothesis import strategies as st
 from memzoo.data.parallel_text import load_parallel_text
 from memzoo.data.text_labels import load_text_labels
 from memzoo.data.text_tokenizers import (
-    BOS_ID, EOS_ID, PAD_ID, SPECIAL_TOKENS, UNK_ID, fit_tokenizer, load_tokenizer, pad_batch,
-)  # fmt: skip
+    BOS_ID,
+    EOS_ID,
+    PAD_ID,
+    SPECIAL_TOKENS,
+    UNK_ID,
+    fit_tokenizer,
+    load_tokenizer,
+    pad_batch,
+)
 from memzoo.errors import ConfigError, MemzooError
 
 CORPUS = ["the film was great", "a dull and tedious plot", "Ünïcödé çafé — naïve 😀", "tabs\tand\nnewlines"]
@@ -35,8 +42,11 @@ def write(tmp_path, name, content):
 def test_csv_tsv_jsonl_read_the_same_examples(tmp_path):
     csv_path = write(tmp_path, "a.csv", 'id,text,label\n1,"Loved it, truly",pos\n2,"He said ""meh""",neg\n')
     tsv_path = write(tmp_path, "a.tsv", 'text\tlabel\nLoved it, truly\tpos\nHe said "meh"\tneg\n')
-    jsonl_path = write(tmp_path, "a.jsonl", '{"text": "Loved it, truly", "label": "pos"}\n\n'
-                                            '{"text": "He said \\"meh\\"", "label": "neg"}\n')  # fmt: skip
+    jsonl_path = write(
+        tmp_path,
+        "a.jsonl",
+        '{"text": "Loved it, truly", "label": "pos"}\n\n{"text": "He said \\"meh\\"", "label": "neg"}\n',
+    )
     for path in (csv_path, tsv_path, jsonl_path):
         data = load_text_labels(path)
         assert data.texts == ["Loved it, truly", 'He said "meh"'], path
@@ -57,10 +67,22 @@ def test_custom_columns_and_numeric_labels(tmp_path):
         ("bad.csv", b"text,label\nok,pos\ncaf\xe9,neg\n", r"bad\.csv:3:4: not valid UTF-8 \(byte 0xe9\)"),
         ("ragged.csv", "text,label\nfine,pos\nno label here\nx,neg\n", r"ragged\.csv:3: row has 1 field"),
         ("ragged.tsv", "text\tlabel\nfine\tpos\nextra\tneg\toops\n", r"ragged\.tsv:3: row has 3 field"),
-        ("cols.csv", "body,label\nhi,pos\n", r"cols\.csv: no column 'text'; the file has columns: body, label"),
-        ("json.jsonl", '{"text": "a", "label": "x"}\n{"text": "b", label: 1}\n', r"json\.jsonl:2:15: invalid JSON"),
+        (
+            "cols.csv",
+            "body,label\nhi,pos\n",
+            r"cols\.csv: no column 'text'; the file has columns: body, label",
+        ),
+        (
+            "json.jsonl",
+            '{"text": "a", "label": "x"}\n{"text": "b", label: 1}\n',
+            r"json\.jsonl:2:15: invalid JSON",
+        ),
         ("list.jsonl", '["a", "x"]\n', r"list\.jsonl:1: expected one JSON object"),
-        ("nokey.jsonl", '{"text": "a", "label": "x"}\n{"text": "b"}\n', r"nokey\.jsonl:2: the record has no 'label'"),
+        (
+            "nokey.jsonl",
+            '{"text": "a", "label": "x"}\n{"text": "b"}\n',
+            r"nokey\.jsonl:2: the record has no 'label'",
+        ),
         ("blank.csv", "text,label\na,pos\nb,  \n", r"blank\.csv:3: empty label"),
         ("one.csv", "text,label\na,pos\nb,pos\n", r"one\.csv: every row has the label 'pos'"),
         ("header.csv", "text,label\n", r"header\.csv: no data rows"),
@@ -77,8 +99,12 @@ def test_malformed_labelled_files_name_file_and_line(tmp_path, name, content, me
 
 
 def test_anki_export_with_preamble_and_attribution(tmp_path):
-    path = write(tmp_path, "fra.txt.tsv", "#separator:tab\n#html:false\nGo.\tVa !\tCC-BY 2.0 (France)\n"
-                                          '\nI said "hi".\tJ\'ai dit « salut ».\tCC-BY\n')  # fmt: skip
+    path = write(
+        tmp_path,
+        "fra.txt.tsv",
+        "#separator:tab\n#html:false\nGo.\tVa !\tCC-BY 2.0 (France)\n"
+        '\nI said "hi".\tJ\'ai dit « salut ».\tCC-BY\n',
+    )
     pairs = load_parallel_text(path)
     assert pairs.sources == ["Go.", 'I said "hi".']
     assert pairs.targets == ["Va !", "J'ai dit « salut »."] and pairs.lines == [3, 5]
@@ -93,7 +119,10 @@ def test_tatoeba_layout_by_column(tmp_path):
 @pytest.mark.parametrize(
     "content, message",
     [
-        ("Go.\tVa !\nHello\n", r"p\.tsv:2: expected at least 2 tab-separated fields .* found 1; a ragged row"),
+        (
+            "Go.\tVa !\nHello\n",
+            r"p\.tsv:2: expected at least 2 tab-separated fields .* found 1; a ragged row",
+        ),
         ("Go.\t \n", r"p\.tsv:1: empty sentence in column 1"),
         (b"Go.\tVa !\nNo\t\xff\xfe\n", r"p\.tsv:2:4: not valid UTF-8 \(byte 0xff\)"),
         ("#only a comment\n", r"p\.tsv: no sentence pairs"),
@@ -152,7 +181,9 @@ def test_saved_tokenizer_loads_identical(tmp_path, kind):
     if kind == "bpe":  # the Hugging Face format itself: other tools read the same file
         from tokenizers import Tokenizer
 
-        assert Tokenizer.from_file(str(path)).encode(CORPUS[0], add_special_tokens=False).ids == tok.encode(CORPUS[0])
+        assert Tokenizer.from_file(str(path)).encode(CORPUS[0], add_special_tokens=False).ids == tok.encode(
+            CORPUS[0]
+        )
 
 
 @pytest.mark.parametrize("kind", ["bpe", "char", "word"])

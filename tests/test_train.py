@@ -13,10 +13,17 @@ from memzoo.train import build_config, evaluate
 from memzoo.train.metrics import MetricAccumulator
 
 TINY = [
-    "task.name=mqar", "task.vocab_size=32", "task.seq_len=16", "task.num_kv_pairs=2",
-    "model.layers=[gru]", "model.d_model=16", "train.num_train=128", "train.num_test=64",
-    "train.epochs=2", "train.batch_size=32",
-]  # fmt: skip
+    "task.name=mqar",
+    "task.vocab_size=32",
+    "task.seq_len=16",
+    "task.num_kv_pairs=2",
+    "model.layers=[gru]",
+    "model.d_model=16",
+    "train.num_train=128",
+    "train.num_test=64",
+    "train.epochs=2",
+    "train.batch_size=32",
+]
 
 
 def tiny_config(tmp_path, *extra):
@@ -84,11 +91,16 @@ def test_attention_learns_mqar(tmp_path):
     """A 2-layer attention model at d_model 64 reaches >= 0.99 on MQAR V=256 L=64 kv=4."""
     cfg = build_config(
         overrides=[
-            "task.name=mqar", "task.vocab_size=256", "task.seq_len=64", "task.num_kv_pairs=4",
-            "model.layers=[attention,attention]", "model.d_model=64", "train.checkpoint=false",
+            "task.name=mqar",
+            "task.vocab_size=256",
+            "task.seq_len=64",
+            "task.num_kv_pairs=4",
+            "model.layers=[attention,attention]",
+            "model.d_model=64",
+            "train.checkpoint=false",
             *MQAR_FAST_TRAIN,
         ]
-    )  # fmt: skip
+    )
     result = memzoo.train(cfg)
     assert result.metrics["accuracy"] >= 0.99, result.record.curve
 
@@ -98,8 +110,15 @@ MQAR_FAST_TRAIN = ["train.num_train=10000", "train.epochs=10"]
 
 def test_wall_time_budget_stops_inside_an_epoch(tmp_path):
     """``train.max_seconds`` is checked every step: the run evaluates and stops early."""
-    result = memzoo.train(tiny_config(tmp_path, "train.epochs=50", "train.num_train=4096",
-                                      "train.batch_size=8", "train.max_seconds=0.05"))  # fmt: skip
+    result = memzoo.train(
+        tiny_config(
+            tmp_path,
+            "train.epochs=50",
+            "train.num_train=4096",
+            "train.batch_size=8",
+            "train.max_seconds=0.05",
+        )
+    )
     assert result.status == "completed"
     assert len(result.record.curve) == 1
     assert result.record.curve[0]["steps"] < 4096 // 8  # stopped before one epoch's 512 steps

@@ -8,17 +8,23 @@ import pytest
 import torch
 
 import memzoo
-from memzoo.train import segmented
-from memzoo.train import trainer
 from memzoo.bench.store import ResultsStore
-from memzoo.train import build_config
+from memzoo.train import build_config, segmented, trainer
 from memzoo.train.resume import LAST, TRAIN_STATE, load_resume_point, resume_run
 
 TINY = [
-    "task.name=mqar", "task.vocab_size=32", "task.seq_len=16", "task.num_kv_pairs=2",
-    "model.layers=[gru]", "model.d_model=16", "train.num_train=128", "train.num_test=64",
-    "train.epochs=4", "train.batch_size=32", "train.warmup_fraction=0.2",
-]  # fmt: skip
+    "task.name=mqar",
+    "task.vocab_size=32",
+    "task.seq_len=16",
+    "task.num_kv_pairs=2",
+    "model.layers=[gru]",
+    "model.d_model=16",
+    "train.num_train=128",
+    "train.num_test=64",
+    "train.epochs=4",
+    "train.batch_size=32",
+    "train.warmup_fraction=0.2",
+]
 
 
 class Interrupted(Exception):
@@ -77,9 +83,13 @@ def test_resume_extends_a_finished_run_from_the_cli(tmp_path, monkeypatch, capsy
     from test_cli import run_main
 
     db, out = str(tmp_path / "r.db"), f"train.out_dir={tmp_path / 'runs'}"
-    code, stdout, _ = run_main(monkeypatch, capsys, ["train", *TINY, "train.epochs=1", out, "--db", db, "--json"])
+    code, stdout, _ = run_main(
+        monkeypatch, capsys, ["train", *TINY, "train.epochs=1", out, "--db", db, "--json"]
+    )
     run_id = json.loads(stdout.strip().splitlines()[-1])["run_id"]
-    code, stdout, _ = run_main(monkeypatch, capsys, ["train", "--resume", run_id, "train.epochs=2", "--db", db, "--json"])
+    code, stdout, _ = run_main(
+        monkeypatch, capsys, ["train", "--resume", run_id, "train.epochs=2", "--db", db, "--json"]
+    )
     summary = json.loads(stdout.strip().splitlines()[-1])
     assert code == 0 and summary["run_id"] == run_id and summary["status"] == "completed"
     assert [p["epoch"] for p in ResultsStore(db).get(run_id).curve] == [1, 2]

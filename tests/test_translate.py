@@ -40,7 +40,9 @@ def test_grammar_reorders_marks_case_and_agrees():
         verb = next(w for w in words if w.rstrip("s") in verb_forms)
         singular_subject = verb.endswith("s")
         assert out[-1] == verb_forms[verb.rstrip("s")] + ("ta" if singular_subject else "ri")
-    assert ToyGrammar(0).pairs(5, torch.Generator().manual_seed(1)) == grammar.pairs(5, torch.Generator().manual_seed(1))
+    assert ToyGrammar(0).pairs(5, torch.Generator().manual_seed(1)) == grammar.pairs(
+        5, torch.Generator().manual_seed(1)
+    )
     assert ToyGrammar(1).target != grammar.target
 
 
@@ -65,7 +67,9 @@ def test_user_pairs_file_is_split_and_long_pairs_dropped(tmp_path):
     split = task.translation_split(num_train=40, num_test=100, seed=0)
     assert len(split.train) == 40 and len(split.test) + task.dropped_pairs["test"] == 6  # 20% of 31
     assert task.dropped_pairs["train"] + task.dropped_pairs["test"] == 1
-    assert not set(split.test_sources) & {task.source_tokenizer.decode(r) for r in split.train.inputs.tolist()}
+    assert not set(split.test_sources) & {
+        task.source_tokenizer.decode(r) for r in split.train.inputs.tolist()
+    }
     assert all(len(s.split()) == 3 for s in split.test_sources)  # the 7-word source never fits in 5
 
 
@@ -81,8 +85,15 @@ def test_reverse_tokens_reverses_real_tokens_only():
 
 def _model(score="dot", enc=("lstm",), dec=("lstm",), seed=0, vocab=(20, 15)):
     torch.manual_seed(seed)
-    return Seq2Seq(src_vocab_size=vocab[0], tgt_vocab_size=vocab[1], d_model=16, encoder_layers=list(enc),
-                   decoder_layers=list(dec), num_heads=2, score=score).eval()  # fmt: skip
+    return Seq2Seq(
+        src_vocab_size=vocab[0],
+        tgt_vocab_size=vocab[1],
+        d_model=16,
+        encoder_layers=list(enc),
+        decoder_layers=list(dec),
+        num_heads=2,
+        score=score,
+    ).eval()
 
 
 def _batch():
@@ -171,9 +182,18 @@ def test_translation_reaches_chrf_90_and_the_checkpoint_translates(tmp_path):
 
 @pytest.mark.slow
 def test_additive_score_trains_too():
-    cfg = build_translation_config({}, ["model.d_model=32", "model.score=additive", "train.num_train=2000",
-                                        "train.num_test=100", "train.epochs=12", "train.target_chrf=80",
-                                        "train.checkpoint=false"])  # fmt: skip
+    cfg = build_translation_config(
+        {},
+        [
+            "model.d_model=32",
+            "model.score=additive",
+            "train.num_train=2000",
+            "train.num_test=100",
+            "train.epochs=12",
+            "train.target_chrf=80",
+            "train.checkpoint=false",
+        ],
+    )
     result = train_translation(cfg, progress=False)
     curve = result.record.curve
     assert curve[-1]["train_loss"] < 0.5 * curve[0]["train_loss"]
@@ -202,8 +222,16 @@ def test_bad_config_is_named(override, message):
 def test_run_config_maps_to_a_translation_config():
     from memzoo.train.config import build_config
 
-    run = build_config({}, ["task.name=translate", "model.layers=[gru]", "model.d_model=32",
-                            "train.target_accuracy=0.9", "train.epochs=3"])  # fmt: skip
+    run = build_config(
+        {},
+        [
+            "task.name=translate",
+            "model.layers=[gru]",
+            "model.d_model=32",
+            "train.target_accuracy=0.9",
+            "train.epochs=3",
+        ],
+    )
     cfg = translation_config_from_run(run)
     assert cfg.model.encoder_layers == cfg.model.decoder_layers == ["gru"]
     assert cfg.train.target_chrf == pytest.approx(90) and cfg.train.epochs == 3
@@ -215,8 +243,18 @@ def test_train_from_run_config_gives_a_run_result(tmp_path):
     from memzoo.train.config import build_config
     from memzoo.train.seq2seq_trainer import train_from_run_config
 
-    run = build_config({}, ["task.name=translate", "model.layers=[gru]", "model.d_model=16", "train.epochs=1",
-                            "train.num_train=64", "train.num_test=16", f"train.out_dir={tmp_path}"])  # fmt: skip
+    run = build_config(
+        {},
+        [
+            "task.name=translate",
+            "model.layers=[gru]",
+            "model.d_model=16",
+            "train.epochs=1",
+            "train.num_train=64",
+            "train.num_test=16",
+            f"train.out_dir={tmp_path}",
+        ],
+    )
     result = train_from_run_config(run, progress=False)
     assert isinstance(result, RunResult) and result.record.task == "translate"
     assert result.record.layers == ["gru", "gru"] and 0 <= result.metrics["chrf"] <= 100
@@ -224,8 +262,16 @@ def test_train_from_run_config_gives_a_run_result(tmp_path):
 
 
 def test_cli_translate_runs_and_reports(tmp_path):
-    args = ["translate", "--no-store", "--json", "model.d_model=16", "train.num_train=64", "train.num_test=16",
-            "train.epochs=1", f"train.out_dir={tmp_path}"]  # fmt: skip
+    args = [
+        "translate",
+        "--no-store",
+        "--json",
+        "model.d_model=16",
+        "train.num_train=64",
+        "train.num_test=16",
+        "train.epochs=1",
+        f"train.out_dir={tmp_path}",
+    ]
     out = CliRunner().invoke(app, args)
     assert out.exit_code == 0, out.output
     summary = json.loads(out.output.strip().splitlines()[-1])

@@ -47,9 +47,7 @@ def inject_anomalies(
     column = corrupted if corrupted.ndim == 1 else corrupted[:, 0]  # a view: edits land in corrupted
     slots = (stop - start) // min_gap
     if num > slots:
-        raise ConfigError(
-            f"num_anomalies={num} do not fit {stop - start} points at least {min_gap} apart"
-        )
+        raise ConfigError(f"num_anomalies={num} do not fit {stop - start} points at least {min_gap} apart")
     rng = np.random.default_rng(seed)
     # Distinct cells of min_gap points, one anomaly at the same offset in each: any two lie at
     # least min_gap apart. The offset uses the points left over after the last whole cell.
@@ -66,7 +64,9 @@ def inject_anomalies(
     return corrupted, positions, kinds
 
 
-def anomaly_scores(model: torch.nn.Module, task: Forecast, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def anomaly_scores(
+    model: torch.nn.Module, task: Forecast, values: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Standardised one-step residuals over the tail of ``values`` (raw ``[L, F]``, the task's
     series length): one per test-window origin, ``task.origins("test")``.
 
@@ -115,8 +115,13 @@ def evaluate_anomalies(
     # Keep anomalies context_len apart so each one's effect on later forecasts ends first.
     scored = task.origins("test")
     corrupted, positions, _ = inject_anomalies(
-        prep.values, start=int(scored[0]), stop=int(scored[-1]) + 1, num=num_anomalies,
-        size=magnitude * typical_step, seed=seed, min_gap=min_gap or task.context_len,
+        prep.values,
+        start=int(scored[0]),
+        stop=int(scored[-1]) + 1,
+        num=num_anomalies,
+        size=magnitude * typical_step,
+        seed=seed,
+        min_gap=min_gap or task.context_len,
     )
     scored, z = anomaly_scores(model, task, corrupted)
     flagged = scored[np.abs(z) > threshold]

@@ -23,8 +23,13 @@ import torch
 from memzoo.tasks.forecast import Forecast
 
 
-def predict(model: torch.nn.Module, task: Forecast, origins: np.ndarray, values: np.ndarray | None = None,
-            batch_size: int = 512) -> np.ndarray:
+def predict(
+    model: torch.nn.Module,
+    task: Forecast,
+    origins: np.ndarray,
+    values: np.ndarray | None = None,
+    batch_size: int = 512,
+) -> np.ndarray:
     """The model's forecasts ``[N, H]`` in the series' units for windows at ``origins``.
 
     ``values`` (raw ``[L, F]``) replaces the task's series, e.g. with injected anomalies.
@@ -76,7 +81,9 @@ def evaluate_forecast(model: torch.nn.Module, task: Forecast) -> dict:
     actual = series[ahead]
     metrics: dict = {"num_windows": int(len(origins)), "horizon": task.horizon, "season": task.season_length}
     metrics["mae"], metrics["rmse"] = _errors(predict(model, task, origins), actual)
-    metrics["naive_mae"], metrics["naive_rmse"] = _errors(naive_forecast(series, origins, task.horizon), actual)
+    metrics["naive_mae"], metrics["naive_rmse"] = _errors(
+        naive_forecast(series, origins, task.horizon), actual
+    )
     if task.season_length is None:
         metrics["seasonal_naive_mae"] = metrics["seasonal_naive_rmse"] = None
     else:

@@ -40,7 +40,9 @@ def popularity_scores(task: Recommend) -> torch.Tensor:
     """Training-part occurrence count of each item ``[I]``."""
     counts = torch.zeros(task.num_catalogue_items, dtype=torch.float64)
     for sequence in task.sequences():
-        counts += torch.bincount(torch.tensor(sequence[:-1], dtype=torch.long), minlength=len(counts)).double()
+        counts += torch.bincount(
+            torch.tensor(sequence[:-1], dtype=torch.long), minlength=len(counts)
+        ).double()
     return counts
 
 

@@ -52,4 +52,3 @@ def run_job(job: Job) -> RunRecord:
         record.ended_at = time.time()
         record.error = f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=5)}"
         return record
-

@@ -130,7 +130,7 @@ class RayExecutor:
         self._started_ray = False
 
     # ---------------------------------------------------------------- cluster
-    def __enter__(self) -> "RayExecutor":
+    def __enter__(self) -> RayExecutor:
         """Start or join Ray now (before a benchmark claims its runs in the store)."""
         self._started_ray = self._connect() or self._started_ray
         return self
@@ -157,9 +157,11 @@ class RayExecutor:
             where = self.address or "a local Ray instance"
             hint = ""
             if self.address not in (None, "auto") and "RAY_AUTH_MODE" not in os.environ:
-                hint = ("; if the cluster uses token authentication (the default of `ray start`"
-                        " in recent Ray), set RAY_AUTH_MODE=token and give its token in "
-                        "~/.ray/auth_token or RAY_AUTH_TOKEN")
+                hint = (
+                    "; if the cluster uses token authentication (the default of `ray start`"
+                    " in recent Ray), set RAY_AUTH_MODE=token and give its token in "
+                    "~/.ray/auth_token or RAY_AUTH_TOKEN"
+                )
             raise MemzooError(f"cannot start or join Ray at {where}: {err}{hint}") from err
         return True
 
@@ -192,8 +194,12 @@ class RayExecutor:
 
         def submit(job: Job, attempt: int) -> None:
             gpu = self._wants_gpu(job, gpus)
-            options = {"num_cpus": 1 if gpu else self.cpus_per_run, "num_gpus": 1 if gpu else 0,
-                       "max_retries": 0, "retry_exceptions": False}
+            options = {
+                "num_cpus": 1 if gpu else self.cpus_per_run,
+                "num_gpus": 1 if gpu else 0,
+                "max_retries": 0,
+                "retry_exceptions": False,
+            }
             threads = 1 if gpu else self.cpus_per_run
             in_flight[task.options(**options).remote(self.job_fn, job, threads, board)] = (job, attempt)
 

@@ -31,8 +31,11 @@ SECTIONS: list[Section] = [
     Section("runs", "Runs", report_sections.runs_table),
     Section("accuracy-by-task", "Accuracy by task and layer", report_sections.accuracy_by_task),
     Section("applications", "Applications", report_apps.applications),
-    Section("accuracy-vs-length", "Accuracy vs sequence length, key-value pairs and distance",
-            report_sections.accuracy_vs_length),  # fmt: skip
+    Section(
+        "accuracy-vs-length",
+        "Accuracy vs sequence length, key-value pairs and distance",
+        report_sections.accuracy_vs_length,
+    ),
     Section("recall-vs-state", "Recall vs memory-state size", report_sections.recall_vs_state),
     Section("learning-curves", "Learning curves", report_sections.learning_curves),
     Section("speed", "Speed", report_extra.speed),
@@ -65,12 +68,11 @@ def build_report_html(data: ReportData, sections: Sequence[Section] | None = Non
             rendered.append((section, body))
     nav = " ".join(f'<a href="#{esc(s.id)}">{esc(s.title)}</a>' for s, _ in rendered)
     blocks = "\n".join(
-        f'<section id="{esc(s.id)}">\n<h2>{esc(s.title)}</h2>\n{body}\n</section>'
-        for s, body in rendered
+        f'<section id="{esc(s.id)}">\n<h2>{esc(s.title)}</h2>\n{body}\n</section>' for s, body in rendered
     )
     created = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         "<title>memzoo benchmark report</title>\n"
         f"<style>{_CSS}</style>\n</head>\n<body>\n<h1>memzoo benchmark report</h1>\n"
         f'<p class="meta">{len(data.runs)} runs, {len(data.speed)} speed rows from '

@@ -59,8 +59,10 @@ class AppMetric:
         if value is None:
             return None
         stored = [(label, number(metrics.get(key))) for key, label in self.baselines]
-        stored = sorted(((label, v) for label, v in stored if v is not None),
-                        key=lambda pair: -pair[1] if self.higher_is_better else pair[1])  # fmt: skip
+        stored = sorted(
+            ((label, v) for label, v in stored if v is not None),
+            key=lambda pair: -pair[1] if self.higher_is_better else pair[1],
+        )
         if not stored:
             return AppRow(self.label, value, None, None, None)
         (name, best), others = stored[0], tuple(stored[1:])
@@ -72,16 +74,38 @@ _MAJORITY = (("majority_accuracy", "majority class"),)
 # Per task, its metrics in order of preference: a row uses the first one the run stored.
 APP_METRICS: dict[str, tuple[AppMetric, ...]] = {
     "text_classify": (AppMetric("accuracy", "accuracy", True, _MAJORITY),),
-    "translate": (AppMetric("chrF", "chrf", True, (("gloss_chrf", "word-by-word gloss"),
-                                                   ("identity_chrf", "copy the source"))),),
-    "forecast": (AppMetric("MAE (standardised)", "mae", False, (("seasonal_naive_mae", "seasonal naive"),
-                                                                ("naive_mae", "naive (last value)"))),),
+    "translate": (
+        AppMetric(
+            "chrF", "chrf", True, (("gloss_chrf", "word-by-word gloss"), ("identity_chrf", "copy the source"))
+        ),
+    ),
+    "forecast": (
+        AppMetric(
+            "MAE (standardised)",
+            "mae",
+            False,
+            (("seasonal_naive_mae", "seasonal naive"), ("naive_mae", "naive (last value)")),
+        ),
+    ),
     "digits": (AppMetric("accuracy", "accuracy", True, _MAJORITY),),
-    "recommend": (AppMetric("HR@10", "hr@10", True, (("popularity_hr@10", "popularity"),)),
-                  AppMetric("HR@1 (accuracy)", "accuracy", True, (("popularity_hr@1", "popularity"),))),
-}  # fmt: skip
-HEADER = ["task", "layers", "metric", "model", "baseline", "baseline value", "beats baseline",
-          "other baselines", "epochs", "wall seconds", "run id"]  # fmt: skip
+    "recommend": (
+        AppMetric("HR@10", "hr@10", True, (("popularity_hr@10", "popularity"),)),
+        AppMetric("HR@1 (accuracy)", "accuracy", True, (("popularity_hr@1", "popularity"),)),
+    ),
+}
+HEADER = [
+    "task",
+    "layers",
+    "metric",
+    "model",
+    "baseline",
+    "baseline value",
+    "beats baseline",
+    "other baselines",
+    "epochs",
+    "wall seconds",
+    "run id",
+]
 
 
 def app_label(run: RunRecord) -> str:
@@ -114,9 +138,19 @@ def app_rows(data: ReportData) -> list[list[Any]]:
         verdict = "–" if found.beats is None else ("yes" if found.beats else "no")
         others = "; ".join(f"{label} {fmt(value)}" for label, value in found.others) or None
         epochs = run.metrics.get("epochs")
-        row = [app_label(run), layer_label(run.layers), found.metric, found.value, found.baseline,
-               found.baseline_value, verdict, others, epochs if isinstance(epochs, int) else None,
-               number(run.wall_seconds), run.run_id]  # fmt: skip
+        row = [
+            app_label(run),
+            layer_label(run.layers),
+            found.metric,
+            found.value,
+            found.baseline,
+            found.baseline_value,
+            verdict,
+            others,
+            epochs if isinstance(epochs, int) else None,
+            number(run.wall_seconds),
+            run.run_id,
+        ]
         keyed.append(((order[run.task], row[0], row[1], run.run_id), row))
     return [row for _, row in sorted(keyed, key=lambda pair: pair[0])]
 

@@ -33,15 +33,24 @@ from memzoo.bench.report_plots import (
 )
 from memzoo.bench.store import FINAL_STATUSES
 
-SPEED_HEADER = ["measured", "machine", "layer", "seq len", "mode", "tokens/s", "vs reference",
-                "state bytes", "MFU", "extra"]  # fmt: skip
+SPEED_HEADER = [
+    "measured",
+    "machine",
+    "layer",
+    "seq len",
+    "mode",
+    "tokens/s",
+    "vs reference",
+    "state bytes",
+    "MFU",
+    "extra",
+]
 
 
 def _latest_speed_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per (machine, layer, mode, seq_len): a re-measurement replaces the older."""
     latest = {(r["machine"], r["layer"], r["mode"], r["seq_len"]): r for r in rows}
-    return sorted(latest.values(), key=lambda r: (r["mode"], r["layer"], str(r["machine"]),
-                                                  r["seq_len"]))  # fmt: skip
+    return sorted(latest.values(), key=lambda r: (r["mode"], r["layer"], str(r["machine"]), r["seq_len"]))
 
 
 def speed(data: ReportData) -> str | None:
@@ -53,13 +62,21 @@ def speed(data: ReportData) -> str | None:
     table = html_table(
         SPEED_HEADER,
         [
-            [time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created_at"])), r["machine"],
-             r["layer"], r["seq_len"], r["mode"], r["tokens_per_s"], r["ratio_vs_reference"],
-             r["state_bytes"], r["mfu"], json.dumps(r["extra"], sort_keys=True) if r["extra"]
-             else None]
+            [
+                time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created_at"])),
+                r["machine"],
+                r["layer"],
+                r["seq_len"],
+                r["mode"],
+                r["tokens_per_s"],
+                r["ratio_vs_reference"],
+                r["state_bytes"],
+                r["mfu"],
+                json.dumps(r["extra"], sort_keys=True) if r["extra"] else None,
+            ]
             for r in rows
         ],
-    )  # fmt: skip
+    )
     machines = {r["machine"] for r in rows}
     layers = sorted({r["layer"] for r in rows})
     colors = color_map(layers)
@@ -73,8 +90,13 @@ def speed(data: ReportData) -> str | None:
         for (layer, machine), line in sorted(lines.items(), key=lambda kv: str(kv[0])):
             line = sorted(line, key=lambda r: r["seq_len"])
             label = layer if len(machines) == 1 else f"{layer} @ {machine}"
-            ax.plot([r["seq_len"] for r in line], [r["tokens_per_s"] for r in line],
-                    marker=markers[machine], color=colors[layer], label=label)  # fmt: skip
+            ax.plot(
+                [r["seq_len"] for r in line],
+                [r["tokens_per_s"] for r in line],
+                marker=markers[machine],
+                color=colors[layer],
+                label=label,
+            )
         if use_log_x([r["seq_len"] for r in mode_rows]):
             log2_x_axis(ax, [r["seq_len"] for r in mode_rows])
         ax.set_yscale("log")
@@ -122,10 +144,12 @@ def extra_metrics(data: ReportData) -> str | None:
                 series.append(((name, r.task), (label, points)))
     if not scalars and not series:
         return None
-    parts = [caption(
-        "Metrics beyond accuracy that runs recorded, averaged over the runs of each task and "
-        "layer combination (n = number of runs)."
-    )]  # fmt: skip
+    parts = [
+        caption(
+            "Metrics beyond accuracy that runs recorded, averaged over the runs of each task and "
+            "layer combination (n = number of runs)."
+        )
+    ]
     if scalars:
         cells = group(scalars)
         labels = sorted({label for _, _, label in cells})

@@ -25,8 +25,7 @@ def require_matplotlib() -> None:
         from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: F401
     except ImportError as err:
         raise MemzooError(
-            "the report draws its figures with matplotlib, which is not installed: "
-            "pip install memzoo[plot]"
+            "the report draws its figures with matplotlib, which is not installed: pip install memzoo[plot]"
         ) from err
 
 

@@ -32,8 +32,11 @@ from memzoo.bench.report_plots import (
 
 ERROR_CHARS = 300  # an error message in the runs table is cut to this many characters
 # Task settings plotted on the x axis of "accuracy vs length", with their axis names.
-LENGTH_SETTINGS = (("seq_len", "sequence length"), ("num_kv_pairs", "number of key-value pairs"),
-                   ("distance", "distance (tokens between a pair and its query)"))  # fmt: skip
+LENGTH_SETTINGS = (
+    ("seq_len", "sequence length"),
+    ("num_kv_pairs", "number of key-value pairs"),
+    ("distance", "distance (tokens between a pair and its query)"),
+)
 
 
 def runs_table(data: ReportData) -> str:
@@ -47,20 +50,36 @@ def runs_table(data: ReportData) -> str:
             text = r.error if len(r.error) <= ERROR_CHARS else r.error[:ERROR_CHARS] + "…"
             status += f'<br><small class="error">{esc(text)}</small>'
         config = json.dumps(r.config, indent=1, sort_keys=True, default=str)
-        config = (
-            f"<details><summary>{esc(r.config_hash)}</summary><pre>{esc(config)}</pre></details>"
-        )
+        config = f"<details><summary>{esc(r.config_hash)}</summary><pre>{esc(config)}</pre></details>"
         rows.append(
-            [r.run_id, r.suite, r.task, layer_label(r.layers), accuracy(r), r.state_bytes,
-             r.params, r.wall_seconds, status, config]
-        )  # fmt: skip
-    header = ["run id", "suite", "task", "layers", "accuracy", "state bytes", "params",
-              "wall seconds", "status", "config"]  # fmt: skip
+            [
+                r.run_id,
+                r.suite,
+                r.task,
+                layer_label(r.layers),
+                accuracy(r),
+                r.state_bytes,
+                r.params,
+                r.wall_seconds,
+                status,
+                config,
+            ]
+        )
+    header = [
+        "run id",
+        "suite",
+        "task",
+        "layers",
+        "accuracy",
+        "state bytes",
+        "params",
+        "wall seconds",
+        "status",
+        "config",
+    ]
     counts = group((r.status, 1) for r in data.runs)
     summary = ", ".join(f"{len(v)} {k}" for k, v in sorted(counts.items()))
-    return caption(f"{len(data.runs)} runs: {summary}.") + html_table(
-        header, rows, raw_columns=(8, 9)
-    )
+    return caption(f"{len(data.runs)} runs: {summary}.") + html_table(header, rows, raw_columns=(8, 9))
 
 
 def accuracy_by_task(data: ReportData) -> str | None:
@@ -88,8 +107,7 @@ def accuracy_by_task(data: ReportData) -> str | None:
     fig, (ax,) = subplots(1, width=max(5.0, 1.2 * len(tasks) * max(1, len(labels)) ** 0.5))
     width = 0.8 / len(labels)
     for j, label in enumerate(labels):
-        xs = [i + (j - (len(labels) - 1) / 2) * width for i, t in enumerate(tasks)
-              if (t, label) in cells]  # fmt: skip
+        xs = [i + (j - (len(labels) - 1) / 2) * width for i, t in enumerate(tasks) if (t, label) in cells]
         ys = [max(cells[(t, label)]) for t in tasks if (t, label) in cells]
         ax.bar(xs, ys, width=width, label=label, color=colors[label])
     ax.set_xticks(range(len(tasks)), tasks, rotation=20 if len(tasks) > 4 else 0)
@@ -132,9 +150,7 @@ def accuracy_vs_length(data: ReportData) -> str | None:
         parts.append(figure_html(fig, f"best accuracy against {axis_name}"))
     if not parts:
         return None
-    return caption("Best accuracy at each setting, one line per layer combination.") + "".join(
-        parts
-    )
+    return caption("Best accuracy at each setting, one line per layer combination.") + "".join(parts)
 
 
 RECALL_TARGET = 0.99  # the accuracy at which Zoology counts a setting as solved
@@ -157,8 +173,16 @@ def recall_vs_state(data: ReportData) -> str | None:
             ax.plot(*zip(*frontier), marker="o", color=colors[label], label=label, alpha=0.8)
             reached = [b for b, a in frontier if a >= RECALL_TARGET]
             best_bytes, best = max(frontier, key=lambda point: point[1])
-            rows.append((task, label, f"{reached[0]:,}" if reached else "not reached",
-                         f"{best:.3f}", f"{best_bytes:,}", len(group_runs)))  # fmt: skip
+            rows.append(
+                (
+                    task,
+                    label,
+                    f"{reached[0]:,}" if reached else "not reached",
+                    f"{best:.3f}",
+                    f"{best_bytes:,}",
+                    len(group_runs),
+                )
+            )
         ax.axhline(RECALL_TARGET, color="grey", linestyle="--", linewidth=0.8)
         ax.set_xscale("log")
         ax.set_title(task)
@@ -166,8 +190,14 @@ def recall_vs_state(data: ReportData) -> str | None:
         ax.set_ylabel("accuracy")
         ax.set_ylim(-0.02, 1.02)
         legend(ax)
-    header = ("task", "layers", f"smallest state reaching {RECALL_TARGET}", "best accuracy",
-              "at state bytes", "runs")  # fmt: skip
+    header = (
+        "task",
+        "layers",
+        f"smallest state reaching {RECALL_TARGET}",
+        "best accuracy",
+        "at state bytes",
+        "runs",
+    )
     return (
         caption(
             "Accuracy against the bytes of memory state a sequence carries: the better memory "
@@ -190,8 +220,7 @@ def learning_curves(data: ReportData) -> str | None:
     """Accuracy per epoch, a line per run, a panel per task."""
     curves = []
     for r in data.runs:
-        pts = [(number(p.get("epoch", i)), number(p.get("accuracy")))
-               for i, p in enumerate(r.curve)]  # fmt: skip
+        pts = [(number(p.get("epoch", i)), number(p.get("accuracy"))) for i, p in enumerate(r.curve)]
         pts = [(e, a) for e, a in pts if e is not None and a is not None]
         if pts:
             curves.append((r, sorted(pts)))
@@ -203,8 +232,14 @@ def learning_curves(data: ReportData) -> str | None:
     for ax, (task, entries) in zip(axes, sorted(by_task.items())):
         for r, pts in entries:
             label = layer_label(r.layers)
-            ax.plot([e for e, _ in pts], [a for _, a in pts], color=colors[label], label=label,
-                    alpha=0.8, linewidth=1.2)  # fmt: skip
+            ax.plot(
+                [e for e, _ in pts],
+                [a for _, a in pts],
+                color=colors[label],
+                label=label,
+                alpha=0.8,
+                linewidth=1.2,
+            )
         ax.set_title(task)
         ax.set_xlabel("epoch")
         ax.set_ylabel("accuracy")

@@ -86,8 +86,10 @@ def run_bench(
     def counts() -> str:
         done = summary.completed + summary.failed + summary.diverged
         queued = len(jobs) - done - summary.running
-        return (f"completed {summary.completed}  running {summary.running}  queued {queued}  "
-                f"failed {summary.failed}  diverged {summary.diverged}  skipped {skipped}")
+        return (
+            f"completed {summary.completed}  running {summary.running}  queued {queued}  "
+            f"failed {summary.failed}  diverged {summary.diverged}  skipped {skipped}"
+        )
 
     def on_start(job: Job) -> None:
         summary.running += 1

@@ -28,8 +28,8 @@ from memzoo import layers as layer_registry
 from memzoo.bench.speed_ops import op_rows
 from memzoo.bench.speed_references import reference_for
 from memzoo.bench.speed_timing import (
-    forward_only,
     forward_backward,
+    forward_only,
     matmul_peak_flops,
     paired_median_seconds,
     timed_row,
@@ -55,8 +55,10 @@ class SpeedSettings:
 def machine_description(device: torch.device) -> str:
     if device.type == "cuda":
         return f"{torch.cuda.get_device_name(device)} (torch {torch.__version__})"
-    return (f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads "
-            f"(torch {torch.__version__})")
+    return (
+        f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads "
+        f"(torch {torch.__version__})"
+    )
 
 
 def recurrent_flops(layer, batch_size: int, seq_len: int, mode: str) -> int:
@@ -131,16 +133,20 @@ def run_speed(settings: SpeedSettings, progress: Callable[[str], None] | None = 
         if ref_module is not None:
             ref_module = ref_module.to(device)
         layer_rows = []
-        measured = itertools.chain(_timed_pairs(name, layer, ref_module, settings, device, peak),
-                                   op_rows(name, layer, settings, device, peak))  # fmt: skip
+        measured = itertools.chain(
+            _timed_pairs(name, layer, ref_module, settings, device, peak),
+            op_rows(name, layer, settings, device, peak),
+        )
         for row in measured:  # the layer's rows, then its op's ("<name>/op") if it has one
             row["state_bytes"] = layer.state_size(row["seq_len"])
             row["extra"].setdefault("reference", label)
             layer_rows.append(row)
             if progress:  # one line per measurement: a T=4096 naive reference takes minutes
                 ratio = row.get("ratio_vs_reference")
-                progress(f"{row['layer']} T={row['seq_len']} {row['mode']}: {row['tokens_per_s']:,.0f} tokens/s"
-                         + (f", {ratio:.2f}x {row['extra']['reference']}" if ratio is not None else ""))  # fmt: skip
+                progress(
+                    f"{row['layer']} T={row['seq_len']} {row['mode']}: {row['tokens_per_s']:,.0f} tokens/s"
+                    + (f", {ratio:.2f}x {row['extra']['reference']}" if ratio is not None else "")
+                )
         if "step" in settings.modes:
             steps = list(_step_rows(name, layer, settings, device))
             first = steps[0]["extra"]["latency_ms"]

@@ -15,9 +15,9 @@ from collections.abc import Iterator
 
 import torch
 
+from memzoo.bench.speed_timing import timed_row
 from memzoo.layers._fast_weight import OpCall, recording_op_calls
 from memzoo.layers.base import detach_state
-from memzoo.bench.speed_timing import timed_row
 
 OP_REFERENCE = "naive recurrence (op)"
 
@@ -29,8 +29,9 @@ def captured_op_call(layer: torch.nn.Module, x: torch.Tensor) -> OpCall | None:
     if not calls:
         return None
     call = calls[0]
-    return call._replace(inputs=tuple(t.detach() for t in call.inputs),
-                         initial_state=detach_state(call.initial_state))  # fmt: skip
+    return call._replace(
+        inputs=tuple(t.detach() for t in call.inputs), initial_state=detach_state(call.initial_state)
+    )
 
 
 def _op_forward(op, call: OpCall):
@@ -56,7 +57,9 @@ def op_rows(name: str, layer: torch.nn.Module, settings, device, peak: float) ->
             if mode not in settings.modes:
                 continue
             run = _op_forward if mode == "fwd" else _op_forward_backward
-            chunked = functools.partial(call.chunk_fn, initial_state=call.initial_state, chunk_size=call.chunk_size)
+            chunked = functools.partial(
+                call.chunk_fn, initial_state=call.initial_state, chunk_size=call.chunk_size
+            )
             naive = functools.partial(call.naive_fn, initial_state=call.initial_state)
             fns = [lambda: run(chunked, call), lambda: run(naive, call)]
             row = timed_row(f"{name}/op", seq_len, mode, fns, settings, device, peak)

@@ -75,8 +75,9 @@ def forward_backward(module, x):
     y.float().pow(2).mean().backward()
 
 
-def timed_row(name: str, seq_len: int, mode: str, fns, settings, device, peak: float,
-              flops_if_uncounted: int = 0) -> dict:  # fmt: skip
+def timed_row(
+    name: str, seq_len: int, mode: str, fns, settings, device, peak: float, flops_if_uncounted: int = 0
+) -> dict:
     """Time ``fns`` (the measured function first, then its reference if any) in alternation
     and return the row of the first: tokens/s, MFU and, with a reference, the ratio."""
     seconds = paired_median_seconds(fns, settings.repeats, settings.warmup, device)

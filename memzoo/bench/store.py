@@ -43,15 +43,27 @@ SPEED_OPTIONAL = ("created_at", "machine", "ratio_vs_reference", "state_bytes", 
 SPEED_COLUMNS = SPEED_REQUIRED + SPEED_OPTIONAL
 
 _RUN_COLUMNS = (
-    "run_id", "suite", "task", "layers", "config", "config_hash", "status", "started_at",
-    "ended_at", "device", "git_rev", "params", "state_bytes", "metrics", "wall_seconds",
+    "run_id",
+    "suite",
+    "task",
+    "layers",
+    "config",
+    "config_hash",
+    "status",
+    "started_at",
+    "ended_at",
+    "device",
+    "git_rev",
+    "params",
+    "state_bytes",
+    "metrics",
+    "wall_seconds",
     "error",
-)  # fmt: skip
+)
 _JSON_RUN_COLUMNS = ("layers", "config", "metrics")
 _UPSERT_RUN = (
     f"INSERT INTO runs ({', '.join(_RUN_COLUMNS)}) VALUES ({', '.join('?' * len(_RUN_COLUMNS))})"
-    f" ON CONFLICT (run_id) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in _RUN_COLUMNS[1:])
+    f" ON CONFLICT (run_id) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in _RUN_COLUMNS[1:])
 )
 
 
@@ -87,8 +99,7 @@ class ResultsStore(SqliteFile):
         with self._write() as conn:
             try:
                 conn.execute(
-                    f"INSERT INTO runs ({', '.join(_RUN_COLUMNS)}) "
-                    f"VALUES ({', '.join('?' * len(row))})",
+                    f"INSERT INTO runs ({', '.join(_RUN_COLUMNS)}) VALUES ({', '.join('?' * len(row))})",
                     row,
                 )
             except sqlite3.IntegrityError as err:
@@ -276,15 +287,12 @@ class ResultsStore(SqliteFile):
     def _select(self, where: str, args: list[Any], *, with_curves: bool) -> list[RunRecord]:
         with self._connect() as conn:
             conn.row_factory = sqlite3.Row
-            rows = conn.execute(
-                f"SELECT * FROM runs {where} ORDER BY started_at, run_id", args
-            ).fetchall()
+            rows = conn.execute(f"SELECT * FROM runs {where} ORDER BY started_at, run_id", args).fetchall()
             curves: dict[str, list[dict[str, Any]]] = {}
             if with_curves and rows:
                 sub = f"SELECT run_id FROM runs {where}"
                 for run_id, metrics in conn.execute(
-                    f"SELECT run_id, metrics FROM curves WHERE run_id IN ({sub}) "
-                    "ORDER BY run_id, epoch",
+                    f"SELECT run_id, metrics FROM curves WHERE run_id IN ({sub}) ORDER BY run_id, epoch",
                     args,
                 ):
                     curves.setdefault(run_id, []).append(json.loads(metrics))

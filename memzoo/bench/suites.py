@@ -68,7 +68,9 @@ def smoke() -> list[RunConfig]:
     task = {"name": "mqar", "vocab_size": 64, "seq_len": 32, "num_kv_pairs": 2}
     train = {"num_train": 256, "num_test": 64, "epochs": 2, "batch_size": 32, "checkpoint": False}
     return [
-        validate_config({"task": task, "model": {"layers": [layer], "d_model": 16}, "train": {**train, "seed": seed}})
+        validate_config(
+            {"task": task, "model": {"layers": [layer], "d_model": 16}, "train": {**train, "seed": seed}}
+        )
         for layer in ("lstm", "gru")
         for seed in (0, 1)
     ]
@@ -98,34 +100,64 @@ LONGTERM_MODELS = ("sliding_window", "persistent", "memory_tokens", "knn", "neur
 # queries = 80 tokens, two segments, full backpropagation through both), tested at every
 # distance (train short, test long, as passkey retrieval does): accuracy_by_distance.
 LONGTERM_RECALL = {
-    "name": "cross_segment_recall", "vocab_size": 32, "num_kv_pairs": 4,
-    "distance": LONGTERM_DISTANCES[0], "segment_len": LONGTERM_SEGMENT,
+    "name": "cross_segment_recall",
+    "vocab_size": 32,
+    "num_kv_pairs": 4,
+    "distance": LONGTERM_DISTANCES[0],
+    "segment_len": LONGTERM_SEGMENT,
     "test_distances": list(LONGTERM_DISTANCES),
-}  # fmt: skip
-LONGTERM_RECALL_TRAIN = {"num_train": 2048, "num_test": 256, "epochs": 10, "batch_size": 32,
-                         "lr": 3e-3, "tbptt_segments": 2, "checkpoint": False}  # fmt: skip
+}
+LONGTERM_RECALL_TRAIN = {
+    "num_train": 2048,
+    "num_test": 256,
+    "epochs": 10,
+    "batch_size": 32,
+    "lr": 3e-3,
+    "tbptt_segments": 2,
+    "checkpoint": False,
+}
 # Memorization: 1024 facts, 128 training examples of 16 facts: about 87% of the facts are
 # ever shown (facts_seen_fraction, the ceiling of the test accuracy).
 LONGTERM_FACTS = {"name": "memorization", "num_facts": 1024, "num_values": 16, "seq_len": 32}
-LONGTERM_FACTS_TRAIN = {"num_train": 128, "num_test": 256, "epochs": 40, "batch_size": 32,
-                        "lr": 1e-2, "checkpoint": False}  # fmt: skip
+LONGTERM_FACTS_TRAIN = {
+    "num_train": 128,
+    "num_test": 256,
+    "epochs": 40,
+    "batch_size": 32,
+    "lr": 1e-2,
+    "checkpoint": False,
+}
 # Continual: 512 facts learned in the weights (A), then in-context recall on overlapping
 # tokens (B: 4 pairs queried right after, inside every window). Retention = A after / before.
 LONGTERM_CONTINUAL = {
     "name": "continual",
     "task_a": {"name": "memorization", "num_facts": 512, "num_values": 16, "seq_len": 32},
-    "task_b": {"name": "cross_segment_recall", "vocab_size": 32, "num_kv_pairs": 4,
-               "distance": 0, "segment_len": LONGTERM_SEGMENT},
-}  # fmt: skip
-LONGTERM_CONTINUAL_TRAIN = {"num_train": 2048, "num_test": 256, "epochs": 10, "batch_size": 32,
-                            "lr": 3e-3, "checkpoint": False}  # fmt: skip
+    "task_b": {
+        "name": "cross_segment_recall",
+        "vocab_size": 32,
+        "num_kv_pairs": 4,
+        "distance": 0,
+        "segment_len": LONGTERM_SEGMENT,
+    },
+}
+LONGTERM_CONTINUAL_TRAIN = {
+    "num_train": 2048,
+    "num_test": 256,
+    "epochs": 10,
+    "batch_size": 32,
+    "lr": 3e-3,
+    "checkpoint": False,
+}
 
 
 def longterm_model(layer: str, d_model: int = 64) -> dict:
     """``layer`` on top of the shared short-term block (the baseline: two of them)."""
     layers = ["sliding_window", layer]
-    return {"layers": layers, "d_model": d_model,
-            "layer_options": {name: LONGTERM_OPTIONS[name] for name in dict.fromkeys(layers)}}  # fmt: skip
+    return {
+        "layers": layers,
+        "d_model": d_model,
+        "layer_options": {name: LONGTERM_OPTIONS[name] for name in dict.fromkeys(layers)},
+    }
 
 
 @register_suite("longterm")
@@ -133,8 +165,11 @@ def longterm() -> list[RunConfig]:
     """Long-term memory against a 32-token sliding window, 15 runs (about 11 minutes with
     ``--workers 2`` on 2 CPU cores): cross-segment recall trained at distance 64 and tested
     at 64-4096 (segments of 64), memorization, continual learning."""
-    runs = [(LONGTERM_RECALL, LONGTERM_RECALL_TRAIN), (LONGTERM_FACTS, LONGTERM_FACTS_TRAIN),
-            (LONGTERM_CONTINUAL, LONGTERM_CONTINUAL_TRAIN)]  # fmt: skip
+    runs = [
+        (LONGTERM_RECALL, LONGTERM_RECALL_TRAIN),
+        (LONGTERM_FACTS, LONGTERM_FACTS_TRAIN),
+        (LONGTERM_CONTINUAL, LONGTERM_CONTINUAL_TRAIN),
+    ]
     return [
         validate_config({"task": task, "model": longterm_model(layer), "train": train})
         for task, train in runs
@@ -173,8 +208,13 @@ def frontier_grid(task: dict, train: dict) -> list[RunConfig]:
 # models take thousands of steps and the d_model=256 ones a few hundred: where a layer
 # reaches 0.99 here is a statement about this budget, not about the layer's capacity alone.
 FRONTIER_CPU_TASK = {"name": "mqar", "vocab_size": 256, "seq_len": 64, "num_kv_pairs": 8}
-FRONTIER_CPU_TRAIN = {"num_train": 10_000, "num_test": 1_000, "epochs": 12, "max_seconds": 180,
-                      "checkpoint": False}  # fmt: skip
+FRONTIER_CPU_TRAIN = {
+    "num_train": 10_000,
+    "num_test": 1_000,
+    "epochs": 12,
+    "max_seconds": 180,
+    "checkpoint": False,
+}
 
 
 @register_suite("frontier_cpu")
@@ -192,31 +232,59 @@ def frontier_cpu() -> list[RunConfig]:
 # data; the report's Applications section compares them.
 APPS_TRAIN = {"checkpoint": False, "seed": 0, "max_seconds": 300}  # a safety net: runs take 3-100 s
 APPS_TEXT = {"name": "text_classify", "seq_len": 32}
-APPS_TEXT_TRAIN = {"epochs": 8, "batch_size": 32, "lr": 3e-3, "num_train": 2000, "num_test": 500,
-                   "target_accuracy": 0.995}  # fmt: skip
+APPS_TEXT_TRAIN = {
+    "epochs": 8,
+    "batch_size": 32,
+    "lr": 3e-3,
+    "num_train": 2000,
+    "num_test": 500,
+    "target_accuracy": 0.995,
+}
 # Through ``memzoo.train`` a translate run's layers build the encoder and the decoder alike, and
 # target_accuracy is the target chrF / 100; batch size and weight decay as `memzoo translate`.
 APPS_TRANSLATE = {"name": "translate", "seq_len": 16}
-APPS_TRANSLATE_TRAIN = {"epochs": 12, "batch_size": 64, "lr": 3e-3, "weight_decay": 0.01,
-                        "num_train": 2000, "num_test": 300, "target_accuracy": 0.99}  # fmt: skip
+APPS_TRANSLATE_TRAIN = {
+    "epochs": 12,
+    "batch_size": 64,
+    "lr": 3e-3,
+    "weight_decay": 0.01,
+    "num_train": 2000,
+    "num_test": 300,
+    "target_accuracy": 0.99,
+}
 APPS_FORECAST = (
-    ({"name": "forecast", "series": "sunspots", "context_len": 16, "horizon": 1},
-     {"epochs": 20, "num_train": 512}),
-    ({"name": "forecast", "series": "co2", "context_len": 52, "horizon": 8, "relative": True},
-     {"epochs": 8, "num_train": 2048}),
-)  # fmt: skip
+    (
+        {"name": "forecast", "series": "sunspots", "context_len": 16, "horizon": 1},
+        {"epochs": 20, "num_train": 512},
+    ),
+    (
+        {"name": "forecast", "series": "co2", "context_len": 52, "horizon": 8, "relative": True},
+        {"epochs": 8, "num_train": 2048},
+    ),
+)
 APPS_FORECAST_TRAIN = {"batch_size": 32, "lr": 3e-3, "weight_decay": 0.0, "num_test": 10_000}
 # Digits, per layer: blocks, width, epochs, learning rate (examples/digits.py; deltanet as gru).
 APPS_DIGITS = {"gru": (1, 64, 20, 1e-2), "attention": (2, 64, 12, 3e-3), "deltanet": (1, 64, 20, 1e-2)}
 APPS_DIGITS_TRAIN = {"num_train": 1438, "num_test": 359, "batch_size": 64, "target_accuracy": 1.0}
 APPS_RECOMMEND = {"name": "recommend", "seq_len": 20}
-APPS_RECOMMEND_TRAIN = {"epochs": 5, "num_train": 1000, "num_test": 1000, "batch_size": 64,
-                        "lr": 3e-3, "target_accuracy": 1.0}  # fmt: skip
+APPS_RECOMMEND_TRAIN = {
+    "epochs": 5,
+    "num_train": 1000,
+    "num_test": 1000,
+    "batch_size": 64,
+    "lr": 3e-3,
+    "target_accuracy": 1.0,
+}
 
 
 def _app_run(task: dict, layers: list[str], d_model: int, train: dict, **model) -> RunConfig:
-    return validate_config({"task": task, "model": {"layers": layers, "d_model": d_model, **model},
-                            "train": {**APPS_TRAIN, **train}})  # fmt: skip
+    return validate_config(
+        {
+            "task": task,
+            "model": {"layers": layers, "d_model": d_model, **model},
+            "train": {**APPS_TRAIN, **train},
+        }
+    )
 
 
 @register_suite("apps")
@@ -229,15 +297,27 @@ def apps() -> list[RunConfig]:
     2-core CPU shared with other work: 166 s and 200 s (the slowest run, digits with
     deltanet, 100 s); ``train.max_seconds`` is only a safety net."""
     # The longest runs (digits) first, so that the two workers finish at about the same time.
-    runs = [_app_run({"name": "digits"}, [layer] * depth, width,
-                     {**APPS_DIGITS_TRAIN, "epochs": epochs, "lr": lr})
-            for layer, (depth, width, epochs, lr) in APPS_DIGITS.items()]  # fmt: skip
-    runs += [_app_run(task, [layer], 32, {**APPS_FORECAST_TRAIN, **train})
-             for task, train in APPS_FORECAST for layer in ("lstm", "attention", "deltanet")]  # fmt: skip
-    runs += [_app_run(APPS_TRANSLATE, [layer], 32, APPS_TRANSLATE_TRAIN, mlp_ratio=2)
-             for layer in ("lstm", "attention", "deltanet")]  # fmt: skip
-    runs += [_app_run(APPS_TEXT, [layer], 32, APPS_TEXT_TRAIN, mlp_ratio=2)
-             for layer in ("attention_lstm", "lstm", "deltanet")]  # fmt: skip
-    runs += [_app_run(APPS_RECOMMEND, [layer], 64, APPS_RECOMMEND_TRAIN)
-             for layer in ("lstm", "attention", "deltanet")]  # fmt: skip
+    runs = [
+        _app_run(
+            {"name": "digits"}, [layer] * depth, width, {**APPS_DIGITS_TRAIN, "epochs": epochs, "lr": lr}
+        )
+        for layer, (depth, width, epochs, lr) in APPS_DIGITS.items()
+    ]
+    runs += [
+        _app_run(task, [layer], 32, {**APPS_FORECAST_TRAIN, **train})
+        for task, train in APPS_FORECAST
+        for layer in ("lstm", "attention", "deltanet")
+    ]
+    runs += [
+        _app_run(APPS_TRANSLATE, [layer], 32, APPS_TRANSLATE_TRAIN, mlp_ratio=2)
+        for layer in ("lstm", "attention", "deltanet")
+    ]
+    runs += [
+        _app_run(APPS_TEXT, [layer], 32, APPS_TEXT_TRAIN, mlp_ratio=2)
+        for layer in ("attention_lstm", "lstm", "deltanet")
+    ]
+    runs += [
+        _app_run(APPS_RECOMMEND, [layer], 64, APPS_RECOMMEND_TRAIN)
+        for layer in ("lstm", "attention", "deltanet")
+    ]
     return runs

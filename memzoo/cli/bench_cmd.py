@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from contextlib import AbstractContextManager, nullcontext
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -20,20 +19,23 @@ from memzoo.cli.train_cmd import DEFAULT_DB
 
 @app.command("bench")
 def bench_command(
-    overrides: Optional[list[str]] = typer.Argument(
+    overrides: list[str] | None = typer.Argument(
         None, help="Dotted key=value settings applied to every run of the suite, e.g. train.max_seconds=120."
     ),
     suite: str = typer.Option("quick", "--suite", help="Suite name: " + ", ".join(suite_names())),
     workers: int = typer.Option(1, "--workers", help="Local worker processes (without --ray)."),
     ray: bool = typer.Option(
-        False, "--ray",
+        False,
+        "--ray",
         help="Run each run as a Ray task: on a local Ray instance started for this bench "
-             "(all CPUs), or on the cluster given by --ray-address. Needs: pip install 'memzoo\\[ray]'.",
+        "(all CPUs), or on the cluster given by --ray-address. Needs: pip install 'memzoo\\[ray]'.",
     ),
-    ray_address: Optional[str] = typer.Option(
-        None, "--ray-address", metavar="ADDRESS",
+    ray_address: str | None = typer.Option(
+        None,
+        "--ray-address",
+        metavar="ADDRESS",
         help="Join this Ray cluster (implies --ray): HOST:PORT of its `ray start --head`, "
-             "or 'auto' for the cluster running on this machine.",
+        "or 'auto' for the cluster running on this machine.",
     ),
     retries: int = typer.Option(
         2, "--retries", min=0, help="Extra attempts for a run that fails, before it is stored as failed."
@@ -58,12 +60,16 @@ def bench_command(
         try:
             summary = run_bench(suite, store, executor, progress=not as_json, overrides=overrides or [])
         except KeyboardInterrupt:
-            typer.echo("interrupted: unfinished runs are stored as failed; run the same "
-                       "command again to resume", err=True)
+            typer.echo(
+                "interrupted: unfinished runs are stored as failed; run the same command again to resume",
+                err=True,
+            )
             raise typer.Exit(code=130) from None
-    line = (f"suite {summary.suite}: {summary.completed} completed, {summary.failed} failed, "
-            f"{summary.diverged} diverged, {summary.skipped} already done, "
-            f"{summary.wall_seconds:.1f} s")
+    line = (
+        f"suite {summary.suite}: {summary.completed} completed, {summary.failed} failed, "
+        f"{summary.diverged} diverged, {summary.skipped} already done, "
+        f"{summary.wall_seconds:.1f} s"
+    )
     if as_json:
         typer.echo(json.dumps(summary.__dict__))
     else:
@@ -72,10 +78,10 @@ def bench_command(
 
 @app.command("runs")
 def runs_command(
-    task: Optional[str] = typer.Option(None, "--task"),
-    layer: Optional[str] = typer.Option(None, "--layer"),
-    status: Optional[str] = typer.Option(None, "--status"),
-    suite: Optional[str] = typer.Option(None, "--suite"),
+    task: str | None = typer.Option(None, "--task"),
+    layer: str | None = typer.Option(None, "--layer"),
+    status: str | None = typer.Option(None, "--status"),
+    suite: str | None = typer.Option(None, "--suite"),
     db: str = typer.Option(DEFAULT_DB, "--db", help="Results database."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
 ) -> None:
@@ -86,12 +92,26 @@ def runs_command(
             typer.echo(json.dumps({k: v for k, v in r.to_dict().items() if k != "curve"}))
         return
     table = Table(title=f"{len(records)} run(s) in {db}")
-    for column in ("run id", "suite", "task", "layers", "status", "accuracy", "state bytes", "params", "seconds"):
+    for column in (
+        "run id",
+        "suite",
+        "task",
+        "layers",
+        "status",
+        "accuracy",
+        "state bytes",
+        "params",
+        "seconds",
+    ):
         table.add_column(column)
     for r in records:
         acc = r.metrics.get("accuracy")
         table.add_row(
-            r.run_id, r.suite or "", r.task, "+".join(r.layers), r.status,
+            r.run_id,
+            r.suite or "",
+            r.task,
+            "+".join(r.layers),
+            r.status,
             f"{acc:.4f}" if isinstance(acc, (int, float)) else "",
             f"{r.state_bytes:,}" if r.state_bytes is not None else "",
             f"{r.params:,}" if r.params is not None else "",

@@ -27,9 +27,14 @@ def fail(message: str) -> None:
 
 def _register_commands() -> None:
     # Imported here so that each module can `from memzoo.cli.main import app`.
-    from memzoo.cli import bench_cmd, layers_cmd, speed_cmd, train_cmd  # noqa: F401
-    from memzoo.cli import tasks_cmd  # noqa: F401
-    from memzoo.cli import translate_cmd  # noqa: F401
+    from memzoo.cli import (  # noqa: F401
+        bench_cmd,
+        layers_cmd,
+        speed_cmd,
+        tasks_cmd,  # noqa: F401
+        train_cmd,
+        translate_cmd,  # noqa: F401
+    )
 
 
 @app.callback()

@@ -81,13 +81,25 @@ def speed_command(
 
 def _print_table(rows: list[dict]) -> None:
     table = Table(title=f"memzoo speed — {rows[0]['machine'] if rows else ''}")
-    for column in ("layer", "mode", "T / pos", "tokens/s", "vs reference", "state bytes", "MFU", "latency ms"):
+    for column in (
+        "layer",
+        "mode",
+        "T / pos",
+        "tokens/s",
+        "vs reference",
+        "state bytes",
+        "MFU",
+        "latency ms",
+    ):
         table.add_column(column, justify="right" if column != "layer" else "left")
     for r in rows:
         ratio = r.get("ratio_vs_reference")
         ref = r["extra"].get("reference", "")
         table.add_row(
-            r["layer"], r["mode"], str(r["seq_len"]), f"{r['tokens_per_s']:,.0f}",
+            r["layer"],
+            r["mode"],
+            str(r["seq_len"]),
+            f"{r['tokens_per_s']:,.0f}",
             f"{ratio:.2f}x {ref}" if ratio is not None else "",
             f"{r['state_bytes']:,}" if r.get("state_bytes") is not None else "",
             f"{100 * r['mfu']:.1f}%" if r.get("mfu") else "",

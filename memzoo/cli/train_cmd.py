@@ -4,22 +4,21 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
 
-from memzoo.cli.main import app
-from memzoo.train import build_config, load_config_file, train
 from memzoo.bench.store import ResultsStore
+from memzoo.cli.main import app
 from memzoo.errors import ConfigError
+from memzoo.train import build_config, load_config_file, train
 from memzoo.train.distributed import is_main_process
 from memzoo.train.resume import resume_run
 
 DEFAULT_DB = "results/memzoo.db"
 
 
-def overrides_from_shortcuts(task: Optional[str], layer: Optional[str], depth: int) -> list[str]:
+def overrides_from_shortcuts(task: str | None, layer: str | None, depth: int) -> list[str]:
     """``--task NAME`` -> ``task.name=NAME``; ``--layer NAME`` -> ``model.layers=[NAME]*depth``."""
     items = []
     if task:
@@ -32,14 +31,14 @@ def overrides_from_shortcuts(task: Optional[str], layer: Optional[str], depth: i
 @app.command("train", context_settings={"allow_extra_args": False})
 def train_command(
     overrides: list[str] = typer.Argument(None, help="key=value overrides, e.g. task.seq_len=128"),
-    task: Optional[str] = typer.Option(None, "--task", help="Task name (see `memzoo tasks`)."),
-    layer: Optional[str] = typer.Option(None, "--layer", help="Use this layer at every depth."),
+    task: str | None = typer.Option(None, "--task", help="Task name (see `memzoo tasks`)."),
+    layer: str | None = typer.Option(None, "--layer", help="Use this layer at every depth."),
     depth: int = typer.Option(2, "--depth", min=1, help="Number of blocks for --layer."),
-    config: Optional[Path] = typer.Option(None, "--config", help="YAML/JSON run config."),
+    config: Path | None = typer.Option(None, "--config", help="YAML/JSON run config."),
     db: str = typer.Option(DEFAULT_DB, "--db", help="Results database."),
     no_store: bool = typer.Option(False, "--no-store", help="Do not write to the database."),
     as_json: bool = typer.Option(False, "--json", help="Last stdout line: one JSON result."),
-    resume: Optional[str] = typer.Option(
+    resume: str | None = typer.Option(
         None, "--resume", help="Continue this run id (or checkpoint folder) from its last epoch."
     ),
 ) -> None:
@@ -74,7 +73,8 @@ def train_command(
     console = Console()
     metrics = record.metrics
     scores = "  ".join(
-        f"{name} {metrics[name]:.4f}" for name in ("accuracy", "f1", "mae", "rmse", "chrf")
+        f"{name} {metrics[name]:.4f}"
+        for name in ("accuracy", "f1", "mae", "rmse", "chrf")
         if isinstance(metrics.get(name), (int, float))
     )
     console.print(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -23,7 +22,7 @@ def translate_command(
     overrides: list[str] = typer.Argument(
         None, help="key=value overrides, e.g. task.path=pairs.tsv model.score=additive train.beam_size=4"
     ),
-    config: Optional[Path] = typer.Option(None, "--config", help="YAML/JSON translation config."),
+    config: Path | None = typer.Option(None, "--config", help="YAML/JSON translation config."),
     db: str = typer.Option(DEFAULT_DB, "--db", help="Results database."),
     no_store: bool = typer.Option(False, "--no-store", help="Do not write to the database."),
     show: int = typer.Option(3, "--show", min=0, help="Held-out translations to print."),
@@ -37,11 +36,14 @@ def translate_command(
     record, metrics = result.record, result.record.metrics
     if as_json:
         summary = {
-            "run_id": record.run_id, "status": record.status, "metrics": metrics,
-            "wall_seconds": record.wall_seconds, "params": record.params,
+            "run_id": record.run_id,
+            "status": record.status,
+            "metrics": metrics,
+            "wall_seconds": record.wall_seconds,
+            "params": record.params,
             "checkpoint": str(result.checkpoint_dir) if result.checkpoint_dir else None,
             "error": record.error,
-        }  # fmt: skip
+        }
         typer.echo(json.dumps(summary))
         return
     console = Console()

@@ -63,7 +63,9 @@ def read_csv(path: str | Path, *, sep: str = ",", encoding: str = "utf-8", heade
         raise MemzooError(f"{str(path)!r} is empty") from None
     except pd.errors.ParserError as err:
         first_line = str(err).strip().splitlines()[0]
-        raise MemzooError(f"{str(path)!r} is not a well-formed {sep!r}-separated file: {first_line}") from None
+        raise MemzooError(
+            f"{str(path)!r} is not a well-formed {sep!r}-separated file: {first_line}"
+        ) from None
     frame.columns = [str(name).strip() for name in frame.columns]
     if len(frame) == 0:
         raise MemzooError(f"{str(path)!r} has a header but no rows")

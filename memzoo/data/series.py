@@ -74,7 +74,8 @@ def load_series(
     if time_column:
         frame = _sorted_by_time(frame, time_column, where)
     values = np.stack(
-        [numeric_column(frame, name, where, allow_missing=missing == "interpolate") for name in columns], axis=1
+        [numeric_column(frame, name, where, allow_missing=missing == "interpolate") for name in columns],
+        axis=1,
     )  # [L, F]
     values = _fill_gaps(values, where)
     if len(values) < 2:

@@ -24,8 +24,14 @@ from typing import NamedTuple
 
 from memzoo.errors import MemzooError
 
-FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
-           ".json": "jsonl"}  # fmt: skip
+FORMATS = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+}
 
 
 class Record(NamedTuple):
@@ -66,8 +72,7 @@ def table_format(path: str | Path) -> str:
     suffix = Path(path).suffix.lower()
     if suffix not in FORMATS:
         raise MemzooError(
-            f"{path}: unknown file type {suffix or '(no suffix)'!r}; "
-            f"use one of {', '.join(sorted(FORMATS))}"
+            f"{path}: unknown file type {suffix or '(no suffix)'!r}; use one of {', '.join(sorted(FORMATS))}"
         )
     return FORMATS[suffix]
 
@@ -133,9 +138,7 @@ def _read_jsonl(path, text: str) -> tuple[list[str], list[Record]]:
         except json.JSONDecodeError as err:
             raise MemzooError(f"{path}:{line}:{err.colno}: invalid JSON: {err.msg}") from None
         if not isinstance(obj, dict):
-            raise MemzooError(
-                f"{path}:{line}: expected one JSON object per line, got {type(obj).__name__}"
-            )
+            raise MemzooError(f"{path}:{line}: expected one JSON object per line, got {type(obj).__name__}")
         if columns is None:
             columns = list(obj)
         records.append(Record(line, obj))
@@ -158,8 +161,6 @@ def column_values(path, columns: list[str], records: list[Record], name: str) ->
             raise MemzooError(f"{path}:{record.line}: the record has no {name!r} field")
         value = record.fields[name]
         if value is None or isinstance(value, (dict, list)):
-            raise MemzooError(
-                f"{path}:{record.line}: field {name!r} must be text or a number, got {value!r}"
-            )
+            raise MemzooError(f"{path}:{record.line}: field {name!r} must be text or a number, got {value!r}")
         values.append(value if isinstance(value, str) else json.dumps(value))
     return values

@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable, Protocol
+from typing import Protocol
 
 import torch
 
@@ -62,7 +63,7 @@ class SymbolTokenizer:
         self.index = {s: i for i, s in enumerate(self.symbols)}
 
     @classmethod
-    def fit(cls, kind: str, texts: Iterable[str], max_vocab: int | None = None) -> "SymbolTokenizer":
+    def fit(cls, kind: str, texts: Iterable[str], max_vocab: int | None = None) -> SymbolTokenizer:
         counts = Counter(s for text in texts for s in cls._split(kind, text))
         ranked = sorted(counts, key=lambda s: (-counts[s], s))
         if max_vocab is not None:
@@ -99,7 +100,7 @@ class BPETokenizer:
         self.hf = hf_tokenizer
 
     @classmethod
-    def fit(cls, texts: Iterable[str], vocab_size: int) -> "BPETokenizer":
+    def fit(cls, texts: Iterable[str], vocab_size: int) -> BPETokenizer:
         tk = _hf_tokenizers()
         alphabet = tk.pre_tokenizers.ByteLevel.alphabet()
         if vocab_size < len(alphabet) + len(SPECIAL_TOKENS):
@@ -172,7 +173,7 @@ def load_tokenizer(path: str | Path) -> TextTokenizer:
         symbols = data["symbols"]
         if list(symbols[: len(SPECIAL_TOKENS)]) != list(SPECIAL_TOKENS):
             raise MemzooError(f"{path}: the first symbols must be {list(SPECIAL_TOKENS)}")
-        return SymbolTokenizer(data[FORMAT_KEY], symbols[len(SPECIAL_TOKENS):])
+        return SymbolTokenizer(data[FORMAT_KEY], symbols[len(SPECIAL_TOKENS) :])
     if isinstance(data, dict) and "model" in data:
         return BPETokenizer(_hf_tokenizers().Tokenizer.from_str(json.dumps(data)))
     raise MemzooError(f"{path}: not a memzoo or Hugging Face tokenizer file")
@@ -193,7 +194,7 @@ def pad_batch(sequences: list[list[int]], length: int, *, side: str, fill: int =
         ids = ids[:length]
         if ids:
             if side == "left":
-                out[row, length - len(ids):] = torch.tensor(ids, dtype=torch.long)
+                out[row, length - len(ids) :] = torch.tensor(ids, dtype=torch.long)
             else:
                 out[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
     return out

@@ -29,8 +29,7 @@ def check_heads(layer: str, d_model: int, num_heads) -> int:
     if d_model % num_heads:
         divisors = [h for h in range(1, d_model + 1) if d_model % h == 0]
         raise ConfigError(
-            f"{layer}: num_heads={num_heads} does not divide d_model={d_model}; "
-            f"allowed num_heads: {divisors}"
+            f"{layer}: num_heads={num_heads} does not divide d_model={d_model}; allowed num_heads: {divisors}"
         )
     return d_model // num_heads
 

@@ -86,8 +86,9 @@ class Attention(MemoryLayer):
     def init_state(self, batch_size: int, device=None, dtype=None) -> KVCache:
         device, dtype = self._param_device_dtype(device, dtype)
         shape = (batch_size, self.num_heads, 0, self.head_dim)
-        return KVCache(torch.zeros(shape, device=device, dtype=dtype),
-                       torch.zeros(shape, device=device, dtype=dtype))
+        return KVCache(
+            torch.zeros(shape, device=device, dtype=dtype), torch.zeros(shape, device=device, dtype=dtype)
+        )
 
     def state_size(self, seq_len: int) -> int:
         return 4 * 2 * seq_len * self.d_model  # keys and values, H * Dh = D each per token
@@ -101,7 +102,9 @@ class Attention(MemoryLayer):
         """
         # unbind, not slicing: the backward of qkv[:2] / qkv[2] zero-fills two full-size
         # gradients, unbind's backward is one stack.
-        q, k, v = rearrange(self.qkv(x), "b t (three h d) -> three b h t d", three=3, h=self.num_heads).unbind(0)
+        q, k, v = rearrange(
+            self.qkv(x), "b t (three h d) -> three b h t d", three=3, h=self.num_heads
+        ).unbind(0)
         if self.score == "cosine":
             q, k = F.normalize(q, dim=-1), F.normalize(k, dim=-1)
         if self.rope:

@@ -71,9 +71,7 @@ def detach_state(state: Any) -> Any:
 def check_input(x: torch.Tensor, d_model: int, name: str) -> None:
     """Raise a clear error unless ``x`` is ``[B, T, d_model]``."""
     if x.dim() != 3 or x.shape[-1] != d_model:
-        raise ConfigError(
-            f"{name}: expected input of shape [batch, time, {d_model}], got {list(x.shape)}"
-        )
+        raise ConfigError(f"{name}: expected input of shape [batch, time, {d_model}], got {list(x.shape)}")
 
 
 class MemoryLayer(nn.Module):

@@ -130,9 +130,16 @@ class DeltaNet(_DeltaRuleLayer):
             o, memory = delta_rule_step(q[:, :, 0], k[:, :, 0], v[:, :, 0], beta[:, :, 0], memory)
             return o.unsqueeze(2), memory
         return parallel_form(
-            self.algorithm, chunk_delta_rule, naive_delta_rule, q, k, v, beta,
-            initial_state=memory, chunk_size=self.chunk_size,
-        )  # fmt: skip
+            self.algorithm,
+            chunk_delta_rule,
+            naive_delta_rule,
+            q,
+            k,
+            v,
+            beta,
+            initial_state=memory,
+            chunk_size=self.chunk_size,
+        )
 
 
 @register("gated_deltanet")
@@ -161,9 +168,17 @@ class GatedDeltaNet(_DeltaRuleLayer):
             )
             return o.unsqueeze(2), memory
         return parallel_form(
-            self.algorithm, chunk_gated_delta_rule, naive_gated_delta_rule, q, k, v, beta, g,
-            initial_state=memory, chunk_size=self.chunk_size,
-        )  # fmt: skip
+            self.algorithm,
+            chunk_gated_delta_rule,
+            naive_gated_delta_rule,
+            q,
+            k,
+            v,
+            beta,
+            g,
+            initial_state=memory,
+            chunk_size=self.chunk_size,
+        )
 
     def _output(self, o: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         gate = F.silu(self._heads(self.g_proj(x)))  # [B, H, T, Dh]

@@ -90,9 +90,7 @@ class LinearAttention(MemoryLayer):
         super().__init__(d_model)
         self.algorithm = check_algorithm(algorithm)
         if feature_map not in FEATURE_MAPS:
-            raise ConfigError(
-                f"feature_map must be one of {', '.join(FEATURE_MAPS)}; got {feature_map!r}"
-            )
+            raise ConfigError(f"feature_map must be one of {', '.join(FEATURE_MAPS)}; got {feature_map!r}")
         self.head_dim = check_num_heads(d_model, num_heads)
         check_positive_int("feature_dim", feature_dim)
         check_positive_int("chunk_size", chunk_size)
@@ -135,8 +133,14 @@ class LinearAttention(MemoryLayer):
             o = o.unsqueeze(2)  # [B, H, 1, Dh]
         else:
             o, memory = parallel_form(
-                self.algorithm, chunk_linear_attention, naive_linear_attention, q, k, v,
-                initial_state=state.S, chunk_size=self.chunk_size,
-            )  # fmt: skip
+                self.algorithm,
+                chunk_linear_attention,
+                naive_linear_attention,
+                q,
+                k,
+                v,
+                initial_state=state.S,
+                chunk_size=self.chunk_size,
+            )
         o = rearrange(self.norm(o), "b h t d -> b t (h d)")
         return self.o_proj(o), LinearAttentionState(memory)

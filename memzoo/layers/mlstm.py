@@ -128,9 +128,17 @@ class MLSTM(MemoryLayer):
             h = h.unsqueeze(2)  # [B, H, 1, Dh]
         else:
             h, memory = parallel_form(
-                self.algorithm, chunk_mlstm, naive_mlstm, q, k, v, i, log_f,
-                initial_state=memory, chunk_size=self.chunk_size,
-            )  # fmt: skip
+                self.algorithm,
+                chunk_mlstm,
+                naive_mlstm,
+                q,
+                k,
+                v,
+                i,
+                log_f,
+                initial_state=memory,
+                chunk_size=self.chunk_size,
+            )
         h = rearrange(self.norm(h), "b h t d -> b t (h d)")
         y = self.o_proj(h * torch.sigmoid(self.o_gate(x)))
         return y, MLSTMLayerState(*memory, conv_cache)

@@ -82,9 +82,7 @@ class NeuralMemory(MemoryLayer):
         "gradient steps on ||M(k) - v||^2 each chunk, with forgetting; read y = M(q)"
     )
 
-    def __init__(
-        self, d_model: int, *, num_heads: int = 4, chunk_size: int = 16, hidden_mult: int = 2
-    ):
+    def __init__(self, d_model: int, *, num_heads: int = 4, chunk_size: int = 16, hidden_mult: int = 2):
         super().__init__(d_model)
         self.head_dim = check_heads("neural_memory", d_model, num_heads)
         self.num_heads = num_heads
@@ -114,9 +112,7 @@ class NeuralMemory(MemoryLayer):
             w2=w2,
             s1=torch.zeros_like(w1),
             s2=torch.zeros_like(w2),
-            pending=torch.zeros(
-                batch_size, self.chunk_size, self.d_model, device=device, dtype=dtype
-            ),
+            pending=torch.zeros(batch_size, self.chunk_size, self.d_model, device=device, dtype=dtype),
             count=batch_counter(0, batch_size, device),
         )
 

@@ -37,9 +37,7 @@ def get(name: str) -> type[MemoryLayer]:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise ConfigError(
-            f"unknown layer {name!r}; registered layers: {', '.join(names())}"
-        ) from None
+        raise ConfigError(f"unknown layer {name!r}; registered layers: {', '.join(names())}") from None
 
 
 def info(name: str) -> LayerInfo:

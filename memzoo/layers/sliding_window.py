@@ -86,7 +86,9 @@ class SlidingWindowAttention(MemoryLayer):
 
     def project(self, x: torch.Tensor, pos: torch.Tensor):
         """q, k, v ``[B, H, T, Dh]``; sequence b's first token of ``x`` is at ``pos[b]``."""
-        q, k, v = rearrange(self.qkv(x), "b t (three h d) -> three b h t d", three=3, h=self.num_heads).unbind(0)
+        q, k, v = rearrange(
+            self.qkv(x), "b t (three h d) -> three b h t d", three=3, h=self.num_heads
+        ).unbind(0)
         if self.rope:
             positions = pos.unsqueeze(1) + torch.arange(x.shape[1], device=x.device)  # [B, T]
             rotation = rope_tables(positions, self.head_dim, x.dtype)  # [B, 1, T, Dh/2]

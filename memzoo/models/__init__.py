@@ -1,8 +1,8 @@
 """Models built from memory layers."""
 
 from memzoo.models.block import MemoryBlock
-from memzoo.models.sequence_model import HEADS, SequenceModel
 from memzoo.models.segment_runner import SegmentRunner
+from memzoo.models.sequence_model import HEADS, SequenceModel
 
 __all__ = ["HEADS", "MemoryBlock", "SegmentRunner", "SequenceModel"]
 

@@ -48,11 +48,15 @@ class TaskIO:
     input_dim: int | None = None
 
     @classmethod
-    def of(cls, task) -> "TaskIO":
+    def of(cls, task) -> TaskIO:
         """The inputs and head of a built task."""
         input_dim = getattr(task, "input_dim", None)
-        return cls(head=task.head, num_outputs=task.output_vocab_size,
-                   vocab_size=None if input_dim else task.input_vocab_size, input_dim=input_dim)  # fmt: skip
+        return cls(
+            head=task.head,
+            num_outputs=task.output_vocab_size,
+            vocab_size=None if input_dim else task.input_vocab_size,
+            input_dim=input_dim,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -66,8 +70,16 @@ class TaskView(SequenceModel):
     sequence model's own.
     """
 
-    def __init__(self, *, embed: nn.Module, blocks: nn.ModuleList, norm: nn.Module,
-                 head: nn.Linear, head_kind: str, layer_names: list[str]):  # fmt: skip
+    def __init__(
+        self,
+        *,
+        embed: nn.Module,
+        blocks: nn.ModuleList,
+        norm: nn.Module,
+        head: nn.Linear,
+        head_kind: str,
+        layer_names: list[str],
+    ):
         nn.Module.__init__(self)  # the modules exist: do not build new ones
         self.layer_names = list(layer_names)
         self.head_kind = head_kind
@@ -116,15 +128,22 @@ class MultiHeadModel(nn.Module):
                 raise ConfigError(f"task {label!r}: head must be one of {', '.join(HEADS)}; got {io.head!r}")
             if (io.vocab_size is None) == (io.input_dim is None):
                 raise ConfigError(f"task {label!r}: set exactly one of vocab_size or input_dim")
-            self.embeds[label] = (nn.Embedding(io.vocab_size, d_model) if io.vocab_size
-                                  else nn.Linear(io.input_dim, d_model))  # fmt: skip
+            self.embeds[label] = (
+                nn.Embedding(io.vocab_size, d_model) if io.vocab_size else nn.Linear(io.input_dim, d_model)
+            )
             self.heads[label] = nn.Linear(d_model, io.num_outputs)
         # Plain dict: views reuse registered modules and must not enter the state dict twice.
         self._views = {
-            label: TaskView(embed=self.embeds[label], blocks=self.blocks, norm=self.norm,
-                            head=self.heads[label], head_kind=io.head, layer_names=self.layer_names)
+            label: TaskView(
+                embed=self.embeds[label],
+                blocks=self.blocks,
+                norm=self.norm,
+                head=self.heads[label],
+                head_kind=io.head,
+                layer_names=self.layer_names,
+            )
             for label, io in self.task_io.items()
-        }  # fmt: skip
+        }
 
     @property
     def labels(self) -> list[str]:

@@ -143,8 +143,9 @@ class SegmentRunner:
             rank = scored.long().cumsum(dim=1) - 1  # [B, T] slot of each scored position
             width = int(scored.sum(dim=1).max()) if scored.numel() else 0
             logits = None
-            compact = torch.full((inputs.shape[0], width), IGNORE_INDEX, dtype=targets.dtype,
-                                 device=targets.device)  # fmt: skip
+            compact = torch.full(
+                (inputs.shape[0], width), IGNORE_INDEX, dtype=targets.dtype, device=targets.device
+            )
             for a, b in self.segments(inputs.shape[1]):
                 hidden, state = model.hidden(inputs[:, a:b], state)  # [B, l, D]
                 rows, cols = scored[:, a:b].nonzero(as_tuple=True)  # N in this segment
@@ -157,8 +158,7 @@ class SegmentRunner:
                 logits[rows, slots] = seg_logits
                 compact[rows, slots] = targets[rows, cols + a]
             if logits is None:  # nothing scored anywhere
-                logits = torch.zeros(inputs.shape[0], 0, model.head.out_features,
-                                     device=inputs.device)  # fmt: skip
+                logits = torch.zeros(inputs.shape[0], 0, model.head.out_features, device=inputs.device)
         return logits, compact
 
     # --- training ---------------------------------------------------------------------

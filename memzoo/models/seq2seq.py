@@ -20,7 +20,8 @@ the right; the decoder input is ``<bos>`` followed by the target; the target end
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -42,7 +43,7 @@ class EncoderMemory(NamedTuple):
     mask: torch.Tensor  # [B, S] True at real source tokens
     kv: list[MemoryKV]  # one per decoder block
 
-    def repeat(self, times: int) -> "EncoderMemory":
+    def repeat(self, times: int) -> EncoderMemory:
         """Each example repeated ``times`` times in a row (for beam search): batch ``B * times``."""
         rep = lambda t: t.repeat_interleave(times, dim=0)  # noqa: E731
         return EncoderMemory(rep(self.outputs), rep(self.mask), [map_state(rep, kv) for kv in self.kv])
@@ -135,10 +136,14 @@ class Seq2Seq(nn.Module):
         self.encoder_norm = nn.LayerNorm(d_model)
         self.tgt_embed = nn.Embedding(tgt_vocab_size, d_model)
         self.decoder = nn.ModuleList(
-            DecoderBlock(layer_registry.build(n, d_model, **options.get(n, {})),
-                         num_heads=num_heads, score=score, mlp_ratio=mlp_ratio)
+            DecoderBlock(
+                layer_registry.build(n, d_model, **options.get(n, {})),
+                num_heads=num_heads,
+                score=score,
+                mlp_ratio=mlp_ratio,
+            )
             for n in decoder_layers
-        )  # fmt: skip
+        )
         self.decoder_norm = nn.LayerNorm(d_model)
         self.head = nn.Linear(d_model, tgt_vocab_size)
 
@@ -188,9 +193,11 @@ class Seq2Seq(nn.Module):
         """Mean cross-entropy over scored target positions (``targets != -100``)."""
         logits = self(src, targets)
         return F.cross_entropy(
-            logits.flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE_INDEX,
+            logits.flatten(0, 1).float(),
+            targets.flatten(),
+            ignore_index=IGNORE_INDEX,
             label_smoothing=label_smoothing,
-        )  # fmt: skip
+        )
 
     # ---- sizes -------------------------------------------------------------------------
     def memory_bytes(self, src_len: int, tgt_len: int) -> int:
@@ -201,8 +208,14 @@ class Seq2Seq(nn.Module):
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
-    def translate(self, src: torch.Tensor, *, beam_size: int = 1, max_len: int | None = None,
-                  length_penalty: float = 1.0) -> list[list[int]]:
+    def translate(
+        self,
+        src: torch.Tensor,
+        *,
+        beam_size: int = 1,
+        max_len: int | None = None,
+        length_penalty: float = 1.0,
+    ) -> list[list[int]]:
         """Target ids (without specials) for each source row; see :mod:`memzoo.models.seq2seq_decode`."""
         from memzoo.models.seq2seq_decode import beam_search, greedy_decode
 

@@ -179,4 +179,3 @@ def chunk_mlstm(
     den = torch.maximum(den.abs(), torch.exp(-m_tok))
     out = num / den.unsqueeze(-1)
     return from_chunks(out, seq_len), MLSTMState(mem, norm, m)
-

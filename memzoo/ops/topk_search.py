@@ -95,11 +95,7 @@ def naive_topk(q: torch.Tensor, keys: torch.Tensor, k: int, valid=None) -> TopK:
     for b in range(batch):
         for h in range(heads):
             for i in range(n_q):
-                cands = [
-                    (j, (q[b, h, i] * keys[b, h, j]).sum())
-                    for j in range(n_keys)
-                    if valid[b, h, i, j]
-                ]
+                cands = [(j, (q[b, h, i] * keys[b, h, j]).sum()) for j in range(n_keys) if valid[b, h, i, j]]
                 cands.sort(key=lambda c: -c[1].item())
                 cands = cands[:k]
                 pad = k - len(cands)

@@ -15,18 +15,45 @@ from __future__ import annotations
 import torch
 
 CLASS_CUES: dict[str, tuple[str, ...]] = {
-    "positive": ("great", "wonderful", "loved", "brilliant", "delightful", "superb", "charming",
-                 "moving"),
+    "positive": ("great", "wonderful", "loved", "brilliant", "delightful", "superb", "charming", "moving"),
     "negative": ("awful", "boring", "hated", "dreadful", "dull", "clumsy", "tedious", "painful"),
     "funny": ("hilarious", "witty", "laughed", "goofy", "comic", "playful", "silly", "absurd"),
-    "scary": ("terrifying", "creepy", "haunting", "eerie", "chilling", "screamed", "dark",
-              "gruesome"),
-}  # fmt: skip
+    "scary": ("terrifying", "creepy", "haunting", "eerie", "chilling", "screamed", "dark", "gruesome"),
+}
 FILLER = (
-    "the", "movie", "film", "plot", "acting", "story", "was", "is", "and", "a", "very", "quite",
-    "ending", "cast", "scenes", "this", "it", "really", "director", "music", "script", "i",
-    "felt", "overall", "with", "of", "at", "times", "second", "half", "lead", "actor",
-)  # fmt: skip
+    "the",
+    "movie",
+    "film",
+    "plot",
+    "acting",
+    "story",
+    "was",
+    "is",
+    "and",
+    "a",
+    "very",
+    "quite",
+    "ending",
+    "cast",
+    "scenes",
+    "this",
+    "it",
+    "really",
+    "director",
+    "music",
+    "script",
+    "i",
+    "felt",
+    "overall",
+    "with",
+    "of",
+    "at",
+    "times",
+    "second",
+    "half",
+    "lead",
+    "actor",
+)
 MAX_CLASSES = len(CLASS_CUES)
 MIN_WORDS, MAX_WORDS = 6, 12
 DISTRACTOR_PROBABILITY = 0.25

@@ -103,8 +103,16 @@ class ToyGrammar:
         adverbs = optional(SIZES["adverb"])
         sources, targets = [], []
         for i in range(n):
-            s, t = self.sentence(adj_s=adj_s[i], noun_s=nouns[i][0], plural_s=plural[i][0], verb=verbs[i],
-                                 adj_o=adj_o[i], noun_o=nouns[i][1], plural_o=plural[i][1], adverb=adverbs[i])
+            s, t = self.sentence(
+                adj_s=adj_s[i],
+                noun_s=nouns[i][0],
+                plural_s=plural[i][0],
+                verb=verbs[i],
+                adj_o=adj_o[i],
+                noun_o=nouns[i][1],
+                plural_o=plural[i][1],
+                adverb=adverbs[i],
+            )
             sources.append(s)
             targets.append(t)
         return sources, targets
@@ -113,16 +121,27 @@ class ToyGrammar:
     def source_words(self) -> list[str]:
         """Every source word form."""
         s = self.source
-        return (s["noun"] + [w + "s" for w in s["noun"]] + s["verb"] + [w + "s" for w in s["verb"]]
-                + s["adjective"] + s["adverb"])  # fmt: skip
+        return (
+            s["noun"]
+            + [w + "s" for w in s["noun"]]
+            + s["verb"]
+            + [w + "s" for w in s["verb"]]
+            + s["adjective"]
+            + s["adverb"]
+        )
 
     def target_words(self) -> list[str]:
         """Every target word form, particles included."""
         t = self.target
-        return (t["noun"] + [w + "vi" for w in t["noun"]]
-                + t["adjective"] + [w + "n" for w in t["adjective"]]
-                + [w + a for w in t["verb"] for a in ("ta", "ri")]
-                + t["adverb"] + [SUBJECT, OBJECT])  # fmt: skip
+        return (
+            t["noun"]
+            + [w + "vi" for w in t["noun"]]
+            + t["adjective"]
+            + [w + "n" for w in t["adjective"]]
+            + [w + a for w in t["verb"] for a in ("ta", "ri")]
+            + t["adverb"]
+            + [SUBJECT, OBJECT]
+        )
 
     def gloss(self, source: str) -> str:
         """Word-by-word translation: each source word's own target form, in source order,

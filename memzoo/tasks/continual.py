@@ -41,8 +41,9 @@ def _build_phase(field: str, spec: Any) -> Task:
     except ValueError as err:  # ConfigError: one line naming the parameter
         raise ValueError(f"{field}: {err}") from None
     if task.head != "lm":
-        raise ValueError(f"{field}: task {task.name!r} has a {task.head!r} head; continual "
-                         "runs need per-token (lm) tasks")  # fmt: skip
+        raise ValueError(
+            f"{field}: task {task.name!r} has a {task.head!r} head; continual runs need per-token (lm) tasks"
+        )
     return task
 
 
@@ -79,8 +80,10 @@ class Continual(Task):
         a, b = _build_phase("task_a", self.task_a), _build_phase("task_b", self.task_b)
         derived = max(a.seq_len, b.seq_len)
         if "seq_len" in self.model_fields_set and self.seq_len != derived:
-            raise ValueError(f"seq_len is derived (the longer task's, {derived}); got "
-                             f"seq_len={self.seq_len}: leave it unset")  # fmt: skip
+            raise ValueError(
+                f"seq_len is derived (the longer task's, {derived}); got "
+                f"seq_len={self.seq_len}: leave it unset"
+            )
         object.__setattr__(self, "seq_len", derived)  # frozen model: set once, here
         return self
 
@@ -103,10 +106,12 @@ class Continual(Task):
         for phase, (task, count) in enumerate(zip(self.phases, (n_a, num_examples - n_a))):
             data = task._generate(count, generator)  # the same generator: one seed for both
             pad = self.seq_len - task.seq_len
-            parts.append((
-                torch.nn.functional.pad(data.inputs, (0, pad), value=0),
-                torch.nn.functional.pad(data.targets, (0, pad), value=IGNORE_INDEX),
-                constant_slice(count, phase),
-            ))  # fmt: skip
+            parts.append(
+                (
+                    torch.nn.functional.pad(data.inputs, (0, pad), value=0),
+                    torch.nn.functional.pad(data.targets, (0, pad), value=IGNORE_INDEX),
+                    constant_slice(count, phase),
+                )
+            )
         inputs, targets, phase = (torch.cat(column) for column in zip(*parts))
         return TaskData(inputs, targets, {"phase": phase})

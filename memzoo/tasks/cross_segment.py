@@ -106,7 +106,7 @@ class CrossSegmentRecall(Task):
     def input_vocab_size(self) -> int:
         return self.vocab_size
 
-    def evaluation_sweep(self) -> dict[str, dict[int, "CrossSegmentRecall"]]:
+    def evaluation_sweep(self) -> dict[str, dict[int, CrossSegmentRecall]]:
         """The task at each of ``test_distances`` (the trainer records
         ``accuracy_by_distance``); empty when there are none."""
         if not self.test_distances:

@@ -110,7 +110,7 @@ class Forecast(Task):
         return data
 
     @model_validator(mode="after")
-    def _valid_source(self) -> "Forecast":
+    def _valid_source(self) -> Forecast:
         if self.path is None and self.series not in BUILTIN:
             raise ValueError(f"series must be one of {', '.join(BUILTIN)} (or set path); got {self.series!r}")
         if self.path is not None and "series" in self.model_fields_set:

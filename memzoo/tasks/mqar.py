@@ -53,9 +53,7 @@ class MQAR(Task):
     vocab_size: int = Field(8192, ge=4, description="tokens: keys [1, V/2), values [V/2, V)")
     seq_len: int = Field(256, ge=4, description="tokens per example (T)")
     num_kv_pairs: int = Field(16, ge=1, description="key-value pairs per example (K)")
-    power_a: float = Field(
-        0.01, gt=0, description="power law of query gaps: P(gap g) ~ a * g^(a-1)"
-    )
+    power_a: float = Field(0.01, gt=0, description="power law of query gaps: P(gap g) ~ a * g^(a-1)")
 
     @model_validator(mode="after")
     def _check_sizes(self):

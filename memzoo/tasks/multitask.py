@@ -49,8 +49,9 @@ def _build_entry(index: int, spec: Any) -> tuple[str, Task]:
         raise ValueError(f"{field} must be a mapping with a task 'name', got {spec!r}")
     name = spec["name"]
     if name in NOT_SUBTASKS:
-        raise ValueError(f"{field}: task {name!r} cannot be part of a multitask run "
-                         f"(not one of {', '.join(NOT_SUBTASKS)})")  # fmt: skip
+        raise ValueError(
+            f"{field}: task {name!r} cannot be part of a multitask run (not one of {', '.join(NOT_SUBTASKS)})"
+        )
     label = spec.get("label", name)
     if not isinstance(label, str) or not LABEL.match(label):
         raise ValueError(f"{field}.label must be letters, digits, '_' or '-', got {label!r}")
@@ -60,8 +61,10 @@ def _build_entry(index: int, spec: Any) -> tuple[str, Task]:
     except ValueError as err:  # ConfigError: one line naming the parameter
         raise ValueError(f"{field}: {err}") from None
     if task.head not in ("lm", "classify", "regress"):
-        raise ValueError(f"{field}: task {name!r} has a {task.head!r} head; a multitask "
-                         "model has lm, classify or regress heads")  # fmt: skip
+        raise ValueError(
+            f"{field}: task {name!r} has a {task.head!r} head; a multitask "
+            "model has lm, classify or regress heads"
+        )
     return label, task
 
 
@@ -99,12 +102,15 @@ class MultiTask(Task):
         labels = [label for label, _ in entries]
         repeated = sorted({label for label in labels if labels.count(label) > 1})
         if repeated:
-            raise ValueError(f"tasks: label(s) {repeated} appear more than once; give each "
-                             "entry a distinct 'label'")  # fmt: skip
+            raise ValueError(
+                f"tasks: label(s) {repeated} appear more than once; give each entry a distinct 'label'"
+            )
         derived = max(task.seq_len for _, task in entries)
         if "seq_len" in self.model_fields_set and self.seq_len != derived:
-            raise ValueError(f"seq_len is derived (the longest task's, {derived}); got "
-                             f"seq_len={self.seq_len}: leave it unset")  # fmt: skip
+            raise ValueError(
+                f"seq_len is derived (the longest task's, {derived}); got "
+                f"seq_len={self.seq_len}: leave it unset"
+            )
         object.__setattr__(self, "seq_len", derived)  # frozen model: set once, here
         return self
 
@@ -116,8 +122,10 @@ class MultiTask(Task):
     @property
     def input_vocab_size(self) -> int:
         """The largest token vocabulary among the tasks (each task has its own embedding)."""
-        return max((t.input_vocab_size for t in self.subtasks.values()
-                    if not getattr(t, "input_dim", None)), default=0)  # fmt: skip
+        return max(
+            (t.input_vocab_size for t in self.subtasks.values() if not getattr(t, "input_dim", None)),
+            default=0,
+        )
 
     @property
     def output_vocab_size(self) -> int:
@@ -129,9 +137,13 @@ class MultiTask(Task):
         return {label: task.split(num_train, num_test, seed) for label, task in self.subtasks.items()}
 
     def split(self, num_train: int, num_test: int, seed: int) -> tuple[TaskData, TaskData]:
-        raise ConfigError("task 'multitask' has one data set per task (their heads differ): "
-                          "use MultiTask.split_each, or train it with memzoo.train")  # fmt: skip
+        raise ConfigError(
+            "task 'multitask' has one data set per task (their heads differ): "
+            "use MultiTask.split_each, or train it with memzoo.train"
+        )
 
     def _generate(self, num_examples: int, generator) -> TaskData:
-        raise ConfigError("task 'multitask' has one data set per task (their heads differ): "
-                          "use MultiTask.split_each, or train it with memzoo.train")  # fmt: skip
+        raise ConfigError(
+            "task 'multitask' has one data set per task (their heads differ): "
+            "use MultiTask.split_each, or train it with memzoo.train"
+        )

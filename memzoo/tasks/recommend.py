@@ -49,8 +49,14 @@ HIT_K = 10  # the cut-off of the hit rate and NDCG a run stores (hr@10)
 
 
 def generate_interactions(
-    num_users: int, num_items: int, num_clusters: int, min_history: int, max_history: int,
-    follow_prob: float, cluster_prob: float, seed: int,
+    num_users: int,
+    num_items: int,
+    num_clusters: int,
+    min_history: int,
+    max_history: int,
+    follow_prob: float,
+    cluster_prob: float,
+    seed: int,
 ) -> list[list[int]]:
     """Per user, a generated item sequence (see the module docstring); deterministic in ``seed``."""
     rng = np.random.default_rng(seed)
@@ -118,7 +124,7 @@ class Recommend(Task):
     data_seed: int = Field(0, description="seed of the generated interactions")
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Recommend":
+    def _consistent(self) -> Recommend:
         if self.num_clusters > self.num_items:
             raise ValueError(f"num_clusters={self.num_clusters} exceeds num_items={self.num_items}")
         if self.follow_prob + self.cluster_prob > 1:
@@ -129,8 +135,17 @@ class Recommend(Task):
 
     def _params(self) -> tuple:
         if self.path is None:
-            return ("generated", self.num_users, self.num_items, self.num_clusters, self.min_history,
-                    self.seq_len + 1, self.follow_prob, self.cluster_prob, self.data_seed)
+            return (
+                "generated",
+                self.num_users,
+                self.num_items,
+                self.num_clusters,
+                self.min_history,
+                self.seq_len + 1,
+                self.follow_prob,
+                self.cluster_prob,
+                self.data_seed,
+            )
         return ("csv", self.path, self.user_column, self.item_column, self.time_column, self.sep)
 
     def sequences(self) -> list[list[int]]:
@@ -157,8 +172,8 @@ class Recommend(Task):
         targets = torch.full((num, length), IGNORE_INDEX, dtype=torch.long)
         for n, (read, predict) in enumerate(pairs):
             read, predict = read[-length:], predict[-length:]
-            inputs[n, length - len(read):] = torch.tensor(read, dtype=torch.long)
-            targets[n, length - len(predict):] = torch.tensor(predict, dtype=torch.long)
+            inputs[n, length - len(read) :] = torch.tensor(read, dtype=torch.long)
+            targets[n, length - len(predict) :] = torch.tensor(predict, dtype=torch.long)
         return TaskData(inputs=inputs, targets=targets)
 
     def training_pool(self) -> TaskData:
@@ -179,8 +194,10 @@ class Recommend(Task):
         pool = self.training_pool()
         picked = draw(len(pool), num_train, torch.Generator().manual_seed(seed))
         test = self.test_data()
-        return (TaskData(pool.inputs[picked], pool.targets[picked]),
-                TaskData(test.inputs[:num_test], test.targets[:num_test]))
+        return (
+            TaskData(pool.inputs[picked], pool.targets[picked]),
+            TaskData(test.inputs[:num_test], test.targets[:num_test]),
+        )
 
     def generate(self, num_examples: int, seed: int) -> TaskData:
         """``num_examples`` training examples drawn with ``seed``."""

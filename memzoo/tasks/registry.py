@@ -40,9 +40,7 @@ def get(name: str) -> type[Task]:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise ConfigError(
-            f"unknown task {name!r}; registered tasks: {', '.join(names())}"
-        ) from None
+        raise ConfigError(f"unknown task {name!r}; registered tasks: {', '.join(names())}") from None
 
 
 def _one_line(name: str, cls: type[Task], err: ValidationError) -> str:

@@ -150,8 +150,9 @@ class TextClassify(Task):
             return TaskData(self.encode_texts(texts), labels)
         pool = prep["train_rows"]
         rounds = -(-num_examples // len(pool)) if num_examples else 0
-        rows = torch.cat([pool[torch.randperm(len(pool), generator=generator)] for _ in range(rounds)] or
-                         [pool[:0]])[:num_examples]  # fmt: skip
+        rows = torch.cat(
+            [pool[torch.randperm(len(pool), generator=generator)] for _ in range(rounds)] or [pool[:0]]
+        )[:num_examples]
         return self._file_rows(rows)
 
     def _file_rows(self, rows: torch.Tensor) -> TaskData:

@@ -225,5 +225,7 @@ class Translate(Task):
         """Write both tokenizers into a checkpoint directory, next to ``model.safetensors``."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        return [self.source_tokenizer.save(directory / SOURCE_TOKENIZER_FILE),
-                self.target_tokenizer.save(directory / TARGET_TOKENIZER_FILE)]  # fmt: skip
+        return [
+            self.source_tokenizer.save(directory / SOURCE_TOKENIZER_FILE),
+            self.target_tokenizer.save(directory / TARGET_TOKENIZER_FILE),
+        ]

@@ -37,7 +37,7 @@ class TaskSpec(BaseModel):
         return tasks.build(self.name, **self.params())
 
     @model_validator(mode="after")
-    def _task_accepts_params(self) -> "TaskSpec":
+    def _task_accepts_params(self) -> TaskSpec:
         self.build()  # raises ConfigError (a ValueError) naming the bad parameter
         return self
 
@@ -60,7 +60,7 @@ class ModelConfig(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _known_options(self) -> "ModelConfig":
+    def _known_options(self) -> ModelConfig:
         check_layer_options(self.layer_options, self.layers)
         return self
 
@@ -119,7 +119,7 @@ class RunConfig(BaseModel):
     train: TrainConfig = Field(default_factory=TrainConfig)
 
     @model_validator(mode="after")
-    def _tbptt_needs_segments(self) -> "RunConfig":
+    def _tbptt_needs_segments(self) -> RunConfig:
         # Segments come from train.segment_len or, failing that, the task's own segment_len.
         tc = self.train
         if tc.tbptt_segments != 1 and tc.segment_len is None:
@@ -131,7 +131,7 @@ class RunConfig(BaseModel):
         return self
 
     @model_validator(mode="after")
-    def _curriculum_fits_task(self) -> "RunConfig":
+    def _curriculum_fits_task(self) -> RunConfig:
         if self.train.curriculum is not None:
             check_curriculum(self.train.curriculum, self.task.name, self.task.params(), self.train.epochs)
         return self
@@ -210,8 +210,6 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def build_config(
-    base: dict[str, Any] | None = None, overrides: list[str] | None = None
-) -> RunConfig:
+def build_config(base: dict[str, Any] | None = None, overrides: list[str] | None = None) -> RunConfig:
     """Defaults <- ``base`` <- ``overrides``, validated."""
     return validate_config(apply_overrides(base or {}, overrides or []))

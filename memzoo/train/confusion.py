@@ -56,8 +56,10 @@ def predict_classes(model, inputs: torch.Tensor, batch_size: int = 256) -> torch
     """``[N]`` arg-max classes of a ``classify``-head model on ``inputs [N, T]`` (eval mode)."""
     model.eval()
     device = next(model.parameters()).device
-    out = [model(inputs[i : i + batch_size].to(device))[0].argmax(-1).cpu()
-           for i in range(0, len(inputs), batch_size)]  # fmt: skip
+    out = [
+        model(inputs[i : i + batch_size].to(device))[0].argmax(-1).cpu()
+        for i in range(0, len(inputs), batch_size)
+    ]
     return torch.cat(out) if out else torch.zeros(0, dtype=torch.long)
 
 

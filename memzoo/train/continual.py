@@ -60,8 +60,7 @@ def train_continual(
     return _run(cfg_a, cfg_b, store, suite, run_id, progress, None, None).record
 
 
-def train_continual_config(cfg: RunConfig, *, store=None, suite=None, run_id=None,
-                           progress=None, model=None):  # fmt: skip
+def train_continual_config(cfg: RunConfig, *, store=None, suite=None, run_id=None, progress=None, model=None):
     """``memzoo.train`` of a ``continual`` config: a ``RunResult`` whose record is stored
     under the config itself (so a suite recognises the run when resuming)."""
     cfg_a, cfg_b = continual_phases(cfg)
@@ -70,8 +69,11 @@ def train_continual_config(cfg: RunConfig, *, store=None, suite=None, run_id=Non
 
 def _record_config(cfg_a: RunConfig, cfg_b: RunConfig) -> dict[str, Any]:
     a, b = cfg_a.model_dump(mode="json"), cfg_b.model_dump(mode="json")
-    config = {"task": {"name": "continual", "task_a": a["task"], "task_b": b["task"]},
-              "model": a["model"], "train": a["train"]}  # fmt: skip
+    config = {
+        "task": {"name": "continual", "task_a": a["task"], "task_b": b["task"]},
+        "model": a["model"],
+        "train": a["train"],
+    }
     if b["train"] != a["train"]:
         config["train_b"] = b["train"]
     return config
@@ -84,15 +86,20 @@ def _run(cfg_a, cfg_b, store, suite, run_id, progress, model, record_config):
     if cfg_a.model != cfg_b.model:
         raise ConfigError("continual: both phases must describe the same model (model section)")
     task_a, task_b = cfg_a.task.build(), cfg_b.task.build()
-    joint = tasks.build("continual", task_a=cfg_a.task.model_dump(),
-                        task_b=cfg_b.task.model_dump())  # fmt: skip
+    joint = tasks.build("continual", task_a=cfg_a.task.model_dump(), task_b=cfg_b.task.model_dump())
     config = record_config or _record_config(cfg_a, cfg_b)
     record = RunRecord(
-        run_id=run_id or uuid.uuid4().hex[:12], config=config, config_hash=config_hash(config),
-        status="running", task="continual", layers=list(cfg_a.model.layers),
-        device=str(resolve_device(cfg_a.train.device)), git_rev=git_revision(), suite=suite,
+        run_id=run_id or uuid.uuid4().hex[:12],
+        config=config,
+        config_hash=config_hash(config),
+        status="running",
+        task="continual",
+        layers=list(cfg_a.model.layers),
+        device=str(resolve_device(cfg_a.train.device)),
+        git_rev=git_revision(),
+        suite=suite,
         started_at=time.time(),
-    )  # fmt: skip
+    )
     if store is not None:
         store.start_run(record)
     if model is None:
@@ -103,12 +110,18 @@ def _run(cfg_a, cfg_b, store, suite, run_id, progress, model, record_config):
     def accuracy_on(task, cfg) -> float:
         _, test = task.split(cfg.train.num_train, cfg.train.num_test, seed=cfg.train.seed)
         device = next(model.parameters()).device
-        return evaluate(model, test, task.head, model.head.out_features, device,
-                        segment_len=resolve_segment_len(cfg.train, task))["accuracy"]  # fmt: skip
+        return evaluate(
+            model,
+            test,
+            task.head,
+            model.head.out_features,
+            device,
+            segment_len=resolve_segment_len(cfg.train, task),
+        )["accuracy"]
 
     start, epochs = time.perf_counter(), 0
     metrics: dict[str, Any] = {}
-    for phase, (cfg, task) in enumerate(((cfg_a, task_a), (cfg_b, task_b))):
+    for phase, cfg in enumerate((cfg_a, cfg_b)):
         result = train(cfg, progress=progress, model=model, run_id=f"{record.run_id}-{'ab'[phase]}")
         model = result.model
         for point in result.record.curve:  # one curve, epochs counted across both phases

@@ -63,8 +63,9 @@ def _stage_task(name: str, params: dict[str, Any], param: str, value):
     return tasks.build(name, **{**params, param: value})
 
 
-def check_curriculum(curriculum: CurriculumConfig, task_name: str, params: dict[str, Any],
-                     epochs: int) -> None:  # fmt: skip
+def check_curriculum(
+    curriculum: CurriculumConfig, task_name: str, params: dict[str, Any], epochs: int
+) -> None:
     """Raise ``ValueError`` naming the field if ``curriculum`` cannot run on the task
     ``task_name(**params)`` within ``epochs`` epochs (see the module docstring)."""
     from memzoo import tasks
@@ -74,16 +75,22 @@ def check_curriculum(curriculum: CurriculumConfig, task_name: str, params: dict[
     fields = tasks.get(task_name).model_fields
     param = curriculum.param
     if param not in fields or param == "name":
-        raise ValueError(f"train.curriculum.param={param!r} is not a parameter of task "
-                         f"{task_name!r}; accepted: {', '.join(fields)}")  # fmt: skip
+        raise ValueError(
+            f"train.curriculum.param={param!r} is not a parameter of task "
+            f"{task_name!r}; accepted: {', '.join(fields)}"
+        )
     target = getattr(tasks.build(task_name, **params), param)
     if isinstance(target, bool) or not isinstance(target, (int, float)):
-        raise ValueError(f"train.curriculum.param={param!r} must be a numeric parameter of task "
-                         f"{task_name!r}; its value is {target!r}")  # fmt: skip
+        raise ValueError(
+            f"train.curriculum.param={param!r} must be a numeric parameter of task "
+            f"{task_name!r}; its value is {target!r}"
+        )
     values = curriculum.values
     if values[-1] > target:
-        raise ValueError(f"train.curriculum.values={values} must not pass the target "
-                         f"{param}={target} (the task's own value, trained last)")  # fmt: skip
+        raise ValueError(
+            f"train.curriculum.values={values} must not pass the target "
+            f"{param}={target} (the task's own value, trained last)"
+        )
     for value in values:
         try:
             _stage_task(task_name, params, param, value)
@@ -92,9 +99,11 @@ def check_curriculum(curriculum: CurriculumConfig, task_name: str, params: dict[
     stages = len(plan_values(values, target))
     left = epochs - (stages - 1) * curriculum.epochs_per_stage
     if left < 1:
-        raise ValueError(f"train.curriculum.epochs_per_stage={curriculum.epochs_per_stage} x "
-                         f"{stages - 1} stage(s) before the target leave no epoch of "
-                         f"train.epochs={epochs} for the target stage")  # fmt: skip
+        raise ValueError(
+            f"train.curriculum.epochs_per_stage={curriculum.epochs_per_stage} x "
+            f"{stages - 1} stage(s) before the target leave no epoch of "
+            f"train.epochs={epochs} for the target stage"
+        )
 
 
 def plan_values(values: list[int | float], target: int | float) -> list[int | float]:

@@ -40,8 +40,11 @@ from memzoo.train.objectives import training_loss
 
 def env_world() -> tuple[int, int, int]:
     """``(world_size, rank, local_rank)`` from the torchrun environment; ``(1, 0, 0)`` without."""
-    return (int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0")),
-            int(os.environ.get("LOCAL_RANK", "0")))  # fmt: skip
+    return (
+        int(os.environ.get("WORLD_SIZE", "1")),
+        int(os.environ.get("RANK", "0")),
+        int(os.environ.get("LOCAL_RANK", "0")),
+    )
 
 
 def is_main_process() -> bool:
@@ -135,8 +138,10 @@ def make_ddp_train_step(
     rank's shard through DDP; the returned loss is the global-batch mean (detached, identical
     on every rank)."""
     if segment_len is not None:
-        raise ConfigError("train.segment_len (segmented training) is not supported under torchrun; "
-                          "train whole sequences (leave train.segment_len unset) or use one process")  # fmt: skip
+        raise ConfigError(
+            "train.segment_len (segmented training) is not supported under torchrun; "
+            "train whole sequences (leave train.segment_len unset) or use one process"
+        )
     device = next(model.parameters()).device
     ddp = torch.nn.parallel.DistributedDataParallel(
         _LossModule(model), device_ids=[device.index] if device.type == "cuda" else None

@@ -67,7 +67,6 @@ class MetricAccumulator:
             "f1": float(f1.sum()) / n,
             "scored": total,
             "slices": {
-                key: correct / max(count, 1)
-                for key, (correct, count) in sorted(self.slice_counts.items())
+                key: correct / max(count, 1) for key, (correct, count) in sorted(self.slice_counts.items())
             },
         }

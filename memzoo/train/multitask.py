@@ -44,24 +44,34 @@ from memzoo.train.segmented import make_train_step, resolve_segment_len
 def build_multi_head_model(cfg, subtasks: dict) -> MultiHeadModel:
     """The model a multitask config describes: its trunk, an embedding and head per task."""
     m = cfg.model
-    return MultiHeadModel(layers=m.layers, d_model=m.d_model, layer_options=m.layer_options,
-                          mlp_ratio=m.mlp_ratio,
-                          tasks={label: TaskIO.of(task) for label, task in subtasks.items()})  # fmt: skip
+    return MultiHeadModel(
+        layers=m.layers,
+        d_model=m.d_model,
+        layer_options=m.layer_options,
+        mlp_ratio=m.mlp_ratio,
+        tasks={label: TaskIO.of(task) for label, task in subtasks.items()},
+    )
 
 
 def load_multitask(weights: dict[str, torch.Tensor], meta: dict) -> MultiHeadModel:
     """A ``MultiHeadModel`` from a multitask checkpoint's weights and meta (eval mode)."""
     cfg = validate_config(meta["config"])
     m = cfg.model
-    model = MultiHeadModel(layers=m.layers, d_model=m.d_model, layer_options=m.layer_options,
-                           mlp_ratio=m.mlp_ratio, tasks=meta["tasks"])  # fmt: skip
+    model = MultiHeadModel(
+        layers=m.layers,
+        d_model=m.d_model,
+        layer_options=m.layer_options,
+        mlp_ratio=m.mlp_ratio,
+        tasks=meta["tasks"],
+    )
     model.load_state_dict(weights)
     model.checkpoint_meta = meta
     return model.eval()
 
 
-def batch_schedule(sizes: dict[str, int], batch_size: int, sampling: str,
-                   generator: torch.Generator) -> list[tuple[str, torch.Tensor]]:  # fmt: skip
+def batch_schedule(
+    sizes: dict[str, int], batch_size: int, sampling: str, generator: torch.Generator
+) -> list[tuple[str, torch.Tensor]]:
     """One epoch's ``(label, rows)`` batches: every example of every task once, each task's
     rows shuffled; tasks in turn (``round_robin``) or all batches shuffled together
     (``proportional``)."""
@@ -83,10 +93,20 @@ def evaluate_tasks(model: MultiHeadModel, subtasks: dict, test_sets: dict, tc, d
     per_task = {}
     for label, task in subtasks.items():
         view = model.view(label)
-        per_task[label] = evaluate(view, test_sets[label], task.head, view.head.out_features,
-                                   device, segment_len=resolve_segment_len(tc, task))  # fmt: skip
-    flat = {f"{name}/{label}": value for label, metrics in per_task.items()
-            for name, value in metrics.items() if isinstance(value, (int, float))}  # fmt: skip
+        per_task[label] = evaluate(
+            view,
+            test_sets[label],
+            task.head,
+            view.head.out_features,
+            device,
+            segment_len=resolve_segment_len(tc, task),
+        )
+    flat = {
+        f"{name}/{label}": value
+        for label, metrics in per_task.items()
+        for name, value in metrics.items()
+        if isinstance(value, (int, float))
+    }
     for name in ("accuracy", "mae"):
         values = [m[name] for m in per_task.values() if name in m]
         if values:
@@ -94,8 +114,7 @@ def evaluate_tasks(model: MultiHeadModel, subtasks: dict, test_sets: dict, tc, d
     return {**flat, "tasks": per_task}
 
 
-def train_multitask(cfg, *, store=None, suite=None, run_id=None, progress=None, model=None,
-                    resume_from=None):  # fmt: skip
+def train_multitask(cfg, *, store=None, suite=None, run_id=None, progress=None, model=None, resume_from=None):
     """``memzoo.train`` of a ``multitask`` config: a ``RunResult`` with the shared model."""
     from memzoo.train.trainer import RunResult, _scalars, out_of_time
 
@@ -107,11 +126,17 @@ def train_multitask(cfg, *, store=None, suite=None, run_id=None, progress=None, 
     subtasks, device = multi.subtasks, resolve_device(tc.device)
     config_dict = cfg.model_dump(mode="json")
     record = RunRecord(
-        run_id=run_id or uuid.uuid4().hex[:12], config=config_dict,
-        config_hash=config_hash(config_dict), status="running", task="multitask",
-        layers=list(cfg.model.layers), device=str(device), git_rev=git_revision(), suite=suite,
+        run_id=run_id or uuid.uuid4().hex[:12],
+        config=config_dict,
+        config_hash=config_hash(config_dict),
+        status="running",
+        task="multitask",
+        layers=list(cfg.model.layers),
+        device=str(device),
+        git_rev=git_revision(),
+        suite=suite,
         started_at=time.time(),
-    )  # fmt: skip
+    )
     torch.manual_seed(tc.seed)
     data = multi.split_each(tc.num_train, tc.num_test, tc.seed)
     if store is not None:
@@ -121,13 +146,18 @@ def train_multitask(cfg, *, store=None, suite=None, run_id=None, progress=None, 
     elif not isinstance(model, MultiHeadModel) or model.task_io != {
         label: TaskIO.of(task) for label, task in subtasks.items()
     }:
-        raise ConfigError("the given model does not fit this multitask config: it must be a "
-                          "MultiHeadModel with the same task labels, inputs and heads")  # fmt: skip
+        raise ConfigError(
+            "the given model does not fit this multitask config: it must be a "
+            "MultiHeadModel with the same task labels, inputs and heads"
+        )
     model = model.to(device)
     record.params, record.state_bytes = model.num_params(), model.state_size(multi.seq_len)
-    steps = {label: make_train_step(model.view(label), resolve_segment_len(tc, task),
-                                    tc.tbptt_segments, lambda: autocast_for(device))
-             for label, task in subtasks.items()}  # fmt: skip
+    steps = {
+        label: make_train_step(
+            model.view(label), resolve_segment_len(tc, task), tc.tbptt_segments, lambda: autocast_for(device)
+        )
+        for label, task in subtasks.items()
+    }
 
     sizes = {label: len(train) for label, (train, _) in data.items()}
     steps_per_epoch = sum(math.ceil(size / tc.batch_size) for size in sizes.values())
@@ -151,7 +181,9 @@ def train_multitask(cfg, *, store=None, suite=None, run_id=None, progress=None, 
                 step += 1
                 if not torch.isfinite(loss):
                     record.status = "diverged"
-                    record.error = f"non-finite loss {loss.item()} on task {label!r} at step {step} (epoch {epoch})"
+                    record.error = (
+                        f"non-finite loss {loss.item()} on task {label!r} at step {step} (epoch {epoch})"
+                    )
                     break
                 apply_update(model, optimizer, scheduler, tc.grad_clip)
                 sums[label][0] += loss.item()
@@ -162,9 +194,13 @@ def train_multitask(cfg, *, store=None, suite=None, run_id=None, progress=None, 
             if record.status == "diverged":
                 break
             total, batches = (sum(s[i] for s in sums.values()) for i in (0, 1))
-            point = {"epoch": epoch, "train_loss": total / max(batches, 1), "steps": step,
-                     "seconds": time.perf_counter() - start,
-                     **{f"train_loss/{label}": s[0] / max(s[1], 1) for label, s in sums.items()}}  # fmt: skip
+            point = {
+                "epoch": epoch,
+                "train_loss": total / max(batches, 1),
+                "steps": step,
+                "seconds": time.perf_counter() - start,
+                **{f"train_loss/{label}": s[0] / max(s[1], 1) for label, s in sums.items()},
+            }
             tests = {label: test for label, (_, test) in data.items()}
             metrics = evaluate_tasks(model, subtasks, tests, tc, device)
             point.update(_scalars(metrics))
@@ -190,10 +226,18 @@ def train_multitask(cfg, *, store=None, suite=None, run_id=None, progress=None, 
     return RunResult(record=record, model=model, checkpoint_dir=run_dir)
 
 
-def _save(run_dir, model: MultiHeadModel, record: RunRecord, subtasks: dict, metrics: dict, epoch: int) -> None:
-    meta = {"kind": "multitask", "run_id": record.run_id, "config": record.config,
-            "tasks": {label: io.to_dict() for label, io in model.task_io.items()},
-            "head": "multi", "epoch": epoch, "metrics": metrics}  # fmt: skip
+def _save(
+    run_dir, model: MultiHeadModel, record: RunRecord, subtasks: dict, metrics: dict, epoch: int
+) -> None:
+    meta = {
+        "kind": "multitask",
+        "run_id": record.run_id,
+        "config": record.config,
+        "tasks": {label: io.to_dict() for label, io in model.task_io.items()},
+        "head": "multi",
+        "epoch": epoch,
+        "metrics": metrics,
+    }
     save_checkpoint(run_dir, model, meta)
     for label, task in subtasks.items():
         if hasattr(task, "save_artifacts"):  # e.g. a text task's tokenizer, one folder per task

@@ -25,7 +25,7 @@ class EpochProgress:
             self.task_id = None
         self.label = label
 
-    def __enter__(self) -> "EpochProgress":
+    def __enter__(self) -> EpochProgress:
         if self.enabled:
             self.progress.start()
             self.task_id = self.progress.add_task(self.label, total=self.total, loss=self.loss, acc="-")

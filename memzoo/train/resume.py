@@ -65,21 +65,30 @@ def _plain(value: Any) -> Any:
     return json.loads(json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
 
 
-def save_resume_point(run_dir: Path, model, meta: dict, point: ResumePoint,
-                      optimizer, scheduler, order_gen: torch.Generator) -> Path:  # fmt: skip
+def save_resume_point(
+    run_dir: Path, model, meta: dict, point: ResumePoint, optimizer, scheduler, order_gen: torch.Generator
+) -> Path:
     """Write ``run_dir/last/`` (weights, meta, train state) for ``point``; return that folder."""
     run_dir = Path(run_dir)
     tmp, last, old = run_dir / (LAST + ".tmp"), run_dir / LAST, run_dir / (LAST + ".old")
     shutil.rmtree(tmp, ignore_errors=True)
     save_checkpoint(tmp, model, meta)
     state = {
-        "format": FORMAT, "epoch": point.epoch, "step": point.step, "elapsed": point.elapsed,
-        "started_at": point.started_at, "best_value": point.best_value,
-        "best_metrics": _plain(point.best_metrics), "curve": _plain(point.curve), "done": point.done,
-        "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-        "order_rng": order_gen.get_state(), "torch_rng": torch.get_rng_state(),
+        "format": FORMAT,
+        "epoch": point.epoch,
+        "step": point.step,
+        "elapsed": point.elapsed,
+        "started_at": point.started_at,
+        "best_value": point.best_value,
+        "best_metrics": _plain(point.best_metrics),
+        "curve": _plain(point.curve),
+        "done": point.done,
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "order_rng": order_gen.get_state(),
+        "torch_rng": torch.get_rng_state(),
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-    }  # fmt: skip
+    }
     torch.save(state, tmp / TRAIN_STATE)
     if last.exists():
         shutil.rmtree(old, ignore_errors=True)
@@ -95,15 +104,22 @@ def load_resume_point(path: str | Path) -> tuple[ResumePoint, dict[str, torch.Te
     weights, meta = read_checkpoint(folder)
     state = torch.load(folder / TRAIN_STATE, map_location="cpu", weights_only=True)
     if state.get("format") != FORMAT or state.get("epoch") != meta.get("epoch"):
-        raise MemzooError(f"{str(folder)!r}: train state and weights disagree (epoch "
-                          f"{state.get('epoch')} vs {meta.get('epoch')}); cannot resume")  # fmt: skip
+        raise MemzooError(
+            f"{str(folder)!r}: train state and weights disagree (epoch "
+            f"{state.get('epoch')} vs {meta.get('epoch')}); cannot resume"
+        )
     keys = ("optimizer", "scheduler", "order_rng", "torch_rng", "cuda_rng")
     point = ResumePoint(
-        epoch=state["epoch"], step=state["step"], elapsed=state["elapsed"],
-        started_at=state["started_at"], best_value=state["best_value"],
-        best_metrics=state["best_metrics"], curve=state["curve"], done=state["done"],
+        epoch=state["epoch"],
+        step=state["step"],
+        elapsed=state["elapsed"],
+        started_at=state["started_at"],
+        best_value=state["best_value"],
+        best_metrics=state["best_metrics"],
+        curve=state["curve"],
+        done=state["done"],
         states={k: state[k] for k in keys},
-    )  # fmt: skip
+    )
     return point, weights
 
 
@@ -111,8 +127,10 @@ def _last_folder(path: Path) -> Path:
     for candidate in (path, path / LAST, path / (LAST + ".old")):
         if (candidate / TRAIN_STATE).is_file() and (candidate / CONFIG).is_file():
             return candidate
-    raise MemzooError(f"{str(path)!r} holds no resumable checkpoint ({LAST}/{TRAIN_STATE}); "
-                      "runs save one after each epoch unless train.checkpoint=false")  # fmt: skip
+    raise MemzooError(
+        f"{str(path)!r} holds no resumable checkpoint ({LAST}/{TRAIN_STATE}); "
+        "runs save one after each epoch unless train.checkpoint=false"
+    )
 
 
 def resume_run(run: str, *, store=None, overrides: list[str] | None = None, progress=None):
@@ -147,5 +165,6 @@ def resume_run(run: str, *, store=None, overrides: list[str] | None = None, prog
     cfg = build_config(config, list(overrides or []))
     if cfg.task.name in ("continual", "translate", "multitask"):
         raise ConfigError(f"task {cfg.task.name!r} cannot be resumed; only single-task runs can")
-    return train(cfg, store=store, suite=suite, run_id=run_id, progress=progress,
-                 resume_from=_last_folder(run_dir))  # fmt: skip
+    return train(
+        cfg, store=store, suite=suite, run_id=run_id, progress=progress, resume_from=_last_folder(run_dir)
+    )

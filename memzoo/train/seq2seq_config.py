@@ -43,7 +43,7 @@ class Seq2SeqModelConfig(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _known_options(self) -> "Seq2SeqModelConfig":
+    def _known_options(self) -> Seq2SeqModelConfig:
         used = list(dict.fromkeys(self.encoder_layers + self.decoder_layers))
         check_layer_options(self.layer_options, used)
         if self.d_model % self.num_heads:

@@ -34,8 +34,9 @@ class Translator:
         from memzoo.train.seq2seq_trainer import translate_ids
 
         src = pad_batch([self.source_tokenizer.encode(t) for t in texts], self.seq_len, side="right")
-        ids = translate_ids(self.model, src, beam_size=beam_size, length_penalty=length_penalty,
-                            max_len=self.seq_len)  # fmt: skip
+        ids = translate_ids(
+            self.model, src, beam_size=beam_size, length_penalty=length_penalty, max_len=self.seq_len
+        )
         return [self.target_tokenizer.decode(row) for row in ids]
 
 
@@ -47,10 +48,17 @@ def load_translator(directory: str | Path, device: str | torch.device = "cpu") -
         raise MemzooError(f"{directory}: not a translation checkpoint (use memzoo.load for sequence models)")
     m = Seq2SeqModelConfig.model_validate(meta["config"]["model"])  # not the task: its file may be gone
     model = Seq2Seq(
-        src_vocab_size=meta["src_vocab_size"], tgt_vocab_size=meta["tgt_vocab_size"], d_model=m.d_model,
-        encoder_layers=m.encoder_layers, decoder_layers=m.decoder_layers, layer_options=m.layer_options,
-        num_heads=m.num_heads, score=m.score, bidirectional=m.bidirectional, mlp_ratio=m.mlp_ratio,
-    )  # fmt: skip
+        src_vocab_size=meta["src_vocab_size"],
+        tgt_vocab_size=meta["tgt_vocab_size"],
+        d_model=m.d_model,
+        encoder_layers=m.encoder_layers,
+        decoder_layers=m.decoder_layers,
+        layer_options=m.layer_options,
+        num_heads=m.num_heads,
+        score=m.score,
+        bidirectional=m.bidirectional,
+        mlp_ratio=m.mlp_ratio,
+    )
     model.load_state_dict(weights)
     model.checkpoint_meta = meta
     return Translator(

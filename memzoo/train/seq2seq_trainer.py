@@ -63,8 +63,15 @@ def build_seq2seq(config: TranslationConfig, task) -> Seq2Seq:
     )
 
 
-def translate_ids(model: Seq2Seq, src: torch.Tensor, *, beam_size: int = 1, length_penalty: float = 1.0,
-                  max_len: int | None = None, batch_size: int = 256) -> list[list[int]]:
+def translate_ids(
+    model: Seq2Seq,
+    src: torch.Tensor,
+    *,
+    beam_size: int = 1,
+    length_penalty: float = 1.0,
+    max_len: int | None = None,
+    batch_size: int = 256,
+) -> list[list[int]]:
     """Decoded target ids for every row of ``src [N, S]``, in batches on the model's device."""
     device = next(model.parameters()).device
     out: list[list[int]] = []
@@ -73,14 +80,16 @@ def translate_ids(model: Seq2Seq, src: torch.Tensor, *, beam_size: int = 1, leng
         if beam_size == 1:
             out += greedy_decode(model, batch, max_len=max_len)
         else:
-            out += beam_search(model, batch, beam_size=beam_size, max_len=max_len,
-                               length_penalty=length_penalty)  # fmt: skip
+            out += beam_search(
+                model, batch, beam_size=beam_size, max_len=max_len, length_penalty=length_penalty
+            )
     return out
 
 
 @torch.no_grad()
-def evaluate_translation(model: Seq2Seq, task, split, *, beam_size: int = 1, length_penalty: float = 1.0,
-                         batch_size: int = 256) -> dict[str, Any]:
+def evaluate_translation(
+    model: Seq2Seq, task, split, *, beam_size: int = 1, length_penalty: float = 1.0, batch_size: int = 256
+) -> dict[str, Any]:
     """chrF, BLEU and exact match of decoded held-out sources; teacher-forced token accuracy;
     the first few translations (``examples``: source, output, reference)."""
     model.eval()
@@ -94,13 +103,24 @@ def evaluate_translation(model: Seq2Seq, task, split, *, beam_size: int = 1, len
         mask = tgt != -100
         correct += int(((predictions == tgt) & mask).sum())
         scored += int(mask.sum())
-    ids = translate_ids(model, data.inputs, beam_size=beam_size, length_penalty=length_penalty,
-                        max_len=task.seq_len, batch_size=batch_size)  # fmt: skip
+    ids = translate_ids(
+        model,
+        data.inputs,
+        beam_size=beam_size,
+        length_penalty=length_penalty,
+        max_len=task.seq_len,
+        batch_size=batch_size,
+    )
     hypotheses = [task.target_tokenizer.decode(row) for row in ids]
-    examples = [{"source": s, "output": h, "reference": r}
-                for s, h, r in zip(split.test_sources[:NUM_EXAMPLES], hypotheses, split.test_references)]
-    return {**translation_scores(hypotheses, split.test_references), "accuracy": correct / max(scored, 1),
-            "examples": examples}  # fmt: skip
+    examples = [
+        {"source": s, "output": h, "reference": r}
+        for s, h, r in zip(split.test_sources[:NUM_EXAMPLES], hypotheses, split.test_references)
+    ]
+    return {
+        **translation_scores(hypotheses, split.test_references),
+        "accuracy": correct / max(scored, 1),
+        "examples": examples,
+    }
 
 
 def baseline_scores(task, split) -> dict[str, float]:
@@ -135,10 +155,17 @@ def train_translation(
     device = resolve_device(tc.device)
     config_dict = cfg.model_dump(mode="json")
     record = RunRecord(
-        run_id=run_id or uuid.uuid4().hex[:12], config=config_dict, config_hash=config_hash(config_dict),
-        status="running", task="translate", layers=cfg.model.encoder_layers + cfg.model.decoder_layers,
-        device=str(device), git_rev=git_revision(), suite=suite, started_at=time.time(),
-    )  # fmt: skip
+        run_id=run_id or uuid.uuid4().hex[:12],
+        config=config_dict,
+        config_hash=config_hash(config_dict),
+        status="running",
+        task="translate",
+        layers=cfg.model.encoder_layers + cfg.model.decoder_layers,
+        device=str(device),
+        git_rev=git_revision(),
+        suite=suite,
+        started_at=time.time(),
+    )
     if store is not None:
         store.start_run(record)
 
@@ -177,11 +204,15 @@ def train_translation(
                 bar.advance(loss.item())
             if record.status == "diverged":
                 break
-            metrics = evaluate_translation(model, task, split, beam_size=tc.beam_size,
-                                           length_penalty=tc.length_penalty)  # fmt: skip
-            point = {"epoch": epoch, "train_loss": loss_sum / max(batches, 1),
-                     "seconds": time.perf_counter() - start,
-                     **{k: v for k, v in metrics.items() if isinstance(v, (int, float))}}  # fmt: skip
+            metrics = evaluate_translation(
+                model, task, split, beam_size=tc.beam_size, length_penalty=tc.length_penalty
+            )
+            point = {
+                "epoch": epoch,
+                "train_loss": loss_sum / max(batches, 1),
+                "seconds": time.perf_counter() - start,
+                **{k: v for k, v in metrics.items() if isinstance(v, (int, float))},
+            }
             record.curve.append(point)
             if store is not None:
                 store.add_epoch(record.run_id, epoch, point)
@@ -224,14 +255,34 @@ def translation_config_from_run(cfg) -> TranslationConfig:
     ``memzoo train --task translate`` means): ``model.layers`` is the stack of the encoder and
     of the decoder alike; ``train.target_accuracy`` (a fraction) is the target chrF / 100."""
     m, t = cfg.model, cfg.train
-    train_keys = ("epochs", "batch_size", "lr", "weight_decay", "warmup_fraction", "grad_clip", "num_train",
-                  "num_test", "seed", "device", "max_seconds", "checkpoint", "out_dir")  # fmt: skip
-    return validate_translation_config({
-        "task": {"name": "translate", **cfg.task.params()},
-        "model": {"encoder_layers": m.layers, "decoder_layers": m.layers, "d_model": m.d_model,
-                  "mlp_ratio": m.mlp_ratio, "layer_options": m.layer_options},
-        "train": {**{k: getattr(t, k) for k in train_keys}, "target_chrf": 100 * t.target_accuracy},
-    })  # fmt: skip
+    train_keys = (
+        "epochs",
+        "batch_size",
+        "lr",
+        "weight_decay",
+        "warmup_fraction",
+        "grad_clip",
+        "num_train",
+        "num_test",
+        "seed",
+        "device",
+        "max_seconds",
+        "checkpoint",
+        "out_dir",
+    )
+    return validate_translation_config(
+        {
+            "task": {"name": "translate", **cfg.task.params()},
+            "model": {
+                "encoder_layers": m.layers,
+                "decoder_layers": m.layers,
+                "d_model": m.d_model,
+                "mlp_ratio": m.mlp_ratio,
+                "layer_options": m.layer_options,
+            },
+            "train": {**{k: getattr(t, k) for k in train_keys}, "target_chrf": 100 * t.target_accuracy},
+        }
+    )
 
 
 def train_from_run_config(cfg, *, store=None, suite=None, run_id=None, progress=None, model=None):
@@ -241,5 +292,6 @@ def train_from_run_config(cfg, *, store=None, suite=None, run_id=None, progress=
 
     if model is not None:
         raise ConfigError("task 'translate' trains a fresh Seq2Seq; passing a model is not supported")
-    return train_translation(translation_config_from_run(cfg), store=store, suite=suite,
-                             run_id=run_id, progress=progress)  # fmt: skip
+    return train_translation(
+        translation_config_from_run(cfg), store=store, suite=suite, run_id=run_id, progress=progress
+    )

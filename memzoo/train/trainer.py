@@ -28,8 +28,8 @@ from memzoo.train import distributed
 from memzoo.train.checkpoint import save_checkpoint
 from memzoo.train.config import RunConfig, validate_config
 from memzoo.train.curriculum import Curriculum
-from memzoo.train.environment import git_revision, resolve_device
 from memzoo.train.distributed import make_ddp_train_step
+from memzoo.train.environment import git_revision, resolve_device
 from memzoo.train.objectives import accumulator_for, primary_metric
 from memzoo.train.optim import apply_update, autocast_for, make_optimizer, warmup_cosine
 from memzoo.train.progress import EpochProgress
@@ -94,8 +94,9 @@ def evaluate(
     With ``segment_len`` the inputs are read segment by segment (``SegmentRunner``) and only
     the outputs at scored positions are kept."""
     if segment_len is not None:
-        return evaluate_segmented(model, data, head, num_outputs, device, segment_len,
-                                  lambda: autocast_for(device), batch_size)  # fmt: skip
+        return evaluate_segmented(
+            model, data, head, num_outputs, device, segment_len, lambda: autocast_for(device), batch_size
+        )
     model.eval()
     acc = accumulator_for(head, num_outputs)
     with torch.no_grad(), autocast_for(device):
@@ -143,24 +144,40 @@ def train(
     if cfg.task.name == "continual":
         from memzoo.train.continual import train_continual_config
 
-        return train_continual_config(cfg, store=store, suite=suite, run_id=run_id,
-                                      progress=progress, model=model)  # fmt: skip
+        return train_continual_config(
+            cfg, store=store, suite=suite, run_id=run_id, progress=progress, model=model
+        )
     if cfg.task.name == "multitask":
         from memzoo.train.multitask import train_multitask
 
-        return train_multitask(cfg, store=store, suite=suite, run_id=run_id, progress=progress,
-                               model=model, resume_from=resume_from)  # fmt: skip
+        return train_multitask(
+            cfg,
+            store=store,
+            suite=suite,
+            run_id=run_id,
+            progress=progress,
+            model=model,
+            resume_from=resume_from,
+        )
     if cfg.task.name == "translate":
         from memzoo.train.seq2seq_trainer import train_from_run_config
 
-        return train_from_run_config(cfg, store=store, suite=suite, run_id=run_id,
-                                     progress=progress, model=model)  # fmt: skip
+        return train_from_run_config(
+            cfg, store=store, suite=suite, run_id=run_id, progress=progress, model=model
+        )
     if resume_from is not None and cfg.task.name in ("continual", "translate"):
         raise ConfigError(f"task {cfg.task.name!r} cannot be resumed; only single-task runs can")
     with distributed.session(resolve_device(cfg.train.device)) as dctx:
-        return _train_task(cfg, dctx, store=store if dctx.is_main else None, suite=suite,
-                           run_id=run_id, progress=progress, model=model,
-                           resume_from=resume_from)  # fmt: skip
+        return _train_task(
+            cfg,
+            dctx,
+            store=store if dctx.is_main else None,
+            suite=suite,
+            run_id=run_id,
+            progress=progress,
+            model=model,
+            resume_from=resume_from,
+        )
 
 
 def _train_task(cfg: RunConfig, dctx, *, store, suite, run_id, progress, model, resume_from) -> RunResult:
@@ -238,14 +255,17 @@ def _train_task(cfg: RunConfig, dctx, *, store, suite, run_id, progress, model, 
                     break  # evaluate what was learned so far, then stop
             if record.status == "diverged":
                 break
-            point_row = {"epoch": epoch, "train_loss": loss_sum / max(batches, 1), "steps": step,
-                         "seconds": time.perf_counter() - start}  # fmt: skip
+            point_row = {
+                "epoch": epoch,
+                "train_loss": loss_sum / max(batches, 1),
+                "steps": step,
+                "seconds": time.perf_counter() - start,
+            }
             if curriculum is not None:  # the stage this epoch trained on
                 point_row.update(curriculum.point(epoch))
             stop = False
             if dctx.is_main:
-                metrics = evaluate(model, test_data, task.head, num_outputs, device,
-                                   segment_len=segment_len)  # fmt: skip
+                metrics = evaluate(model, test_data, task.head, num_outputs, device, segment_len=segment_len)
                 point_row.update(_scalars(metrics))
                 if store is not None:
                     store.add_epoch(record.run_id, epoch, point_row)
@@ -257,21 +277,37 @@ def _train_task(cfg: RunConfig, dctx, *, store, suite, run_id, progress, model, 
                         save_checkpoint(checkpoint_dir, model, _checkpoint_meta(record, task, metrics, epoch))
                         if hasattr(task, "save_artifacts"):  # e.g. a text task's tokenizer
                             task.save_artifacts(checkpoint_dir)
-                stop = (higher_is_better and value >= tc.target_accuracy) or out_of_time(start, tc.max_seconds)
+                stop = (higher_is_better and value >= tc.target_accuracy) or out_of_time(
+                    start, tc.max_seconds
+                )
             record.curve.append(point_row)
             stop = dctx.from_main(stop, device)  # every rank leaves the loop together
             if checkpoint_dir is not None:
-                point = ResumePoint(epoch, step, time.perf_counter() - start, record.started_at,
-                                    best_value, best_metrics, record.curve, done=stop)  # fmt: skip
-                save_resume_point(checkpoint_dir, model, _checkpoint_meta(record, task, metrics, epoch),
-                                  point, optimizer, scheduler, order_gen)  # fmt: skip
+                point = ResumePoint(
+                    epoch,
+                    step,
+                    time.perf_counter() - start,
+                    record.started_at,
+                    best_value,
+                    best_metrics,
+                    record.curve,
+                    done=stop,
+                )
+                save_resume_point(
+                    checkpoint_dir,
+                    model,
+                    _checkpoint_meta(record, task, metrics, epoch),
+                    point,
+                    optimizer,
+                    scheduler,
+                    order_gen,
+                )
             if stop:
                 break
 
     record.wall_seconds = time.perf_counter() - start
     record.ended_at = time.time()
-    record.metrics = {**best_metrics, **training_set_metrics(task, train_data),
-                      "epochs": len(record.curve)}  # fmt: skip
+    record.metrics = {**best_metrics, **training_set_metrics(task, train_data), "epochs": len(record.curve)}
     if record.status == "running" and dctx.is_main:
         record.metrics.update(_final_model_metrics(task, model, test_data, tc, num_outputs, device))
     if record.status == "running":
@@ -289,16 +325,22 @@ def out_of_time(start: float, max_seconds: float | None) -> bool:
 def _check_fits(model: SequenceModel, task) -> SequenceModel:
     """``model`` if it can be trained on ``task`` (inputs, head kind, enough outputs)."""
     if model.head_kind != task.head:
-        raise ConfigError(f"the given model has a {model.head_kind!r} head; task "
-                          f"{task.name!r} needs {task.head!r}")  # fmt: skip
+        raise ConfigError(
+            f"the given model has a {model.head_kind!r} head; task {task.name!r} needs {task.head!r}"
+        )
     embed = model.embed
     input_dim = getattr(task, "input_dim", None)
-    fits_inputs = (getattr(embed, "in_features", None) == input_dim if input_dim
-                   else getattr(embed, "num_embeddings", 0) >= task.input_vocab_size)  # fmt: skip
+    fits_inputs = (
+        getattr(embed, "in_features", None) == input_dim
+        if input_dim
+        else getattr(embed, "num_embeddings", 0) >= task.input_vocab_size
+    )
     if not fits_inputs or model.head.out_features < task.output_vocab_size:
-        raise ConfigError(f"the given model does not fit task {task.name!r}: it needs "
-                          f"{input_dim or task.input_vocab_size} inputs and "
-                          f"{task.output_vocab_size} outputs")  # fmt: skip
+        raise ConfigError(
+            f"the given model does not fit task {task.name!r}: it needs "
+            f"{input_dim or task.input_vocab_size} inputs and "
+            f"{task.output_vocab_size} outputs"
+        )
     return model
 
 
@@ -308,12 +350,15 @@ def _final_model_metrics(task, model, test_data, tc, num_outputs: int, device) -
     application metrics (e.g. ``recommend``'s ``hr@10``), see ``memzoo.train.task_metrics``."""
 
     def evaluate_on(variant, data):
-        return evaluate(model, data, variant.head, num_outputs, device,
-                        segment_len=resolve_segment_len(tc, variant))  # fmt: skip
+        return evaluate(
+            model, data, variant.head, num_outputs, device, segment_len=resolve_segment_len(tc, variant)
+        )
 
-    return {**baseline_metrics(task, test_data),
-            **evaluation_sweep_metrics(task, tc.num_test, tc.seed, evaluate_on),
-            **trained_model_metrics(task, model, test_data)}  # fmt: skip
+    return {
+        **baseline_metrics(task, test_data),
+        **evaluation_sweep_metrics(task, tc.num_test, tc.seed, evaluate_on),
+        **trained_model_metrics(task, model, test_data),
+    }
 
 
 def _scalars(metrics: dict) -> dict:
