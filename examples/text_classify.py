@@ -20,7 +20,7 @@ import torch
 import memzoo
 from memzoo import tasks
 from memzoo.tasks.text_classify import load_artifacts, predict_labels
-from memzoo.train.confusion import confusion_matrix, format_confusion, majority_baseline, predict_classes
+from memzoo.metrics.confusion import confusion_matrix, format_confusion, majority_baseline, predict_classes
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ import torch
 from memzoo.train.seq2seq_config import build_translation_config
 from memzoo.train.seq2seq_loading import load_translator
 from memzoo.train.seq2seq_trainer import train_translation
-from memzoo.train.text_metrics import translation_scores
+from memzoo.metrics.text import translation_scores
 
 
 def main() -> None:

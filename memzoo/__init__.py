@@ -7,12 +7,13 @@ True
 
 from memzoo import layers, models, tasks
 from memzoo.errors import ConfigError, MemzooError
-from memzoo.train import RunConfig, RunResult, load, train
+from memzoo.train import RunConfig, RunResult, fit, load
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ConfigError",
+    "fit",
     "MemzooError",
     "RunConfig",
     "RunResult",

@@ -8,12 +8,12 @@ import torch
 
 import memzoo
 from memzoo.apps import evaluate_recommendations
-from memzoo.bench.jobs import Job, run_job
-from memzoo.bench.record import RunRecord
-from memzoo.bench.report import build_report_html
-from memzoo.bench.report_apps import APP_METRICS, app_rows, applications
-from memzoo.bench.report_data import ReportData
-from memzoo.bench.suites import suite_configs
+from memzoo.sweep.jobs import Job, run_job
+from memzoo.results.record import RunRecord
+from memzoo.report.html import build_report_html
+from memzoo.report.apps import APP_METRICS, app_rows, applications
+from memzoo.report.data import ReportData
+from memzoo.sweep.suites import suite_configs
 from memzoo.train import build_model, validate_config
 from memzoo.train.seq2seq_trainer import translation_config_from_run
 from memzoo.train.task_metrics import baseline_metrics, trained_model_metrics

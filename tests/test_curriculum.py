@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import memzoo
-from memzoo.bench.store import ResultsStore
+from memzoo.results.store import ResultsStore
 from memzoo.errors import ConfigError
 from memzoo.train import build_config, load_config_file, trainer
 from memzoo.train.curriculum import STAGE_SEED_STRIDE, Curriculum

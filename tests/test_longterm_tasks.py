@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from memzoo import tasks
-from memzoo.bench.store import ResultsStore
+from memzoo.results.store import ResultsStore
 from memzoo.errors import ConfigError
 from memzoo.train import build_config, build_model, evaluate, train
 from memzoo.train.continual import continual_phases, train_continual
@@ -341,7 +341,7 @@ def test_cross_segment_recall_test_distances_give_accuracy_by_distance():
 
 
 def test_longterm_suite_runs_every_layer_on_every_probe():
-    from memzoo.bench.suites import suite_configs
+    from memzoo.sweep.suites import suite_configs
 
     configs = suite_configs("longterm")
     by_task: dict[str, set[str]] = {}

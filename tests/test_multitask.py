@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import memzoo
-from memzoo.bench.store import ResultsStore
+from memzoo.results.store import ResultsStore
 from memzoo.errors import ConfigError
 from memzoo.models.multi_head import MultiHeadModel, TaskIO
 from memzoo.train import build_config

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from memzoo.bench.jobs import Job, run_job
-from memzoo.bench.record import RunRecord
-from memzoo.bench.runner import plan_jobs
-from memzoo.bench.store import ResultsStore
-from memzoo.bench.suites import suite_configs
+from memzoo.sweep.jobs import Job, run_job
+from memzoo.results.record import RunRecord
+from memzoo.sweep.runner import plan_jobs
+from memzoo.results.store import ResultsStore
+from memzoo.sweep.suites import suite_configs
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +58,7 @@ def scripted_job(attempt_dir: str, plan: dict[str, str], job: Job) -> RunRecord:
 
 
 def test_failed_runs_are_retried_then_recorded_and_the_sweep_goes_on(ray_instance, tmp_path):
-    from memzoo.bench.ray_executor import RayExecutor
+    from memzoo.sweep.ray_executor import RayExecutor
 
     plan = {"lstm-0": "raise", "lstm-1": "failed_once", "gru-0": "crash_once"}
     job_fn = functools.partial(scripted_job, str(tmp_path), plan)
@@ -119,7 +119,7 @@ def test_smoke_bench_joins_the_ray_instance_and_stores_four_completed_runs(ray_i
 
 
 def test_gpu_is_requested_for_cuda_runs_only(ray_instance):
-    from memzoo.bench.ray_executor import RayExecutor
+    from memzoo.sweep.ray_executor import RayExecutor
 
     config = suite_configs("smoke")[0].model_dump(mode="json")
     executor = RayExecutor()

@@ -8,11 +8,11 @@ import sys
 
 import pytest
 
-from memzoo.bench.record import RunRecord, config_hash
-from memzoo.bench.report import SECTIONS, Section, build_report_html, write_report
-from memzoo.bench.report_data import ReportData, layer_label
-from memzoo.bench.report_sections import accuracy_by_task, runs_table
-from memzoo.bench.store import ResultsStore
+from memzoo.results.record import RunRecord, config_hash
+from memzoo.report.html import SECTIONS, Section, build_report_html, write_report
+from memzoo.report.data import ReportData, layer_label
+from memzoo.report.sections import accuracy_by_task, runs_table
+from memzoo.results.store import ResultsStore
 from memzoo.errors import MemzooError
 
 EVIL = "<script>alert('pwned')</script>"

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from memzoo.bench.record import RUN_STATUSES, RunRecord, config_hash
-from memzoo.bench.store import ResultsStore
+from memzoo.results.record import RUN_STATUSES, RunRecord, config_hash
+from memzoo.results.store import ResultsStore
 from memzoo.errors import MemzooError
 
 

@@ -14,7 +14,7 @@ from memzoo import tasks
 from memzoo.errors import ConfigError, MemzooError
 from memzoo.tasks import _text_corpus as corpus
 from memzoo.tasks.text_classify import load_artifacts, predict_labels
-from memzoo.train.confusion import confusion_matrix, format_confusion, majority_baseline, predict_classes
+from memzoo.metrics.confusion import confusion_matrix, format_confusion, majority_baseline, predict_classes
 
 
 def test_generated_corpus_is_separable_and_deterministic():

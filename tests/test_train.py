@@ -8,9 +8,9 @@ import pytest
 import torch
 
 import memzoo
-from memzoo.bench.store import ResultsStore
+from memzoo.results.store import ResultsStore
 from memzoo.train import build_config, evaluate
-from memzoo.train.metrics import MetricAccumulator
+from memzoo.metrics.classification import MetricAccumulator
 
 TINY = [
     "task.name=mqar",

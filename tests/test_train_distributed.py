@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from memzoo.bench.store import ResultsStore
+from memzoo.results.store import ResultsStore
 
 # batch_size 25 over 126 rows: global batches of 25 and a last one of 1, so the two ranks get
 # different row counts (13/12) and the loss weighting by scored positions matters, and rank 1

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import memzoo
-from memzoo.bench.store import ResultsStore
+from memzoo.results.store import ResultsStore
 from memzoo.train import build_config, segmented, trainer
 from memzoo.train.resume import LAST, TRAIN_STATE, load_resume_point, resume_run
 

@@ -22,7 +22,7 @@ from memzoo.tasks._toy_grammar import OBJECT, SUBJECT, ToyGrammar
 from memzoo.train.seq2seq_config import build_translation_config
 from memzoo.train.seq2seq_loading import load_translator
 from memzoo.train.seq2seq_trainer import train_translation, translation_config_from_run
-from memzoo.train.text_metrics import chrf
+from memzoo.metrics.text import chrf
 
 TINY = ["model.d_model=32", "train.num_train=2000", "train.num_test=200", "train.epochs=12"]
 

@@ -1,7 +1,7 @@
 """Application-level evaluation of trained models: forecasting against naive baselines,
 anomaly detection from forecast errors, recommendation against popularity.
 
-Each ``evaluate_*`` function takes a trained model (``memzoo.train(config).model``) and the task
+Each ``evaluate_*`` function takes a trained model (``memzoo.fit(config).model``) and the task
 it was trained on, and returns a flat dict of metrics, the model's next to its baseline's.
 """
 

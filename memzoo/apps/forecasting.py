@@ -15,11 +15,10 @@ numbers compare directly; a ratio below 1 (``mae / seasonal_naive_mae``) means t
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
+from memzoo.metrics.forecasting import forecast_errors, naive_forecast, seasonal_naive_forecast
 from memzoo.tasks.forecast import Forecast
 
 
@@ -49,23 +48,6 @@ def predict(
     return task.to_units(torch.cat(outputs), origins, values).numpy()
 
 
-def naive_forecast(series: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
-    """Last observed value repeated: ``[N, H]`` from a raw series ``[L]``."""
-    return np.repeat(series[origins - 1][:, None], horizon, axis=1)
-
-
-def seasonal_naive_forecast(series: np.ndarray, origins: np.ndarray, horizon: int, season: int) -> np.ndarray:
-    """Value one season back that was observed before the origin: ``[N, H]``."""
-    steps = np.arange(horizon)
-    back = season * (steps // season + 1)  # [H]
-    return series[origins[:, None] + steps - back]
-
-
-def _errors(forecast: np.ndarray, actual: np.ndarray) -> tuple[float, float]:
-    diff = forecast - actual
-    return float(np.abs(diff).mean()), float(math.sqrt((diff**2).mean()))
-
-
 def evaluate_forecast(model: torch.nn.Module, task: Forecast) -> dict:
     """MAE/RMSE of ``model`` on every tail window of ``task``, next to naive and seasonal naive.
 
@@ -80,13 +62,13 @@ def evaluate_forecast(model: torch.nn.Module, task: Forecast) -> dict:
     ahead = origins[:, None] + np.arange(task.horizon)  # [N, H]
     actual = series[ahead]
     metrics: dict = {"num_windows": int(len(origins)), "horizon": task.horizon, "season": task.season_length}
-    metrics["mae"], metrics["rmse"] = _errors(predict(model, task, origins), actual)
-    metrics["naive_mae"], metrics["naive_rmse"] = _errors(
+    metrics["mae"], metrics["rmse"] = forecast_errors(predict(model, task, origins), actual)
+    metrics["naive_mae"], metrics["naive_rmse"] = forecast_errors(
         naive_forecast(series, origins, task.horizon), actual
     )
     if task.season_length is None:
         metrics["seasonal_naive_mae"] = metrics["seasonal_naive_rmse"] = None
     else:
         seasonal = seasonal_naive_forecast(series, origins, task.horizon, task.season_length)
-        metrics["seasonal_naive_mae"], metrics["seasonal_naive_rmse"] = _errors(seasonal, actual)
+        metrics["seasonal_naive_mae"], metrics["seasonal_naive_rmse"] = forecast_errors(seasonal, actual)
     return metrics

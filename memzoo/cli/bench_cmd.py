@@ -9,12 +9,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from memzoo.bench.executors import LocalExecutor
-from memzoo.bench.runner import run_bench
-from memzoo.bench.store import ResultsStore
-from memzoo.bench.suites import suite_names
 from memzoo.cli.main import app
-from memzoo.cli.train_cmd import DEFAULT_DB
+from memzoo.results import DEFAULT_DB
+from memzoo.results.store import ResultsStore
+from memzoo.sweep.executors import LocalExecutor
+from memzoo.sweep.runner import run_bench
+from memzoo.sweep.suites import suite_names
 
 
 @app.command("bench")
@@ -48,7 +48,7 @@ def bench_command(
     Interrupted (Ctrl-C, a killed process), the same command runs only what did not finish.
     """
     if ray or ray_address:
-        from memzoo.bench.ray_executor import RayExecutor
+        from memzoo.sweep.ray_executor import RayExecutor
 
         executor = RayExecutor(ray_address, retries=retries)
     else:
@@ -126,7 +126,7 @@ def report_command(
     out: str = typer.Option("results/report.html", "--out", help="HTML file to write."),
 ) -> None:
     """Write the self-contained HTML report of every stored run."""
-    from memzoo.bench.report import write_report
+    from memzoo.report.html import write_report
 
     path = write_report(ResultsStore(db), out)
     typer.echo(f"report written to {path}")

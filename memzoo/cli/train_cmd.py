@@ -8,14 +8,12 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from memzoo.bench.store import ResultsStore
 from memzoo.cli.main import app
 from memzoo.errors import ConfigError
-from memzoo.train import build_config, load_config_file, train
+from memzoo.results import DEFAULT_DB, ResultsStore
+from memzoo.train import build_config, fit, load_config_file
 from memzoo.train.distributed import is_main_process
-from memzoo.train.resume import resume_run
-
-DEFAULT_DB = "results/memzoo.db"
+from memzoo.train.run_kinds import resume_run
 
 
 def overrides_from_shortcuts(task: str | None, layer: str | None, depth: int) -> list[str]:
@@ -53,7 +51,7 @@ def train_command(
     else:
         base = load_config_file(config) if config else {}
         cfg = build_config(base, overrides_from_shortcuts(task, layer, depth) + list(overrides or []))
-        result = train(cfg, store=store)
+        result = fit(cfg, store=store)
     if not main_rank:
         return  # rank 0 reports the run
     record = result.record

@@ -8,13 +8,11 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from memzoo.bench.store import ResultsStore
 from memzoo.cli.main import app
+from memzoo.results import DEFAULT_DB, ResultsStore
+from memzoo.train import fit
 from memzoo.train.config import load_config_file
 from memzoo.train.seq2seq_config import build_translation_config
-from memzoo.train.seq2seq_trainer import train_translation
-
-DEFAULT_DB = "results/memzoo.db"
 
 
 @app.command("translate", context_settings={"allow_extra_args": False})
@@ -32,7 +30,7 @@ def translate_command(
     base = load_config_file(config) if config else {}
     cfg = build_translation_config(base, list(overrides or []))
     store = None if no_store else ResultsStore(db)
-    result = train_translation(cfg, store=store)
+    result = fit(cfg, store=store)
     record, metrics = result.record, result.record.metrics
     if as_json:
         summary = {

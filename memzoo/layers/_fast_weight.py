@@ -6,10 +6,6 @@ one). Shape legend: B batch, T time, D channels, K conv_size.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import NamedTuple
-
 import torch
 from torch import nn
 
@@ -44,36 +40,12 @@ def check_algorithm(value: str) -> str:
     return value
 
 
-class OpCall(NamedTuple):
-    """One :func:`parallel_form` call: both forms of the op and the arguments it got."""
-
-    chunk_fn: Callable
-    naive_fn: Callable
-    inputs: tuple
-    initial_state: object
-    chunk_size: int
-
-
-_recorded_calls: list[OpCall] | None = None
-
-
-@contextmanager
-def recording_op_calls() -> Iterator[list[OpCall]]:
-    """Record every :func:`parallel_form` call made inside the block (``memzoo speed`` uses
-    it to time a layer's op alone, chunked against naive, on the inputs the layer makes)."""
-    global _recorded_calls
-    previous, _recorded_calls = _recorded_calls, []
-    try:
-        yield _recorded_calls
-    finally:
-        _recorded_calls = previous
-
-
 def parallel_form(algorithm: str, chunk_fn, naive_fn, *inputs, initial_state, chunk_size: int):
-    """Run a multi-token input through the chunked op or its naive recurrence."""
+    """Run a multi-token input through the chunked op or its naive recurrence.
+
+    Layers call it by this module-level name, so ``memzoo speed`` can observe the call (and the
+    inputs the layer hands the op) by patching the name in the layer's module."""
     chunk_size = min(chunk_size, inputs[0].shape[2])
-    if _recorded_calls is not None:
-        _recorded_calls.append(OpCall(chunk_fn, naive_fn, inputs, initial_state, chunk_size))
     if algorithm == "naive":
         return naive_fn(*inputs, initial_state)
     return chunk_fn(*inputs, initial_state, chunk_size=chunk_size)

@@ -36,8 +36,8 @@ import torch.nn.functional as F
 from memzoo.errors import ConfigError
 from memzoo.layers.base import detach_state
 from memzoo.models.sequence_model import SequenceModel
+from memzoo.models.targets import IGNORE_INDEX
 
-IGNORE_INDEX = -100
 Autocast = Callable[[], AbstractContextManager]
 
 

@@ -32,8 +32,8 @@ from memzoo.errors import ConfigError
 from memzoo.layers.base import map_state
 from memzoo.models.block import MemoryBlock
 from memzoo.models.cross_attention import CrossAttention, MemoryKV
-
-IGNORE_INDEX = -100
+from memzoo.models.seq2seq_decode import beam_search, greedy_decode
+from memzoo.models.targets import IGNORE_INDEX
 
 
 class EncoderMemory(NamedTuple):
@@ -208,17 +208,26 @@ class Seq2Seq(nn.Module):
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
-    def translate(
+    def translate_ids(
         self,
         src: torch.Tensor,
         *,
         beam_size: int = 1,
         max_len: int | None = None,
         length_penalty: float = 1.0,
+        batch_size: int = 256,
     ) -> list[list[int]]:
-        """Target ids (without specials) for each source row; see :mod:`memzoo.models.seq2seq_decode`."""
-        from memzoo.models.seq2seq_decode import beam_search, greedy_decode
-
-        if beam_size == 1:
-            return greedy_decode(self, src, max_len=max_len)
-        return beam_search(self, src, beam_size=beam_size, max_len=max_len, length_penalty=length_penalty)
+        """Target ids (without specials) for each row of ``src [N, S]``, decoded in batches on
+        the model's device: greedy for ``beam_size == 1``, else beam search (the one decode
+        path; see :mod:`memzoo.models.seq2seq_decode`)."""
+        device = next(self.parameters()).device
+        out: list[list[int]] = []
+        for start in range(0, len(src), batch_size):
+            batch = src[start : start + batch_size].to(device)
+            if beam_size == 1:
+                out += greedy_decode(self, batch, max_len=max_len)
+            else:
+                out += beam_search(
+                    self, batch, beam_size=beam_size, max_len=max_len, length_penalty=length_penalty
+                )
+        return out

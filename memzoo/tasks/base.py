@@ -24,15 +24,17 @@ either into a one-line ``ConfigError``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import ClassVar
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from memzoo.errors import ConfigError
+from memzoo.models.targets import IGNORE_INDEX  # noqa: F401  (re-exported)
 
-IGNORE_INDEX = -100
 TEST_SEED_OFFSET = 1_000_003  # held-out data never shares a generator seed with training
+VALIDATION_SEED_OFFSET = 2_000_029  # nor does the validation set, with either
 
 
 @dataclass
@@ -77,6 +79,22 @@ class TaskData:
     def __len__(self) -> int:
         return self.inputs.shape[0]
 
+    def rows(self, index: torch.Tensor | slice) -> TaskData:
+        """The examples at ``index`` (a slice or a long tensor of row indices), slices kept."""
+        return TaskData(
+            self.inputs[index], self.targets[index], {k: v[index] for k, v in self.slices.items()}
+        )
+
+
+@dataclass
+class DataSplits:
+    """The three disjoint parts of a run's data: ``train`` to fit, ``validation`` to select
+    (early stopping, best checkpoint, learning rate), ``test`` scored once at the end."""
+
+    train: TaskData
+    validation: TaskData
+    test: TaskData
+
 
 class Task(BaseModel):
     """Base class of every synthetic task. Subclasses add their parameters as pydantic fields,
@@ -120,6 +138,52 @@ class Task(BaseModel):
         """Training and held-out data. Synthetic tasks draw them with two different seeds;
         a task on a fixed data set overrides this to return its own train/test split."""
         return self.generate(num_train, seed), self.generate(num_test, seed + TEST_SEED_OFFSET)
+
+    def splits(self, num_train: int, num_validation: int, num_test: int, seed: int) -> DataSplits:
+        """Training, validation and test data.
+
+        A synthetic task draws each part from its own generator seed (``seed``,
+        ``seed + VALIDATION_SEED_OFFSET``, ``seed + TEST_SEED_OFFSET``). A task on a fixed data
+        set overrides this and splits the validation part off its training data (seeded, a
+        stated fraction), never off the test part."""
+        train, test = self.split(num_train, num_test, seed)
+        return DataSplits(train, self.generate(num_validation, seed + VALIDATION_SEED_OFFSET), test)
+
+    # ---- optional hooks: what a task adds to a run (defaults: nothing) --------------------
+    @property
+    def input_dim(self) -> int | None:
+        """Features per position for real-valued inputs ``[N, T, F]``; None for token ids."""
+        return None
+
+    def preferred_segment_len(self) -> int | None:
+        """The segment length the task is meant to be read in (``SegmentRunner``), used when
+        ``train.segment_len`` is not set; None: whole sequences."""
+        return None
+
+    def training_set_metrics(self, train: TaskData) -> dict[str, float]:
+        """Facts about the training set, e.g. ``memorization``'s ``facts_seen_fraction``."""
+        return {}
+
+    def baseline_metrics(self, train: TaskData, test: TaskData) -> dict[str, float]:
+        """What a model-free baseline fitted on ``train`` scores on ``test``, in the units of
+        the run's own metric (e.g. ``majority_accuracy``, ``seasonal_naive_mae``)."""
+        return {}
+
+    def evaluation_sweep(self) -> dict[str, dict[int | float, Task]]:
+        """Variants of the task to score the trained model on (never trained on), keyed by
+        setting and value, e.g. ``{"distance": {64: task, 4096: task}}``. Each setting
+        becomes a metric ``accuracy_by_<setting>``."""
+        return {}
+
+    def model_metrics(self, model: torch.nn.Module, test: TaskData) -> dict[str, float]:
+        """Application metrics of the trained ``model`` on ``test`` that the evaluation does
+        not compute, e.g. ``recommend``'s ``hr@10``."""
+        return {}
+
+    def save_artifacts(self, directory: str | Path) -> list[Path]:
+        """Write what prediction needs besides the weights (a tokenizer, class names, the
+        scaling of a series) into a checkpoint ``directory``; return the files written."""
+        return []
 
     def _generate(self, num_examples: int, generator: torch.Generator) -> TaskData:
         """Generate ``num_examples`` examples drawing every random number from ``generator``."""

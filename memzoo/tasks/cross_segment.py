@@ -106,6 +106,10 @@ class CrossSegmentRecall(Task):
     def input_vocab_size(self) -> int:
         return self.vocab_size
 
+    def preferred_segment_len(self) -> int:
+        """The task is read segment by segment: ``segment_len`` tokens at a time."""
+        return self.segment_len
+
     def evaluation_sweep(self) -> dict[str, dict[int, CrossSegmentRecall]]:
         """The task at each of ``test_distances`` (the trainer records
         ``accuracy_by_distance``); empty when there are none."""

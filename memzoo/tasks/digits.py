@@ -31,8 +31,9 @@ import torch
 from pydantic import Field
 
 from memzoo.errors import MemzooError
-from memzoo.tasks._real_data import check_count, draw
-from memzoo.tasks.base import Task, TaskData
+from memzoo.metrics.confusion import majority_baseline
+from memzoo.tasks._real_data import check_count, draw, hold_out
+from memzoo.tasks.base import VALIDATION_SEED_OFFSET, DataSplits, Task, TaskData
 from memzoo.tasks.registry import register_task
 
 NUM_PIXELS = 64
@@ -75,13 +76,17 @@ class Digits(Task):
         num_held_out = int(round(num_images * self.test_fraction))
         return order[num_held_out:], order[:num_held_out]
 
-    def split(self, num_train: int, num_test: int, seed: int) -> tuple[TaskData, TaskData]:
-        """``num_train`` training images and up to ``num_test`` held-out ones, split by ``seed``."""
+    def splits(self, num_train: int, num_validation: int, num_test: int, seed: int) -> DataSplits:
+        """``num_train`` training images, up to ``num_validation`` validation images (a seeded
+        ``VALIDATION_FRACTION`` of the training pool, never trained on) and up to ``num_test``
+        held-out images, all split by ``seed``. Pixels are standardised by the training images."""
         check_count("num_train", num_train)
         check_count("num_test", num_test)
         pixels, labels = load_digit_images()
         generator = torch.Generator().manual_seed(seed)
         pool, test_rows = self.split_rows(generator)
+        kept, validation = hold_out(len(pool), seed + VALIDATION_SEED_OFFSET)
+        pool, validation_rows = pool[kept.numpy()], pool[validation.numpy()]
         train_rows = pool[draw(len(pool), num_train, generator).numpy()]
         mean, std = float(pixels[pool].mean()), float(pixels[pool].std())
 
@@ -89,15 +94,20 @@ class Digits(Task):
             inputs = torch.from_numpy((pixels[rows] - mean) / std)[:, :, None]  # [N, 64, 1]
             return TaskData(inputs=inputs.float(), targets=torch.from_numpy(labels[rows]))
 
-        return examples(train_rows), examples(test_rows[:num_test])
+        return DataSplits(
+            examples(train_rows), examples(validation_rows[:num_validation]), examples(test_rows[:num_test])
+        )
+
+    def split(self, num_train: int, num_test: int, seed: int) -> tuple[TaskData, TaskData]:
+        """Training and test parts of :meth:`splits`."""
+        parts = self.splits(num_train, 0, num_test, seed)
+        return parts.train, parts.test
 
     def generate(self, num_examples: int, seed: int) -> TaskData:
         """``num_examples`` training images drawn with ``seed``."""
         return self.split(num_examples, 0, seed)[0]
 
-    def baseline_metrics(self, test: TaskData) -> dict[str, float]:
-        """``majority_accuracy``: always naming the most frequent digit of the held-out
-        images ``test``, the best any constant answer scores (a model must beat it)."""
-        from memzoo.train.confusion import majority_baseline
-
-        return {"majority_accuracy": majority_baseline(test.targets, test.targets)["accuracy"]}
+    def baseline_metrics(self, train: TaskData, test: TaskData) -> dict[str, float]:
+        """``majority_accuracy``: always naming the digit most frequent in ``train``, scored
+        on the held-out images ``test`` (a model must beat it)."""
+        return {"majority_accuracy": majority_baseline(train.targets, test.targets)["accuracy"]}

@@ -37,8 +37,9 @@ import torch
 from pydantic import Field, model_validator
 
 from memzoo.errors import ConfigError
-from memzoo.tasks._real_data import check_count, draw
-from memzoo.tasks.base import Task, TaskData
+from memzoo.metrics.forecasting import naive_forecast, seasonal_naive_forecast
+from memzoo.tasks._real_data import VALIDATION_FRACTION, check_count, draw
+from memzoo.tasks.base import DataSplits, Task, TaskData
 from memzoo.tasks.registry import register_task
 
 BUILTIN = ("sunspots", "co2")
@@ -193,6 +194,25 @@ class Forecast(Task):
             outputs = outputs + last[:, None]
         return outputs * float(prep.std[0]) + float(prep.mean[0])
 
+    def splits(self, num_train: int, num_validation: int, num_test: int, seed: int) -> DataSplits:
+        """Training windows drawn from the training region without its last
+        ``VALIDATION_FRACTION`` of origins, which give up to ``num_validation`` validation
+        windows in time order (the future of what is trained on, as the test tail is); then
+        the first ``num_test`` tail windows."""
+        check_count("num_train", num_train)
+        check_count("num_test", num_test)
+        origins = self.origins("train")
+        if len(origins) < 2:
+            raise ConfigError(f"the training part holds {len(origins)} window(s); at least 2 are needed")
+        cut = len(origins) - min(max(1, round(len(origins) * VALIDATION_FRACTION)), len(origins) - 1)
+        train_origins, validation_origins = origins[:cut], origins[cut:]
+        picked = draw(len(train_origins), num_train, torch.Generator().manual_seed(seed))
+        return DataSplits(
+            self.windows(train_origins[picked.numpy()]),
+            self.windows(validation_origins[:num_validation]),
+            self.windows(self.origins("test")[:num_test]),
+        )
+
     def split(self, num_train: int, num_test: int, seed: int) -> tuple[TaskData, TaskData]:
         """``num_train`` training windows (whole shuffled passes over them, see
         ``memzoo.tasks._real_data``) and the first ``num_test`` tail windows in time order."""
@@ -207,7 +227,7 @@ class Forecast(Task):
         """``num_examples`` training windows drawn with ``seed`` (the tail is never drawn)."""
         return self.split(num_examples, 0, seed)[0]
 
-    def baseline_metrics(self, test: TaskData) -> dict[str, float]:
+    def baseline_metrics(self, train: TaskData, test: TaskData) -> dict[str, float]:
         """MAE of the naive (last value) and seasonal-naive forecasts of the held-out windows
         ``test`` (the first ``len(test)`` tail windows, as the trainer scores them).
 
@@ -216,8 +236,6 @@ class Forecast(Task):
         converts any of them to the series' units. ``seasonal_naive_mae`` is left out when
         the series has no season.
         """
-        from memzoo.apps.forecasting import naive_forecast, seasonal_naive_forecast
-
         prep = self.prepared()
         series = prep.values[:, 0]  # [L]
         origins = self.origins("test")[: len(test)]  # [N]

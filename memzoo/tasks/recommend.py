@@ -41,8 +41,9 @@ import numpy as np
 import torch
 from pydantic import Field, model_validator
 
-from memzoo.tasks._real_data import check_count, draw
-from memzoo.tasks.base import IGNORE_INDEX, Task, TaskData
+from memzoo.metrics.ranking import hit_rate_and_ndcg, model_scores, popularity_scores, ranks
+from memzoo.tasks._real_data import check_count, draw, hold_out
+from memzoo.tasks.base import IGNORE_INDEX, VALIDATION_SEED_OFFSET, DataSplits, Task, TaskData
 from memzoo.tasks.registry import register_task
 
 HIT_K = 10  # the cut-off of the hit rate and NDCG a run stores (hr@10)
@@ -186,6 +187,25 @@ class Recommend(Task):
         kept = [s for s in self.sequences() if len(s) >= 2]
         return self._rows([(s[:-1], [s[-1]]) for s in kept])
 
+    def splits(self, num_train: int, num_validation: int, num_test: int, seed: int) -> DataSplits:
+        """Training examples from the pool without a seeded ``VALIDATION_FRACTION`` of its users;
+        those users' second-to-last items (only that position scored) are the validation
+        examples; then the first ``num_test`` users' held-out last items."""
+        check_count("num_train", num_train)
+        check_count("num_test", num_test)
+        pool = self.training_pool()
+        kept, held = hold_out(len(pool), seed + VALIDATION_SEED_OFFSET)
+        picked = kept[draw(len(kept), num_train, torch.Generator().manual_seed(seed))]
+        validation = pool.rows(held[:num_validation])
+        last_only = torch.full_like(validation.targets, IGNORE_INDEX)
+        last_only[:, -1] = validation.targets[:, -1]
+        test = self.test_data()
+        return DataSplits(
+            pool.rows(picked),
+            TaskData(validation.inputs, last_only),
+            TaskData(test.inputs[:num_test], test.targets[:num_test]),
+        )
+
     def split(self, num_train: int, num_test: int, seed: int) -> tuple[TaskData, TaskData]:
         """``num_train`` training examples (whole shuffled passes over the pool, see
         ``memzoo.tasks._real_data``) and the first ``num_test`` users' held-out items."""
@@ -204,14 +224,14 @@ class Recommend(Task):
         return self.split(num_examples, 0, seed)[0]
 
     # ---- what a run stores beyond accuracy (memzoo.train.task_metrics) -------------------
-    def baseline_metrics(self, test: TaskData) -> dict[str, float]:
-        """Ranking every item by training popularity (``memzoo.apps.recommend``) for the
+    def baseline_metrics(self, train: TaskData, test: TaskData) -> dict[str, float]:
+        """Ranking every item by training popularity (``memzoo.metrics.ranking``) for the
         held-out users ``test``: ``popularity_hr@1`` (compares with the run's ``accuracy``,
         the model's top-1 hit rate), ``popularity_hr@10`` and ``popularity_ndcg@10``."""
-        from memzoo.apps.recommend import hit_rate_and_ndcg, popularity_scores, ranks
-
         targets = test.targets[:, -1]  # [N] the held-out last items
-        popular = popularity_scores(self)[None, :].expand(len(targets), -1)  # [N, I]
+        popular = popularity_scores(self.sequences(), self.num_catalogue_items)[None, :].expand(
+            len(targets), -1
+        )  # [N, I]
         rank = ranks(popular, targets)
         hr1, _ = hit_rate_and_ndcg(rank, 1)
         hr, ndcg = hit_rate_and_ndcg(rank, HIT_K)
@@ -219,9 +239,7 @@ class Recommend(Task):
 
     def model_metrics(self, model: torch.nn.Module, test: TaskData) -> dict[str, float]:
         """``hr@10`` and ``ndcg@10`` of a trained model on the held-out users ``test``, every
-        item ranked by its logits at the end of the history (``memzoo.apps.recommend``)."""
-        from memzoo.apps.recommend import hit_rate_and_ndcg, model_scores, ranks
-
+        item ranked by its logits at the end of the history (``memzoo.metrics.ranking``)."""
         rank = ranks(model_scores(model, test.inputs), test.targets[:, -1])
         hr, ndcg = hit_rate_and_ndcg(rank, HIT_K)
         return {f"hr@{HIT_K}": hr, f"ndcg@{HIT_K}": ndcg}

@@ -39,8 +39,10 @@ from memzoo.data.text_files import table_format
 from memzoo.data.text_labels import load_text_labels
 from memzoo.data.text_tokenizers import fit_tokenizer, pad_batch
 from memzoo.errors import MemzooError
+from memzoo.metrics.confusion import majority_baseline
 from memzoo.tasks import _text_corpus as corpus
-from memzoo.tasks.base import Task, TaskData
+from memzoo.tasks._real_data import hold_out
+from memzoo.tasks.base import VALIDATION_SEED_OFFSET, DataSplits, Task, TaskData
 from memzoo.tasks.registry import register_task
 
 TOKENIZER_FILE = "tokenizer.json"
@@ -148,12 +150,16 @@ class TextClassify(Task):
         if self.path is None:
             texts, labels = corpus.generate_corpus(num_examples, self.num_classes, generator)
             return TaskData(self.encode_texts(texts), labels)
-        pool = prep["train_rows"]
+        return self._file_rows(self._draw_rows(prep["train_rows"], num_examples, generator))
+
+    @staticmethod
+    def _draw_rows(pool: torch.Tensor, num_examples: int, generator: torch.Generator) -> torch.Tensor:
+        """``num_examples`` of ``pool``'s rows in random order, each once before any repeats."""
         rounds = -(-num_examples // len(pool)) if num_examples else 0
         rows = torch.cat(
             [pool[torch.randperm(len(pool), generator=generator)] for _ in range(rounds)] or [pool[:0]]
         )[:num_examples]
-        return self._file_rows(rows)
+        return rows
 
     def _file_rows(self, rows: torch.Tensor) -> TaskData:
         prep = self._prepared()
@@ -168,12 +174,26 @@ class TextClassify(Task):
             return super().split(num_train, num_test, seed)
         return self.generate(num_train, seed), self._file_rows(self._prepared()["test_rows"][:num_test])
 
-    def baseline_metrics(self, test: TaskData) -> dict[str, float]:
-        """``majority_accuracy``: always predicting the most frequent class of the held-out
-        texts ``test`` (the best any constant prediction scores on them)."""
-        from memzoo.train.confusion import majority_baseline
+    def splits(self, num_train: int, num_validation: int, num_test: int, seed: int) -> DataSplits:
+        """Generated corpus: three seeds (see ``Task.splits``). File: a seeded
+        ``VALIDATION_FRACTION`` of the training rows is set aside for validation before the
+        training examples are drawn from the rest; the test part is the file's held-out rows."""
+        if self.path is None:
+            return super().splits(num_train, num_validation, num_test, seed)
+        prep = self._prepared()
+        pool = prep["train_rows"]
+        kept, held = hold_out(len(pool), seed + VALIDATION_SEED_OFFSET)
+        rows = self._draw_rows(pool[kept], num_train, torch.Generator().manual_seed(seed))
+        return DataSplits(
+            self._file_rows(rows),
+            self._file_rows(pool[held][:num_validation]),
+            self._file_rows(prep["test_rows"][:num_test]),
+        )
 
-        return {"majority_accuracy": majority_baseline(test.targets, test.targets)["accuracy"]}
+    def baseline_metrics(self, train: TaskData, test: TaskData) -> dict[str, float]:
+        """``majority_accuracy``: always predicting the class most frequent in ``train``,
+        scored on the held-out texts ``test``."""
+        return {"majority_accuracy": majority_baseline(train.targets, test.targets)["accuracy"]}
 
     # ---- using a trained model ---------------------------------------------------------
     def save_artifacts(self, directory: str | Path) -> list[Path]:

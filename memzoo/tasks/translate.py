@@ -40,8 +40,9 @@ from pydantic import Field, PrivateAttr, field_validator, model_validator
 from memzoo.data.parallel_text import load_parallel_text
 from memzoo.data.text_tokenizers import EOS_ID, fit_tokenizer, pad_batch
 from memzoo.errors import ConfigError, MemzooError
+from memzoo.tasks._real_data import hold_out
 from memzoo.tasks._toy_grammar import ToyGrammar
-from memzoo.tasks.base import IGNORE_INDEX, TEST_SEED_OFFSET, Task, TaskData
+from memzoo.tasks.base import IGNORE_INDEX, TEST_SEED_OFFSET, VALIDATION_SEED_OFFSET, Task, TaskData
 from memzoo.tasks.registry import register_task
 
 SOURCE_TOKENIZER_FILE = "source_tokenizer.json"
@@ -49,13 +50,21 @@ TARGET_TOKENIZER_FILE = "target_tokenizer.json"
 
 
 @dataclass
+class HeldOutTexts:
+    """Held-out pairs as tensors and as texts (sources, and references for BLEU/chrF)."""
+
+    data: TaskData
+    sources: list[str]
+    references: list[str]
+
+
+@dataclass
 class TranslationSplit:
-    """Training and held-out data, with the held-out texts (references for BLEU/chrF)."""
+    """Training pairs, validation pairs (select the checkpoint) and test pairs (scored once)."""
 
     train: TaskData
-    test: TaskData
-    test_sources: list[str]
-    test_references: list[str]
+    validation: HeldOutTexts
+    test: HeldOutTexts
 
 
 @register_task("translate")
@@ -114,21 +123,24 @@ class Translate(Task):
                 raise MemzooError(f"{self.path}: needs at least 2 sentence pairs to hold some out")
             order = torch.randperm(len(pairs), generator=torch.Generator().manual_seed(self.split_seed))
             num_test = min(max(1, round(len(pairs) * self.test_fraction)), len(pairs) - 1)
-            test, train = order[:num_test].tolist(), order[num_test:].tolist()
-            for part, rows in (("test_pairs", test), ("train_pairs", train)):
+            test, train = order[:num_test], order[num_test:]
+            kept, held = hold_out(len(train), self.split_seed + VALIDATION_SEED_OFFSET)
+            parts = {"test_pairs": test, "validation_pairs": train[held], "train_pairs": train[kept]}
+            for part, rows in parts.items():
+                rows = rows.tolist()
                 self._cache[part] = ([pairs.sources[i] for i in rows], [pairs.targets[i] for i in rows])
             src_texts, tgt_texts = self._cache["train_pairs"]
         self._cache["source_tokenizer"] = fit_tokenizer(kind, src_texts, size)
         self._cache["target_tokenizer"] = fit_tokenizer(kind, tgt_texts, size)
         if self.path is not None:  # pairs too long for seq_len never enter the pools
-            for part in ("train_pairs", "test_pairs"):
+            for part in ("train_pairs", "validation_pairs", "test_pairs"):
                 sources, targets = self._cache[part]
                 kept = self._fitting(sources, targets)
                 self._cache[part] = ([sources[i] for i in kept], [targets[i] for i in kept])
                 self._cache["dropped_" + part] = len(sources) - len(kept)
-            if not self._cache["train_pairs"][0] or not self._cache["test_pairs"][0]:
+            if not all(self._cache[part][0] for part in ("train_pairs", "validation_pairs", "test_pairs")):
                 raise MemzooError(
-                    f"{self.path}: no training or no held-out pair fits in seq_len={self.seq_len} "
+                    f"{self.path}: no training, validation or held-out pair fits in seq_len={self.seq_len} "
                     "tokens; raise seq_len"
                 )
         return self._cache
@@ -201,24 +213,31 @@ class Translate(Task):
     def _generate(self, num_examples: int, generator: torch.Generator) -> TaskData:
         return self.encode_pairs(*self._draw_pairs(num_examples, generator))
 
-    def translation_split(self, num_train: int, num_test: int, seed: int) -> TranslationSplit:
-        """``num_train`` training pairs drawn with ``seed`` and ``num_test`` held-out pairs
-        (grammar: drawn with another seed; file: the first ``num_test`` of its held-out part,
-        the same for every seed)."""
-        if self.path is None:
-            test_sources, test_targets = self.pairs(num_test, seed + TEST_SEED_OFFSET)
-        else:
-            test_sources, test_targets = (lst[:num_test] for lst in self._prepared()["test_pairs"])
+    def translation_split(
+        self, num_train: int, num_validation: int, num_test: int, seed: int
+    ) -> TranslationSplit:
+        """``num_train`` training pairs drawn with ``seed``, then ``num_validation`` and
+        ``num_test`` held-out pairs. Grammar: each part from its own seed. File: the first
+        pairs of its validation part (a seeded ``VALIDATION_FRACTION`` of the training pairs,
+        never trained on) and of its held-out part, the same for every seed."""
+
+        def held_out(count: int, part: str, offset: int) -> HeldOutTexts:
+            if self.path is None:
+                sources, targets = self.pairs(count, seed + offset)
+            else:
+                sources, targets = (lst[:count] for lst in self._prepared()[part])
+            return HeldOutTexts(self.encode_pairs(sources, targets), sources, targets)
+
         train = self.encode_pairs(*self.pairs(num_train, seed))
-        test = self.encode_pairs(test_sources, test_targets)
-        return TranslationSplit(train, test, test_sources, test_targets)
+        validation = held_out(num_validation, "validation_pairs", VALIDATION_SEED_OFFSET)
+        return TranslationSplit(train, validation, held_out(num_test, "test_pairs", TEST_SEED_OFFSET))
 
     def split(self, num_train: int, num_test: int, seed: int) -> tuple[TaskData, TaskData]:
         """Not for the sequence-model trainer: translation trains a ``Seq2Seq``."""
         raise ConfigError(
             "task 'translate' trains an encoder-decoder (memzoo.models.Seq2Seq), not a "
             "SequenceModel: run `memzoo translate [key=value ...]` or "
-            "memzoo.train.seq2seq_trainer.train_translation(config)"
+            "memzoo.fit(config)"
         )
 
     def save_artifacts(self, directory: str | Path) -> list[Path]:

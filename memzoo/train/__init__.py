@@ -1,4 +1,8 @@
-"""Training: configs, the loop, metrics, checkpoints."""
+"""Training: configs, the one run lifecycle and its recipes, checkpoints, loading.
+
+``fit(config)`` trains what a config describes (the run kinds: :mod:`memzoo.train.run_kinds`);
+``load(run_dir)`` gives the trained model back.
+"""
 
 from memzoo.train.config import (
     ModelConfig,
@@ -10,7 +14,11 @@ from memzoo.train.config import (
     load_config_file,
     validate_config,
 )
-from memzoo.train.trainer import RunResult, build_model, evaluate, train
+from memzoo.train.evaluation import evaluate
+from memzoo.train.lifecycle import RunResult
+from memzoo.train.loading import load
+from memzoo.train.recipes.single_task import build_model
+from memzoo.train.run_kinds import fit
 
 __all__ = [
     "ModelConfig",
@@ -22,11 +30,8 @@ __all__ = [
     "build_config",
     "build_model",
     "evaluate",
+    "fit",
+    "load",
     "load_config_file",
-    "train",
     "validate_config",
 ]
-
-from memzoo.train.loading import load  # noqa: E402
-
-__all__ += ["load"]

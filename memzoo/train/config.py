@@ -79,25 +79,40 @@ def check_layer_options(layer_options: dict[str, dict[str, Any]], used: list[str
             )
 
 
-class TrainConfig(BaseModel):
-    """Optimisation and evaluation settings."""
+class BaseTrainConfig(BaseModel):
+    """Optimisation, budget and evaluation settings that every kind of run shares.
 
-    model_config = ConfigDict(extra="forbid")
+    The budget is work: ``max_steps`` optimiser steps when set, else ``epochs`` passes over
+    ``num_train`` examples. ``max_seconds`` is only a safety cap; a run it stops is stored
+    ``truncated`` and kept out of result tables. Validation (``num_validation`` examples)
+    selects the checkpoint and stops early; the test set (``num_test``) is scored once.
+    """
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     epochs: int = Field(32, gt=0)
+    max_steps: int | None = Field(None, gt=0, description="optimiser steps; overrides epochs")
     batch_size: int = Field(32, gt=0)
     lr: float = Field(3e-3, gt=0)
     weight_decay: float = Field(0.1, ge=0)
     warmup_fraction: float = Field(0.05, ge=0, lt=1)
     grad_clip: float = Field(1.0, gt=0)
     num_train: int = Field(10_000, gt=0)
-    num_test: int = Field(1_000, gt=0)
+    num_validation: int = Field(1_000, gt=0, description="examples that select the checkpoint")
+    num_test: int = Field(1_000, gt=0, description="examples scored once, on the selected checkpoint")
     seed: int = 0
-    target_accuracy: float = Field(0.99, gt=0, le=1)
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    max_seconds: float | None = Field(None, gt=0, description="stop after this much wall time")
+    max_seconds: float | None = Field(
+        None, gt=0, description="safety cap on wall time; a run it stops is stored 'truncated'"
+    )
     checkpoint: bool = True
     out_dir: str = "results/runs"
+
+
+class TrainConfig(BaseTrainConfig):
+    """Settings of a sequence-model run (single task, multitask, continual)."""
+
+    target_accuracy: float = Field(0.99, gt=0, le=1, description="stop once validation accuracy reaches it")
     segment_len: int | None = Field(
         None, gt=0, description="read inputs in segments of this many tokens (SegmentRunner)"
     )
@@ -123,7 +138,10 @@ class RunConfig(BaseModel):
         # Segments come from train.segment_len or, failing that, the task's own segment_len.
         tc = self.train
         if tc.tbptt_segments != 1 and tc.segment_len is None:
-            if getattr(self.task.build(), "segment_len", None) is None:
+            if (
+                self.task.name not in ("continual", "multitask")
+                and self.task.build().preferred_segment_len() is None
+            ):
                 raise ValueError(
                     f"train.tbptt_segments={tc.tbptt_segments} needs train.segment_len "
                     "(truncated backpropagation works on segments)"

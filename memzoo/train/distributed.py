@@ -34,7 +34,7 @@ import torch
 import torch.distributed as dist
 
 from memzoo.errors import ConfigError
-from memzoo.train.metrics import IGNORE_INDEX
+from memzoo.metrics.classification import IGNORE_INDEX
 from memzoo.train.objectives import training_loss
 
 

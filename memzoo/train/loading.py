@@ -1,37 +1,53 @@
-"""``memzoo.load(path)``: a trained model back from its checkpoint directory."""
+"""``memzoo.load(path)``: a trained model back from its checkpoint directory.
+
+Loading needs only the checkpoint folder: the model is rebuilt from the config's ``model``
+section and the sizes in ``config.json`` (the task is not rebuilt, so a training file that is
+gone or moved does not matter), and what prediction needs besides the weights (a tokenizer,
+class names) lies beside them, written by the task's ``save_artifacts``.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from memzoo.errors import MemzooError
 from memzoo.models import SequenceModel
 from memzoo.train.checkpoint import read_checkpoint
-from memzoo.train.config import validate_config
+from memzoo.train.config import ModelConfig, validate_as
+from memzoo.train.recipes.multitask import load_multitask
 
 
 def load(path: str | Path) -> SequenceModel:
     """Rebuild the model saved in checkpoint directory ``path`` and load its weights (eval mode).
 
-    A multitask run's checkpoint gives a ``memzoo.models.multi_head.MultiHeadModel``.
-
+    A multitask run's checkpoint gives a ``memzoo.models.multi_head.MultiHeadModel``; a
+    translation checkpoint is loaded with ``memzoo.train.seq2seq_loading.load_translator``.
     The run config and metrics are attached as ``model.checkpoint_meta``.
     """
     weights, meta = read_checkpoint(path)
-    if meta.get("kind") == "multitask":  # a shared trunk with a head per task
-        from memzoo.train.multitask import load_multitask
-
+    kind = meta.get("kind")
+    if kind == "multitask":  # a shared trunk with a head per task
         return load_multitask(weights, meta)
-    cfg = validate_config(meta["config"])
-    model = SequenceModel(
-        layers=cfg.model.layers,
-        d_model=cfg.model.d_model,
-        vocab_size=meta.get("input_vocab_size"),
-        input_dim=meta.get("input_dim"),
-        head=meta["head"],
-        num_outputs=meta["output_vocab_size"],
-        layer_options=cfg.model.layer_options,
-        mlp_ratio=cfg.model.mlp_ratio,
-    )
-    model.load_state_dict(weights)
+    if kind == "seq2seq":
+        raise MemzooError(
+            f"{path}: a translation checkpoint; load it with memzoo.train.seq2seq_loading.load_translator"
+        )
+    try:
+        m = validate_as(ModelConfig, meta["config"]["model"])
+        model = SequenceModel(
+            layers=m.layers,
+            d_model=m.d_model,
+            vocab_size=meta.get("input_vocab_size"),
+            input_dim=meta.get("input_dim"),
+            head=meta["head"],
+            num_outputs=meta["output_vocab_size"],
+            layer_options=m.layer_options,
+            mlp_ratio=m.mlp_ratio,
+        )
+        model.load_state_dict(weights)
+    except (KeyError, TypeError, RuntimeError) as err:
+        raise MemzooError(
+            f"{path}: config.json and model.safetensors do not describe one model ({err})"
+        ) from None
     model.checkpoint_meta = meta
     return model.eval()

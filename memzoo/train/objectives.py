@@ -12,7 +12,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from memzoo.train.metrics import IGNORE_INDEX, MetricAccumulator
+from memzoo.metrics.classification import IGNORE_INDEX, MetricAccumulator
 
 
 def training_loss(model, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

@@ -8,9 +8,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 class EpochProgress:
     """One bar over all training steps, showing the running loss and the last accuracy."""
 
-    def __init__(self, epochs: int, steps_per_epoch: int, *, enabled: bool, label: str = "train"):
+    def __init__(self, total_steps: int, *, enabled: bool, label: str = "train"):
         self.enabled = enabled
-        self.total = epochs * steps_per_epoch
+        self.total = total_steps
         self.loss = float("nan")
         self.metric: float | None = None
         if enabled:

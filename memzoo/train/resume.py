@@ -1,4 +1,5 @@
-"""Resumable runs: the state after every epoch, and ``resume_run`` to go on from it.
+"""Resumable runs: the state saved after every epoch (``memzoo.train.run_kinds.resume_run``
+goes on from it).
 
 After each epoch the trainer writes ``<out_dir>/<run_id>/last/`` (beside the *best*
 checkpoint in ``<out_dir>/<run_id>/``, which stays as it was)::
@@ -27,7 +28,7 @@ from typing import Any
 
 import torch
 
-from memzoo.errors import ConfigError, MemzooError
+from memzoo.errors import MemzooError
 from memzoo.train.checkpoint import CONFIG, read_checkpoint, save_checkpoint
 
 LAST = "last"
@@ -46,7 +47,9 @@ class ResumePoint:
     best_value: float | None = None
     best_metrics: dict[str, Any] = field(default_factory=dict)
     curve: list[dict[str, Any]] = field(default_factory=list)
-    done: bool = False  # the run stopped on its own (target reached, out of time)
+    done: bool = False  # the run stopped on its own (target reached, budget spent, out of time)
+    best_epoch: int | None = None  # the epoch whose weights are the selected checkpoint
+    truncated: bool = False  # stopped by train.max_seconds
     states: dict[str, Any] = field(default_factory=dict)  # optimiser, scheduler, RNGs
 
     def restore(self, model, optimizer, scheduler, order_gen: torch.Generator, weights) -> None:
@@ -83,6 +86,8 @@ def save_resume_point(
         "best_metrics": _plain(point.best_metrics),
         "curve": _plain(point.curve),
         "done": point.done,
+        "best_epoch": point.best_epoch,
+        "truncated": point.truncated,
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
         "order_rng": order_gen.get_state(),
@@ -100,7 +105,7 @@ def save_resume_point(
 
 def load_resume_point(path: str | Path) -> tuple[ResumePoint, dict[str, torch.Tensor]]:
     """The resume point and weights saved in ``path`` (a run folder or its ``last/``)."""
-    folder = _last_folder(Path(path))
+    folder = last_folder(Path(path))
     weights, meta = read_checkpoint(folder)
     state = torch.load(folder / TRAIN_STATE, map_location="cpu", weights_only=True)
     if state.get("format") != FORMAT or state.get("epoch") != meta.get("epoch"):
@@ -118,53 +123,19 @@ def load_resume_point(path: str | Path) -> tuple[ResumePoint, dict[str, torch.Te
         best_metrics=state["best_metrics"],
         curve=state["curve"],
         done=state["done"],
+        best_epoch=state.get("best_epoch"),
+        truncated=bool(state.get("truncated", False)),
         states={k: state[k] for k in keys},
     )
     return point, weights
 
 
-def _last_folder(path: Path) -> Path:
+def last_folder(path: Path) -> Path:
+    """The folder holding a resumable state: ``path`` itself, its ``last/`` or ``last.old/``."""
     for candidate in (path, path / LAST, path / (LAST + ".old")):
         if (candidate / TRAIN_STATE).is_file() and (candidate / CONFIG).is_file():
             return candidate
     raise MemzooError(
         f"{str(path)!r} holds no resumable checkpoint ({LAST}/{TRAIN_STATE}); "
         "runs save one after each epoch unless train.checkpoint=false"
-    )
-
-
-def resume_run(run: str, *, store=None, overrides: list[str] | None = None, progress=None):
-    """Continue run ``run`` (a run id in ``store``, or a run's checkpoint folder) from the
-    last epoch it saved, under the same run id; return the ``RunResult``.
-
-    The config is the stored one (the store's row, else the checkpoint's ``config.json``),
-    with ``overrides`` applied (e.g. ``train.epochs=8`` to train longer; a changed epoch count
-    changes the learning-rate schedule, so such a run no longer matches an uninterrupted one).
-    The store row goes back to ``running`` and keeps the curve of the epochs already done.
-    """
-    from memzoo.train.config import build_config
-    from memzoo.train.trainer import train
-
-    record = None
-    if store is not None:
-        try:
-            record = store.get(run)
-        except MemzooError:
-            record = None
-    if record is not None:
-        config, run_id, suite = record.config, record.run_id, record.suite
-        run_dir = Path(config.get("train", {}).get("out_dir", "results/runs")) / run_id
-    else:
-        path = Path(run)
-        if not path.is_dir():
-            where = f"in {store.path} " if store is not None else ""
-            raise MemzooError(f"no run {run!r} {where}and no checkpoint folder of that name")
-        meta = json.loads((_last_folder(path) / CONFIG).read_text())
-        config, run_id, suite = meta["config"], meta["run_id"], None
-        run_dir = path.parent if path.name == LAST else path
-    cfg = build_config(config, list(overrides or []))
-    if cfg.task.name in ("continual", "translate", "multitask"):
-        raise ConfigError(f"task {cfg.task.name!r} cannot be resumed; only single-task runs can")
-    return train(
-        cfg, store=store, suite=suite, run_id=run_id, progress=progress, resume_from=_last_folder(run_dir)
     )

@@ -25,14 +25,6 @@ from memzoo.train.objectives import accumulator_for, training_loss
 TrainStep = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def resolve_segment_len(train_cfg, task) -> int | None:
-    """``train.segment_len`` if set, else the task's ``segment_len`` attribute, else None."""
-    if train_cfg.segment_len is not None:
-        return train_cfg.segment_len
-    value = getattr(task, "segment_len", None)
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
 def make_train_step(
     model: SequenceModel,
     segment_len: int | None,

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from memzoo import layers as layer_registry
-from memzoo.train.config import TaskSpec, apply_overrides, check_layer_options, validate_as
+from memzoo.train.config import BaseTrainConfig, TaskSpec, apply_overrides, check_layer_options, validate_as
 
 
 def _translate_spec() -> TaskSpec:
@@ -51,28 +51,19 @@ class Seq2SeqModelConfig(BaseModel):
         return self
 
 
-class TranslationTrainConfig(BaseModel):
-    """Optimisation, evaluation and decoding settings."""
-
-    model_config = ConfigDict(extra="forbid")
+class TranslationTrainConfig(BaseTrainConfig):
+    """The shared train settings (other defaults, suited to the toy grammar) plus decoding."""
 
     epochs: int = Field(30, gt=0)
     batch_size: int = Field(64, gt=0)
-    lr: float = Field(3e-3, gt=0)
     weight_decay: float = Field(0.01, ge=0)
-    warmup_fraction: float = Field(0.05, ge=0, lt=1)
-    grad_clip: float = Field(1.0, gt=0)
-    label_smoothing: float = Field(0.0, ge=0, lt=1)
     num_train: int = Field(4000, gt=0)
-    num_test: int = Field(300, gt=0)
-    seed: int = 0
-    target_chrf: float = Field(99.0, gt=0, le=100, description="stop once held-out chrF reaches it")
+    num_validation: int = Field(300, gt=0, description="pairs that select the checkpoint")
+    num_test: int = Field(300, gt=0, description="pairs scored once, on the selected checkpoint")
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    target_chrf: float = Field(99.0, gt=0, le=100, description="stop once validation chrF reaches it")
     beam_size: int = Field(1, ge=1, description="decoding at evaluation: 1 greedy, >1 beam search")
     length_penalty: float = Field(1.0, ge=0, description="beam ranking: sum log p / length**this")
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    max_seconds: float | None = Field(None, gt=0, description="stop after this much wall time")
-    checkpoint: bool = True
-    out_dir: str = "results/runs"
 
 
 class TranslationConfig(BaseModel):

@@ -2,7 +2,7 @@
 
 The directory holds ``model.safetensors``, ``config.json`` (the ``TranslationConfig`` and
 vocabulary sizes) and the two tokenizers ``source_tokenizer.json`` / ``target_tokenizer.json``
-that :func:`memzoo.train.seq2seq_trainer.train_translation` writes.
+that a translation run (``memzoo.fit`` of a translate config) writes.
 """
 
 from __future__ import annotations
@@ -31,11 +31,9 @@ class Translator:
 
     def translate(self, texts: list[str], *, beam_size: int = 1, length_penalty: float = 1.0) -> list[str]:
         """Translations of ``texts`` (sources longer than ``seq_len`` tokens are cut)."""
-        from memzoo.train.seq2seq_trainer import translate_ids
-
         src = pad_batch([self.source_tokenizer.encode(t) for t in texts], self.seq_len, side="right")
-        ids = translate_ids(
-            self.model, src, beam_size=beam_size, length_penalty=length_penalty, max_len=self.seq_len
+        ids = self.model.translate_ids(
+            src, beam_size=beam_size, length_penalty=length_penalty, max_len=self.seq_len
         )
         return [self.target_tokenizer.decode(row) for row in ids]
 

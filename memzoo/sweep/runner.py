@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from memzoo.bench.executors import Executor
-from memzoo.bench.jobs import Job
-from memzoo.bench.record import RunRecord
-from memzoo.bench.store import ResultsStore
-from memzoo.bench.suites import suite_configs
+from memzoo.results.record import RunRecord
+from memzoo.results.store import ResultsStore
+from memzoo.sweep.executors import Executor
+from memzoo.sweep.jobs import Job
+from memzoo.sweep.suites import suite_configs
 from memzoo.train.config import apply_overrides, validate_config
 
 

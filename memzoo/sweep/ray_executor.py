@@ -1,6 +1,6 @@
 """Run benchmark jobs as Ray tasks: on this machine, or on an existing Ray cluster.
 
-Each job is one Ray task calling ``job_fn`` (default :func:`memzoo.bench.jobs.run_job`) and
+Each job is one Ray task calling ``job_fn`` (default :func:`memzoo.sweep.jobs.run_job`) and
 returning its ``RunRecord`` (curve included) to the driver, which calls ``on_record`` and so
 writes the SQLite store itself: workers need no shared filesystem, only memzoo and its
 dependencies installed on every node.
@@ -10,7 +10,7 @@ Resources: a job asks Ray for one GPU when its config says ``train.device == "cu
 the cluster's GPUs); otherwise ``cpus_per_run`` CPUs, and the task uses that many torch
 threads, so tasks never oversubscribe a node.
 
-Retries follow :mod:`memzoo.bench.executors`: an attempt that ends ``failed`` (``run_job``'s
+Retries follow :mod:`memzoo.sweep.executors`: an attempt that ends ``failed`` (``run_job``'s
 own ``failed`` record, an exception raised in the task -- ``RayTaskError`` --, or a worker or
 node that died -- ``WorkerCrashedError``, ``NodeDiedError``, ...) is submitted again, up to
 ``retries`` more times, then reported ``failed`` with the last error. Ray's own retries are
@@ -28,7 +28,9 @@ import traceback
 from collections.abc import Sequence
 from typing import Any
 
-from memzoo.bench.executors import (
+from memzoo.errors import ConfigError, MemzooError
+from memzoo.results.record import RunRecord
+from memzoo.sweep.executors import (
     JobFn,
     OnRecord,
     OnStart,
@@ -37,9 +39,7 @@ from memzoo.bench.executors import (
     final_record,
     should_retry,
 )
-from memzoo.bench.jobs import Job, run_job
-from memzoo.bench.record import RunRecord
-from memzoo.errors import ConfigError, MemzooError
+from memzoo.sweep.jobs import Job, run_job
 
 INSTALL_HINT = "Ray is not installed; install it with: pip install 'memzoo[ray]'"
 # How long the driver waits for a result before it looks for newly started tasks.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from memzoo.bench.report_data import (
+from memzoo.report.data import (
     ReportData,
     accuracy,
     caption,
@@ -21,7 +21,7 @@ from memzoo.bench.report_data import (
     number,
     task_setting,
 )
-from memzoo.bench.report_plots import (
+from memzoo.report.plots import (
     color_map,
     figure_html,
     legend,

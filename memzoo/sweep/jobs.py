@@ -11,7 +11,8 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
-from memzoo.bench.record import RunRecord, config_hash
+from memzoo.results.record import RunRecord, config_hash
+from memzoo.train import fit
 
 
 @dataclass(frozen=True)
@@ -42,10 +43,8 @@ class Job:
 
 def run_job(job: Job) -> RunRecord:
     """Train ``job`` and return its record; an exception becomes a ``failed`` record."""
-    from memzoo.train import train
-
     try:
-        return train(job.config, suite=job.suite, run_id=job.run_id, progress=False).record
+        return fit(job.config, suite=job.suite, run_id=job.run_id, progress=False).record
     except Exception as err:  # a failed run is data, not a crash of the sweep
         record = job.pending_record()
         record.status = "failed"

@@ -3,28 +3,67 @@ recurrence, on the very inputs the layer hands the op.
 
 A layer's ratio against its ``algorithm="naive"`` twin includes the projections, short
 convolutions and norms both share; these rows (layer ``"<name>/op"``) time the op alone.
-The inputs are captured by running the layer once inside
-:func:`memzoo.layers._fast_weight.recording_op_calls`, so any layer that calls
-``parallel_form`` gets op rows without code of its own.
+The inputs are captured by running the layer once inside :func:`recording_op_calls`, which
+patches ``parallel_form`` where the layer's classes look it up, so any layer that calls
+``memzoo.layers._fast_weight.parallel_form`` gets op rows without code of its own.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
+from typing import NamedTuple
+from unittest import mock
 
 import torch
 
-from memzoo.bench.speed_timing import timed_row
-from memzoo.layers._fast_weight import OpCall, recording_op_calls
 from memzoo.layers.base import detach_state
+from memzoo.speed.timing import timed_row
 
 OP_REFERENCE = "naive recurrence (op)"
 
 
+class OpCall(NamedTuple):
+    """One ``parallel_form`` call: both forms of the op and the arguments it got."""
+
+    chunk_fn: Callable
+    naive_fn: Callable
+    inputs: tuple
+    initial_state: object
+    chunk_size: int
+
+
+@contextlib.contextmanager
+def recording_op_calls(layer: torch.nn.Module) -> Iterator[list[OpCall]]:
+    """Record every ``parallel_form`` call ``layer`` makes inside the block (the name is
+    patched in the module of each class of the layer that uses it, then restored)."""
+    calls: list[OpCall] = []
+
+    def recorder(original):
+        def record(algorithm, chunk_fn, naive_fn, *inputs, initial_state, chunk_size):
+            calls.append(
+                OpCall(chunk_fn, naive_fn, inputs, initial_state, min(chunk_size, inputs[0].shape[2]))
+            )
+            return original(
+                algorithm, chunk_fn, naive_fn, *inputs, initial_state=initial_state, chunk_size=chunk_size
+            )
+
+        return record
+
+    with contextlib.ExitStack() as patches:
+        for module_name in {cls.__module__ for cls in type(layer).__mro__}:
+            module = sys.modules.get(module_name)
+            original = getattr(module, "parallel_form", None)
+            if original is not None:
+                patches.enter_context(mock.patch.object(module, "parallel_form", recorder(original)))
+        yield calls
+
+
 def captured_op_call(layer: torch.nn.Module, x: torch.Tensor) -> OpCall | None:
     """The first ``parallel_form`` call ``layer(x)`` makes, inputs detached; None if none."""
-    with torch.no_grad(), recording_op_calls() as calls:
+    with torch.no_grad(), recording_op_calls(layer) as calls:
         layer(x)
     if not calls:
         return None

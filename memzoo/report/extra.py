@@ -4,7 +4,7 @@
 ``metrics["retention"] = 0.8`` (a number) shows up in its table, and one that writes
 ``metrics["accuracy_by_distance"] = {"16": 0.9, "64": 0.6}`` (numbers keyed by a number)
 gets a line plot, with no change to the report. A dedicated section for such a metric can
-still be added to ``memzoo.bench.report.SECTIONS``.
+still be added to ``memzoo.report.html.SECTIONS``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import math
 import time
 from typing import Any
 
-from memzoo.bench.report_data import (
+from memzoo.report.data import (
     ReportData,
     caption,
     esc,
@@ -23,7 +23,7 @@ from memzoo.bench.report_data import (
     layer_label,
     number,
 )
-from memzoo.bench.report_plots import (
+from memzoo.report.plots import (
     color_map,
     figure_html,
     legend,
@@ -31,7 +31,7 @@ from memzoo.bench.report_plots import (
     subplots,
     use_log_x,
 )
-from memzoo.bench.store import FINAL_STATUSES
+from memzoo.results.store import FINAL_STATUSES
 
 SPEED_HEADER = [
     "measured",

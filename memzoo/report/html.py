@@ -1,10 +1,10 @@
 """The benchmark report: one self-contained HTML file built only from the results store.
 
-The report is the list :data:`SECTIONS` of :class:`~memzoo.bench.report_data.Section`
+The report is the list :data:`SECTIONS` of :class:`~memzoo.report.data.Section`
 (``id``, ``title``, ``render(data) -> html | None``). A section whose ``render`` returns
 None (nothing to show, e.g. no speed rows yet) is left out, with its entry in the table of
 contents. To add a section (accuracy against distance, retention, ...), write a function
-of :class:`~memzoo.bench.report_data.ReportData` returning escaped HTML, and append
+of :class:`~memzoo.report.data.ReportData` returning escaped HTML, and append
 ``Section("my-id", "My title", my_function)`` to :data:`SECTIONS` (or pass ``sections=``).
 
 Figures are PNGs inlined as base64, so the file can be mailed or archived on its own.
@@ -19,11 +19,13 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from memzoo.bench import report_apps, report_extra, report_sections
-from memzoo.bench.report_data import ReportData, Section, esc
-from memzoo.bench.report_plots import require_matplotlib
-from memzoo.bench.store import ResultsStore
 from memzoo.errors import MemzooError
+from memzoo.report import apps as report_apps
+from memzoo.report import extra as report_extra
+from memzoo.report import sections as report_sections
+from memzoo.report.data import ReportData, Section, esc
+from memzoo.report.plots import require_matplotlib
+from memzoo.results.store import ResultsStore
 
 __all__ = ["SECTIONS", "ReportData", "Section", "build_report_html", "write_report"]
 

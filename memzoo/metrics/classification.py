@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-IGNORE_INDEX = -100
+from memzoo.models.targets import IGNORE_INDEX
 
 
 class MetricAccumulator:

@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 import torch
 
 from memzoo import layers as layer_registry
-from memzoo.bench.speed_ops import op_rows
-from memzoo.bench.speed_references import reference_for
-from memzoo.bench.speed_timing import (
+from memzoo.speed.ops import op_rows
+from memzoo.speed.references import reference_for
+from memzoo.speed.timing import (
     forward_backward,
     forward_only,
     matmul_peak_flops,

@@ -2,7 +2,7 @@
 
 Tables (schema version ``SCHEMA_VERSION``, kept in ``memzoo_meta``; see ``store_db``):
 
-- ``runs``: one row per :class:`~memzoo.bench.record.RunRecord`; ``layers``, ``config``
+- ``runs``: one row per :class:`~memzoo.results.record.RunRecord`; ``layers``, ``config``
   and ``metrics`` are JSON text (extra metrics such as retention live in ``metrics``).
   Indexed on ``(suite, config_hash)`` for resuming a benchmark.
 - ``curves``: one row per (run, epoch); ``metrics`` is the whole per-epoch dict as JSON.
@@ -29,11 +29,13 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from memzoo.bench.record import RUN_STATUSES, RunRecord
-from memzoo.bench.store_db import SCHEMA_VERSION, SqliteFile
+from memzoo.results.record import RUN_STATUSES, RunRecord
+from memzoo.results.store_db import SCHEMA_VERSION, SqliteFile
 from memzoo.errors import MemzooError
 
-__all__ = ["FINAL_STATUSES", "SCHEMA_VERSION", "SPEED_COLUMNS", "ResultsStore"]
+__all__ = ["DEFAULT_DB", "FINAL_STATUSES", "SCHEMA_VERSION", "SPEED_COLUMNS", "ResultsStore"]
+
+DEFAULT_DB = "results/memzoo.db"  # where every command reads and writes runs unless told
 
 # A run with one of these statuses ran to its end: resuming a benchmark skips it.
 FINAL_STATUSES = ("completed", "diverged")
@@ -84,7 +86,7 @@ class ResultsStore(SqliteFile):
             database, a newer memzoo schema, or corrupt. The file is left untouched.
     """
 
-    def __init__(self, path: str | Path = "results/memzoo.db", *, timeout: float = 60.0):
+    def __init__(self, path: str | Path = DEFAULT_DB, *, timeout: float = 60.0):
         super().__init__(path, timeout=timeout)
 
     def __repr__(self) -> str:

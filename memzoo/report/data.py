@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from memzoo.bench.record import RunRecord
-from memzoo.bench.store import FINAL_STATUSES, ResultsStore
+from memzoo.results.record import RunRecord
+from memzoo.results.store import FINAL_STATUSES, ResultsStore
 
 
 @dataclass

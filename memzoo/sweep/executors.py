@@ -5,7 +5,7 @@ driver process exactly once per job, as jobs finish (any order). It may also acc
 ``on_start`` keyword: ``on_start(job)`` is then called once per job when the job begins to
 run (before its ``on_record``), so the driver can show how many runs are running.
 ``LocalExecutor`` uses a pool of local processes; ``RayExecutor``
-(:mod:`memzoo.bench.ray_executor`) runs jobs as Ray tasks with the same interface.
+(:mod:`memzoo.sweep.ray_executor`) runs jobs as Ray tasks with the same interface.
 
 Retries (both executors): a job whose attempt ends ``failed`` (``run_job`` turned an
 exception in training into a ``failed`` record, or the worker process died) is run again,
@@ -28,9 +28,9 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Protocol
 
-from memzoo.bench.jobs import Job, run_job
-from memzoo.bench.record import RunRecord
 from memzoo.errors import ConfigError
+from memzoo.results.record import RunRecord
+from memzoo.sweep.jobs import Job, run_job
 
 OnRecord = Callable[[RunRecord], None]
 OnStart = Callable[[Job], None]
@@ -104,7 +104,7 @@ class LocalExecutor:
     Args:
         workers: number of processes (>= 1).
         retries: extra attempts for a job whose attempt failed (see the module docstring).
-        job_fn: what a worker runs for one job (default :func:`~memzoo.bench.jobs.run_job`);
+        job_fn: what a worker runs for one job (default :func:`~memzoo.sweep.jobs.run_job`);
             must be importable by name in a fresh process.
     """
 

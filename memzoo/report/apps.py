@@ -26,9 +26,9 @@ import os
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from memzoo.bench.record import RunRecord
-from memzoo.bench.report_data import ReportData, caption, esc, fmt, html_table, layer_label, number
-from memzoo.bench.store import FINAL_STATUSES
+from memzoo.report.data import ReportData, caption, esc, fmt, html_table, layer_label, number
+from memzoo.results.record import RunRecord
+from memzoo.results.store import FINAL_STATUSES
 
 
 class AppRow(NamedTuple):

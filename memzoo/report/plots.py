@@ -12,8 +12,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from memzoo.bench.report_data import esc
 from memzoo.errors import MemzooError
+from memzoo.report.data import esc
 
 PLOT_DPI = 100
 

@@ -1,0 +1,1 @@
+"""Metrics and model-free baselines shared by tasks, applications and training."""

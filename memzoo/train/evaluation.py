@@ -1,0 +1,89 @@
+"""Scoring a trained sequence model on a task's data: the evaluation every recipe uses.
+
+- :func:`evaluate` — metrics of a model on one ``TaskData`` (whole sequences, or segment by
+  segment through a ``SegmentRunner``), in eval mode without gradients;
+- :func:`task_test_metrics` — the test metrics a run stores: the evaluation of the test set
+  plus what the task's hooks add (``memzoo.tasks.base.Task``): facts about the training set,
+  model-free baselines fitted on the training set, ``accuracy_by_<setting>`` on the task's
+  evaluation sweep, and application metrics of the model (e.g. ``hr@10``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from memzoo.tasks.base import DataSplits
+from memzoo.train.objectives import accumulator_for
+from memzoo.train.optim import autocast_for
+from memzoo.train.segmented import evaluate_segmented
+
+
+def resolve_segment_len(train_cfg, task) -> int | None:
+    """``train.segment_len`` if set, else the segment length the task prefers, else None."""
+    return train_cfg.segment_len if train_cfg.segment_len is not None else task.preferred_segment_len()
+
+
+def evaluate(
+    model, data, head: str, num_outputs: int, device, batch_size: int = 256, segment_len=None
+) -> dict:
+    """Metrics of ``model`` on ``data`` (a TaskData), in eval mode without gradients.
+
+    With ``segment_len`` the inputs are read segment by segment (``SegmentRunner``) and only
+    the outputs at scored positions are kept."""
+    if segment_len is not None:
+        return evaluate_segmented(
+            model, data, head, num_outputs, device, segment_len, lambda: autocast_for(device), batch_size
+        )
+    model.eval()
+    acc = accumulator_for(head, num_outputs)
+    with torch.no_grad(), autocast_for(device):
+        for start in range(0, len(data.inputs), batch_size):
+            rows = slice(start, start + batch_size)
+            outputs, _ = model(data.inputs[rows].to(device))
+            slices = {k: v[rows] for k, v in data.slices.items()}
+            acc.update(outputs.float(), data.targets[rows], slices)
+    return acc.compute()
+
+
+def evaluation_sweep_metrics(task, model, train_cfg, device) -> dict[str, Any]:
+    """``accuracy_by_<setting>``: a dict keyed by the value as a string (``{"64": 0.98}``) for
+    each setting of the task's ``evaluation_sweep()``, each variant scored on
+    ``train.num_test`` test examples drawn as its ``split`` does."""
+    out: dict[str, Any] = {}
+    num_outputs = model.head.out_features
+    for setting, variants in task.evaluation_sweep().items():
+        accuracies = {}
+        for value, variant in sorted(variants.items()):
+            _, test = variant.split(0, train_cfg.num_test, seed=train_cfg.seed)
+            metrics = evaluate(
+                model,
+                test,
+                variant.head,
+                num_outputs,
+                device,
+                segment_len=resolve_segment_len(train_cfg, variant),
+            )
+            accuracies[f"{value:g}" if isinstance(value, float) else str(value)] = float(metrics["accuracy"])
+        out[f"accuracy_by_{setting}"] = accuracies
+    return out
+
+
+def task_test_metrics(task, model, data: DataSplits, train_cfg, device) -> dict[str, Any]:
+    """Everything a run stores about ``model`` on ``task``'s test set (see the module)."""
+    metrics = evaluate(
+        model,
+        data.test,
+        task.head,
+        model.head.out_features,
+        device,
+        segment_len=resolve_segment_len(train_cfg, task),
+    )
+    return {
+        **metrics,
+        **task.training_set_metrics(data.train),
+        **task.baseline_metrics(data.train, data.test),
+        **evaluation_sweep_metrics(task, model, train_cfg, device),
+        **task.model_metrics(model, data.test),
+    }

@@ -1,0 +1,148 @@
+"""One task, one ``SequenceModel``: the recipe of ``memzoo.fit`` for every registered task.
+
+Plug-ins of this recipe, chosen by the config:
+
+- ``train.curriculum``: earlier epochs train on easier versions of the task
+  (:mod:`memzoo.train.curriculum`);
+- ``train.segment_len`` (or the task's preferred segment length): segment-by-segment reading
+  with truncated backpropagation (:mod:`memzoo.train.segmented`);
+- under ``torchrun``: data-parallel steps with DDP (:mod:`memzoo.train.distributed`).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from memzoo.errors import ConfigError
+from memzoo.models import SequenceModel
+from memzoo.train.config import RunConfig
+from memzoo.train.curriculum import Curriculum
+from memzoo.train.distributed import Distributed, make_ddp_train_step
+from memzoo.train.evaluation import evaluate, resolve_segment_len, task_test_metrics
+from memzoo.train.objectives import primary_metric
+from memzoo.train.optim import autocast_for
+from memzoo.train.recipe import Recipe
+from memzoo.train.segmented import make_train_step
+
+
+def build_model(config: RunConfig, task) -> SequenceModel:
+    """The model a config describes, sized for ``task``'s vocabularies and head."""
+    m = config.model
+    return SequenceModel(
+        layers=m.layers,
+        d_model=m.d_model,
+        vocab_size=None if task.input_dim else task.input_vocab_size,
+        input_dim=task.input_dim,
+        head=task.head,
+        num_outputs=task.output_vocab_size,
+        layer_options=m.layer_options,
+        mlp_ratio=m.mlp_ratio,
+    )
+
+
+def check_fits(model: SequenceModel, task) -> SequenceModel:
+    """``model`` if it can be trained on ``task`` (inputs, head kind, enough outputs)."""
+    if model.head_kind != task.head:
+        raise ConfigError(
+            f"the given model has a {model.head_kind!r} head; task {task.name!r} needs {task.head!r}"
+        )
+    embed = model.embed
+    fits_inputs = (
+        getattr(embed, "in_features", None) == task.input_dim
+        if task.input_dim
+        else getattr(embed, "num_embeddings", 0) >= task.input_vocab_size
+    )
+    if not fits_inputs or model.head.out_features < task.output_vocab_size:
+        raise ConfigError(
+            f"the given model does not fit task {task.name!r}: it needs "
+            f"{task.input_dim or task.input_vocab_size} inputs and {task.output_vocab_size} outputs"
+        )
+    return model
+
+
+class SingleTaskRecipe(Recipe):
+    """Train ``cfg.model`` on ``cfg.task`` (or go on training ``model``, e.g. continual)."""
+
+    def __init__(
+        self, cfg: RunConfig, *, model: SequenceModel | None = None, dctx: Distributed | None = None
+    ):
+        self.cfg, self.tc = cfg, cfg.train
+        self.task = cfg.task.build()
+        self.task_name, self.layers = cfg.task.name, list(cfg.model.layers)
+        self.record_config = cfg.model_dump(mode="json")
+        self.primary_metric, self.higher_is_better = primary_metric(self.task.head)
+        self.target = self.tc.target_accuracy if self.higher_is_better else None
+        self._given_model, self.dctx = model, dctx or Distributed()
+
+    def prepare(self) -> None:
+        tc = self.tc
+        self.data = self.task.splits(tc.num_train, tc.num_validation, tc.num_test, tc.seed)
+        self.curriculum = Curriculum(self.cfg, self.task, self.data.train) if tc.curriculum else None
+        self.segment_len = resolve_segment_len(tc, self.task)
+
+    def build_model(self, device: torch.device) -> SequenceModel:
+        self.device = device
+        given = self._given_model
+        model = build_model(self.cfg, self.task) if given is None else check_fits(given, self.task)
+        self.model = model.to(device)
+
+        def autocast():
+            return autocast_for(device)
+
+        if self.dctx.enabled:
+            self._step = make_ddp_train_step(
+                self.model, self.dctx, self.task.head, self.segment_len, autocast
+            )
+        else:
+            self._step = make_train_step(self.model, self.segment_len, self.tc.tbptt_segments, autocast)
+        return self.model
+
+    def state_bytes(self) -> int:
+        return self.model.state_size(self.task.seq_len)
+
+    def steps_per_epoch(self) -> int:
+        return math.ceil(len(self.data.train) / self.tc.batch_size)
+
+    def batches(self, epoch: int, generator: torch.Generator):
+        data = self.data.train if self.curriculum is None else self.curriculum.data_for(epoch)
+        order = torch.randperm(len(data), generator=generator)
+        for first in range(0, len(data), self.tc.batch_size):
+            rows = order[first : first + self.tc.batch_size]  # under DDP the step takes its shard
+            yield data.inputs[rows], data.targets[rows]
+
+    def train_step(self, batch) -> torch.Tensor:
+        inputs, targets = batch
+        return self._step(inputs.to(self.device), targets.to(self.device))
+
+    def curve_extras(self, epoch: int) -> dict[str, Any]:
+        return self.curriculum.point(epoch) if self.curriculum is not None else {}
+
+    def validate(self) -> dict[str, Any]:
+        num_outputs = self.model.head.out_features
+        return evaluate(
+            self.model,
+            self.data.validation,
+            self.task.head,
+            num_outputs,
+            self.device,
+            segment_len=self.segment_len,
+        )
+
+    def test(self) -> dict[str, Any]:
+        return task_test_metrics(self.task, self.model, self.data, self.tc, self.device)
+
+    def checkpoint_meta(self) -> dict[str, Any]:
+        task = self.task
+        return {
+            "input_dim": task.input_dim,
+            "input_vocab_size": None if task.input_dim else task.input_vocab_size,
+            "output_vocab_size": task.output_vocab_size,
+            "head": task.head,
+        }
+
+    def save_artifacts(self, directory: Path) -> None:
+        self.task.save_artifacts(directory)

@@ -1,0 +1,197 @@
+"""The one file that knows the kinds of run: ``memzoo.fit(config)`` picks the recipe.
+
+============  =====================================  =========================================
+task.name     recipe                                 model
+============  =====================================  =========================================
+any task      ``recipes.single_task`` (curriculum,   ``SequenceModel``
+              TBPTT segments, DDP under torchrun)
+multitask     ``recipes.multitask``                  ``MultiHeadModel`` (one trunk, heads)
+translate     ``recipes.translation``                ``Seq2Seq`` (a ``TranslationConfig``)
+continual     ``recipes.continual``: two single-     ``SequenceModel``
+              task runs on the same weights
+============  =====================================  =========================================
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from memzoo.errors import ConfigError, MemzooError
+from memzoo.train import distributed
+from memzoo.train.checkpoint import CONFIG
+from memzoo.train.config import RunConfig, build_config, validate_config
+from memzoo.train.environment import resolve_device
+from memzoo.train.lifecycle import RunResult, run_lifecycle
+from memzoo.train.recipes.continual import continual_phases, run_continual
+from memzoo.train.recipes.multitask import MultitaskRecipe
+from memzoo.train.recipes.single_task import SingleTaskRecipe
+from memzoo.train.recipes.translation import TranslationRecipe
+from memzoo.train.resume import LAST, last_folder
+from memzoo.train.run_ids import check_run_id
+from memzoo.train.seq2seq_config import TranslationConfig, validate_translation_config
+
+#: run kinds other than a single task, by task name
+MULTI_PHASE_KINDS = ("continual", "multitask", "translate")
+#: run kinds ``--resume`` can continue
+RESUMABLE = "single-task runs"
+
+
+def fit(
+    config: RunConfig | TranslationConfig | dict,
+    *,
+    store=None,
+    suite: str | None = None,
+    run_id: str | None = None,
+    progress: bool | None = None,
+    model=None,
+    resume_from: str | Path | None = None,
+) -> RunResult:
+    """Train what ``config`` describes; return the record, the model and its checkpoint folder.
+
+    Args:
+        config: a ``RunConfig`` (or dict validated into one); a ``TranslationConfig`` (or a
+            dict whose ``model`` has ``encoder_layers``) for translation.
+        store: a ``ResultsStore``; when given, the run and its curve are written as they go.
+        suite: the benchmark suite this run belongs to (stored with it).
+        run_id: defaults to a fresh random id (letters, digits, ``._-``).
+        progress: show a progress bar; default: only when stderr is a terminal.
+        model: go on training this model (e.g. continual learning) instead of building one.
+        resume_from: a run's ``last/`` folder (see ``memzoo.train.resume.resume_run``).
+    """
+    if _is_translation(config):
+        return _translation(config, store, suite, run_id, progress, model, resume_from)
+    cfg = validate_config(config)
+    kind = cfg.task.name
+    if resume_from is not None and kind in MULTI_PHASE_KINDS:
+        raise ConfigError(f"task {kind!r} cannot be resumed; only {RESUMABLE} can")
+    if kind == "translate":
+        return _translation(translation_config_from_run(cfg), store, suite, run_id, progress, model, None)
+    if kind in ("continual", "multitask") and distributed.env_world()[0] > 1:
+        raise ConfigError(f"task {kind!r} trains in one process; run it without torchrun")
+    device = resolve_device(cfg.train.device)
+    if kind == "continual":
+        cfg_a, cfg_b = continual_phases(cfg)
+        return run_continual(
+            cfg_a,
+            cfg_b,
+            store=store,
+            suite=suite,
+            run_id=run_id,
+            progress=progress,
+            model=model,
+            record_config=cfg.model_dump(mode="json"),
+        )
+    if kind == "multitask":
+        recipe = MultitaskRecipe(cfg, model=model)
+        return run_lifecycle(
+            recipe, cfg.train, store=store, suite=suite, run_id=run_id, progress=progress, device=device
+        )
+    with distributed.session(device) as dctx:
+        recipe = SingleTaskRecipe(cfg, model=model, dctx=dctx)
+        return run_lifecycle(
+            recipe,
+            cfg.train,
+            store=store,
+            suite=suite,
+            run_id=run_id,
+            progress=progress,
+            resume_from=resume_from,
+            dctx=dctx,
+            device=dctx.device(device),
+        )
+
+
+def _is_translation(config) -> bool:
+    if isinstance(config, TranslationConfig):
+        return True
+    return (
+        isinstance(config, dict)
+        and isinstance(config.get("model"), dict)
+        and "encoder_layers" in config["model"]
+    )
+
+
+def _translation(config, store, suite, run_id, progress, model, resume_from) -> RunResult:
+    if model is not None:
+        raise ConfigError("task 'translate' trains a fresh Seq2Seq; passing a model is not supported")
+    if resume_from is not None:
+        raise ConfigError(f"task 'translate' cannot be resumed; only {RESUMABLE} can")
+    cfg = validate_translation_config(config)
+    recipe = TranslationRecipe(cfg)
+    result = run_lifecycle(
+        recipe,
+        cfg.train,
+        store=store,
+        suite=suite,
+        run_id=run_id,
+        progress=progress,
+        device=resolve_device(cfg.train.device),
+    )
+    result.task = recipe.task
+    return result
+
+
+def translation_config_from_run(cfg: RunConfig) -> TranslationConfig:
+    """A ``TranslationConfig`` for a ``RunConfig`` whose task is ``translate`` (what
+    ``memzoo train --task translate`` means): ``model.layers`` is the stack of the encoder and
+    of the decoder alike; ``train.target_accuracy`` (a fraction) is the target chrF / 100."""
+    m, t = cfg.model, cfg.train.model_dump()
+    return validate_translation_config(
+        {
+            "task": {"name": "translate", **cfg.task.params()},
+            "model": {
+                "encoder_layers": m.layers,
+                "decoder_layers": m.layers,
+                "d_model": m.d_model,
+                "mlp_ratio": m.mlp_ratio,
+                "layer_options": m.layer_options,
+            },
+            "train": {
+                **{
+                    k: v
+                    for k, v in t.items()
+                    if k not in ("target_accuracy", "segment_len", "tbptt_segments", "curriculum")
+                },
+                "target_chrf": 100 * t["target_accuracy"],
+            },
+        }
+    )
+
+
+def resume_run(run: str, *, store=None, overrides: list[str] | None = None, progress=None):
+    """Continue run ``run`` (a run id in ``store``, or a run's checkpoint folder) from the
+    last epoch it saved, under the same run id; return the ``RunResult``.
+
+    The config is the stored one (the store's row, else the checkpoint's ``config.json``),
+    with ``overrides`` applied (e.g. ``train.epochs=8`` to train longer; a changed epoch count
+    changes the learning-rate schedule, so such a run no longer matches an uninterrupted one).
+    The store row goes back to ``running`` and keeps the curve of the epochs already done.
+    """
+    record = None
+    if store is not None:
+        try:
+            record = store.get(run)
+        except MemzooError:
+            record = None
+    if record is not None:
+        config, run_id, suite = record.config, record.run_id, record.suite
+        run_dir = Path(config.get("train", {}).get("out_dir", "results/runs")) / run_id
+    else:
+        path = Path(run)
+        if not path.is_dir():
+            where = f"in {store.path} " if store is not None else ""
+            raise MemzooError(f"no run {run!r} {where}and no checkpoint folder of that name")
+        meta_file = last_folder(path) / CONFIG
+        try:
+            meta = json.loads(meta_file.read_text())
+            config, run_id, suite = meta["config"], check_run_id(meta["run_id"]), None
+        except (ValueError, KeyError, TypeError) as err:  # JSONDecodeError and ConfigError are ValueErrors
+            raise MemzooError(f"{meta_file}: not a usable checkpoint config ({err})") from None
+        run_dir = path.parent if path.name == LAST else path
+    cfg = build_config(config, list(overrides or []))
+    if cfg.task.name in MULTI_PHASE_KINDS:
+        raise ConfigError(f"task {cfg.task.name!r} cannot be resumed; only {RESUMABLE} can")
+    return fit(
+        cfg, store=store, suite=suite, run_id=run_id, progress=progress, resume_from=last_folder(run_dir)
+    )
