@@ -70,7 +70,7 @@ def main() -> None:
             },
         }
         start = time.perf_counter()
-        result = memzoo.train(config)
+        result = memzoo.fit(config)
         final = result.record.curve[-1]  # the trained model on the held-out images
         label = f"{layer} x{depth}, pixel by pixel"
         print(

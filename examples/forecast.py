@@ -43,7 +43,7 @@ def train(task: dict, train: dict, layer: str, seed: int):
             "seed": seed,
         },
     }
-    result = memzoo.train(config)
+    result = memzoo.fit(config)
     task_params = {key: value for key, value in task.items() if key != "name"}
     return result.model, memzoo.tasks.build("forecast", **task_params)
 

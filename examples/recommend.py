@@ -62,7 +62,7 @@ def main() -> None:
             },
         }
         start = time.perf_counter()
-        result = memzoo.train(config)
+        result = memzoo.fit(config)
         metrics = evaluate_recommendations(result.model, task)
         seconds = time.perf_counter() - start
         print(f"{layer:<22} {metrics['hr@10']:>6.3f} {metrics['ndcg@10']:>8.3f} {seconds:>8.1f}")

@@ -19,8 +19,8 @@ import torch
 
 import memzoo
 from memzoo import tasks
-from memzoo.tasks.text_classify import load_artifacts, predict_labels
 from memzoo.metrics.confusion import confusion_matrix, format_confusion, majority_baseline, predict_classes
+from memzoo.tasks.text_classify import load_artifacts, predict_labels
 
 
 def main() -> None:
@@ -58,7 +58,7 @@ def main() -> None:
         },
     }
     start = time.perf_counter()
-    result = memzoo.train(config, progress=False)
+    result = memzoo.fit(config, progress=False)
     seconds = time.perf_counter() - start
 
     # The same task (same file, split and tokenizer: all fixed by its parameters) for the report.

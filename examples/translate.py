@@ -17,10 +17,10 @@ import time
 
 import torch
 
+from memzoo import fit
+from memzoo.metrics.text import translation_scores
 from memzoo.train.seq2seq_config import build_translation_config
 from memzoo.train.seq2seq_loading import load_translator
-from memzoo.train.seq2seq_trainer import train_translation
-from memzoo.metrics.text import translation_scores
 
 
 def main() -> None:
@@ -66,7 +66,7 @@ def main() -> None:
         }
     )
     start = time.perf_counter()
-    result = train_translation(config, progress=False)
+    result = fit(config, progress=False)
     seconds = time.perf_counter() - start
     m = result.metrics
     print(
@@ -75,10 +75,10 @@ def main() -> None:
     )
     print(f"  greedy:       chrF {m['chrf']:5.1f}  BLEU {m['bleu']:5.1f}  exact match {m['exact_match']:.3f}")
 
-    split = result.task.translation_split(args.num_train, 300, seed=0)  # the same held-out pairs
+    split = result.task.translation_split(args.num_train, 300, 300, seed=0)  # the same held-out pairs
     translator = load_translator(result.checkpoint_dir)
     beam = translation_scores(
-        translator.translate(split.test_sources, beam_size=args.beam), split.test_references
+        translator.translate(split.test.sources, beam_size=args.beam), split.test.references
     )
     print(
         f"  beam {args.beam}:       chrF {beam['chrf']:5.1f}  BLEU {beam['bleu']:5.1f}  "

@@ -8,15 +8,14 @@ import torch
 
 import memzoo
 from memzoo.apps import evaluate_recommendations
-from memzoo.sweep.jobs import Job, run_job
-from memzoo.results.record import RunRecord
-from memzoo.report.html import build_report_html
 from memzoo.report.apps import APP_METRICS, app_rows, applications
 from memzoo.report.data import ReportData
+from memzoo.report.html import build_report_html
+from memzoo.results.record import RunRecord
+from memzoo.sweep.jobs import Job, run_job
 from memzoo.sweep.suites import suite_configs
 from memzoo.train import build_model, validate_config
-from memzoo.train.seq2seq_trainer import translation_config_from_run
-from memzoo.train.task_metrics import baseline_metrics, trained_model_metrics
+from memzoo.train.run_kinds import translation_config_from_run
 
 APPS = {"text_classify", "translate", "forecast", "digits", "recommend"}
 
@@ -40,21 +39,22 @@ def test_forecast_baselines_are_naive_maes_of_the_scored_windows_in_standardised
     ahead = origins[:, None] + np.arange(2)  # [N, 2]
     naive = np.abs(series[ahead] - series[origins - 1][:, None]).mean()
     seasonal = np.abs(series[ahead] - series[ahead - 11]).mean()  # season 11 > horizon
-    out = baseline_metrics(task, task.split(0, 10_000, seed=0)[1])
+    out = task.baseline_metrics(*task.split(0, 10_000, seed=0))
     assert out["naive_mae"] * out["series_std"] == pytest.approx(naive)
     assert out["seasonal_naive_mae"] * out["series_std"] == pytest.approx(seasonal)
-    first = baseline_metrics(task, task.split(0, 5, seed=0)[1])  # only the windows the run scores
+    first = task.baseline_metrics(*task.split(0, 5, seed=0))  # only the windows the run scores
     assert first["naive_mae"] * first["series_std"] == pytest.approx(
         np.abs(series[ahead[:5]] - series[origins[:5] - 1][:, None]).mean()
     )
 
 
 @pytest.mark.parametrize("spec", [{"name": "digits"}, {"name": "text_classify", "num_classes": 3}])
-def test_classifiers_store_the_majority_class_accuracy_of_their_held_out_set(spec):
+def test_classifiers_store_the_training_majority_class_accuracy_on_their_held_out_set(spec):
     task = memzoo.tasks.build(**spec)
-    _, test = task.split(16, 200, seed=3)
-    counts = torch.bincount(test.targets)
-    assert baseline_metrics(task, test) == {"majority_accuracy": counts.max().item() / len(test)}
+    train, test = task.split(200, 200, seed=3)
+    majority = torch.bincount(train.targets).argmax()  # fitted on train, never on test
+    expected = (test.targets == majority).double().mean().item()
+    assert task.baseline_metrics(train, test) == {"majority_accuracy": pytest.approx(expected)}
 
 
 def test_recommend_metrics_match_the_application_evaluation():
@@ -65,10 +65,10 @@ def test_recommend_metrics_match_the_application_evaluation():
     )
     reference = evaluate_recommendations(model, task)  # every user
     test = task.split(0, 60, seed=0)[1]
-    base, learned = baseline_metrics(task, test), trained_model_metrics(task, model, test)
+    base, learned = task.baseline_metrics(test, test), task.model_metrics(model, test)
     assert base["popularity_hr@10"] == reference["popularity_hr@10"]
     assert learned == {"hr@10": reference["hr@10"], "ndcg@10": reference["ndcg@10"]}
-    assert trained_model_metrics(memzoo.tasks.build("digits"), model, test) == {}  # no hook
+    assert memzoo.tasks.build("digits").model_metrics(model, test) == {}  # no hook: the default
 
 
 def test_a_benchmark_job_stores_metric_and_baseline_of_its_application():

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from memzoo.errors import ConfigError
+from memzoo.results.store import ResultsStore
 from memzoo.sweep.executors import LocalExecutor
 from memzoo.sweep.jobs import Job, run_job
 from memzoo.sweep.runner import plan_jobs, run_bench
-from memzoo.results.store import ResultsStore
 from memzoo.sweep.suites import suite_configs, suite_names
-from memzoo.errors import ConfigError
 
 
 class InlineExecutor:

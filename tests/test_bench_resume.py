@@ -19,13 +19,13 @@ from pathlib import Path
 
 import pytest
 
+from memzoo.errors import ConfigError
+from memzoo.results.record import config_hash
+from memzoo.results.store import ResultsStore
 from memzoo.sweep.executors import LocalExecutor
 from memzoo.sweep.jobs import Job, run_job
-from memzoo.results.record import config_hash
 from memzoo.sweep.runner import plan_jobs, run_bench
-from memzoo.results.store import ResultsStore
 from memzoo.sweep.suites import suite_configs
-from memzoo.errors import ConfigError
 
 # The bench CLI with Python's Ctrl-C handler installed even if this process ignores SIGINT.
 LAUNCH = (

@@ -9,11 +9,11 @@ import pytest
 import torch
 
 import memzoo
-from memzoo.results.store import ResultsStore
 from memzoo.errors import ConfigError
-from memzoo.train import build_config, load_config_file, trainer
+from memzoo.results.store import ResultsStore
+from memzoo.train import build_config, evaluate, lifecycle, load_config_file
 from memzoo.train.curriculum import STAGE_SEED_STRIDE, Curriculum
-from memzoo.train.resume import resume_run
+from memzoo.train.run_kinds import resume_run
 
 TINY = [
     "task.name=mqar",
@@ -37,7 +37,7 @@ def tiny_config(tmp_path, *extra):
 
 def test_curve_shows_the_stages_and_is_stored(tmp_path):
     store = ResultsStore(tmp_path / "r.db")
-    result = memzoo.train(tiny_config(tmp_path, STAGES), store=store)
+    result = memzoo.fit(tiny_config(tmp_path, STAGES), store=store)
     stored = store.get(result.run_id)
     assert stored.status == "completed"
     assert [p["curriculum_value"] for p in stored.curve] == [8, 12, 16, 16]
@@ -48,7 +48,7 @@ def test_curve_shows_the_stages_and_is_stored(tmp_path):
     task = memzoo.tasks.build("mqar", vocab_size=32, seq_len=16, num_kv_pairs=2)
     _, test = task.split(96, 32, seed=0)
     loaded = memzoo.load(result.checkpoint_dir)
-    again = trainer.evaluate(loaded, test, "lm", task.output_vocab_size, torch.device("cpu"))
+    again = evaluate(loaded, test, "lm", task.output_vocab_size, torch.device("cpu"))
     assert again["accuracy"] == result.metrics["accuracy"]
 
 
@@ -120,17 +120,17 @@ class Interrupted(Exception):
 
 def test_resumed_curriculum_run_matches_an_uninterrupted_one(tmp_path, monkeypatch):
     store = ResultsStore(tmp_path / "r.db")
-    whole = memzoo.train(tiny_config(tmp_path, STAGES), store=store)
-    real_save = trainer.save_resume_point
+    whole = memzoo.fit(tiny_config(tmp_path, STAGES), store=store)
+    real_save = lifecycle.save_resume_point
 
     def save_then_die(run_dir, model, meta, point, *states):
         real_save(run_dir, model, meta, point, *states)
         if point.epoch == 2:  # inside the curriculum: stage 1 of 3
             raise Interrupted
 
-    monkeypatch.setattr(trainer, "save_resume_point", save_then_die)
+    monkeypatch.setattr(lifecycle, "save_resume_point", save_then_die)
     with pytest.raises(Interrupted):
-        memzoo.train(tiny_config(tmp_path, STAGES), store=store, run_id="cut")
+        memzoo.fit(tiny_config(tmp_path, STAGES), store=store, run_id="cut")
     monkeypatch.undo()
     resumed = resume_run("cut", store=store)
     curve = [{k: v for k, v in p.items() if k != "seconds"} for p in store.get("cut").curve]
@@ -156,10 +156,10 @@ def test_curriculum_teaches_a_gru_to_copy_across_a_long_delay():
         "train.epochs=8",
         "train.checkpoint=false",
     ]
-    grown = memzoo.train(
+    grown = memzoo.fit(
         build_config(overrides=[*base, "train.curriculum={values: [8, 16, 32], epochs_per_stage: 2}"])
     )
-    straight = memzoo.train(build_config(overrides=base))
+    straight = memzoo.fit(build_config(overrides=base))
     assert grown.metrics["accuracy"] >= 0.8, grown.record.curve
     assert straight.metrics["accuracy"] <= 0.3, straight.record.curve
     assert grown.record.curve[-1]["steps"] <= straight.record.curve[-1]["steps"] == 8 * 32

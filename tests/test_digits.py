@@ -11,6 +11,8 @@ import memzoo
 from memzoo import tasks
 from memzoo.errors import ConfigError
 from memzoo.tasks import TaskData
+from memzoo.tasks._real_data import hold_out
+from memzoo.tasks.base import VALIDATION_SEED_OFFSET
 from memzoo.tasks.digits import load_digit_images
 
 
@@ -30,9 +32,13 @@ def test_split_is_disjoint_deterministic_and_seeded():
 
 def test_pixels_are_read_row_by_row_and_standardised_on_training_images():
     task = tasks.build("digits")
-    train, test = task.split(num_train=1438, num_test=359, seed=0)  # exactly one pass: the pool
+    parts = task.splits(num_train=1294, num_validation=144, num_test=359, seed=0)  # one pass: the pool
+    train, validation, test = parts.train, parts.validation, parts.test
     pixels, labels = load_digit_images()
     pool, held_out = task.split_rows(torch.Generator().manual_seed(0))
+    kept, validation_rows = hold_out(len(pool), VALIDATION_SEED_OFFSET)
+    assert len(validation) == len(validation_rows) == 144  # 10% of the training pool, never trained on
+    pool = pool[kept.numpy()]
     mean, std = pixels[pool].mean(), pixels[pool].std()
     first = held_out[0]
     # Step 8 * row + column reads pixel (row, column) of the 8×8 image.
@@ -75,7 +81,7 @@ def test_attention_reads_digits_pixel_by_pixel():
         },
     }
     torch.manual_seed(0)
-    result = memzoo.train(config)
+    result = memzoo.fit(config)
     # The final epoch's model on the 359 held-out images. Measured: 0.944 (23 s on one core).
     final = result.record.curve[-1]
     assert final["accuracy"] >= 0.9, final

@@ -118,7 +118,7 @@ def test_naive_baselines_on_known_series():
 @pytest.fixture(scope="module")
 def sunspots_model():
     torch.manual_seed(0)
-    result = memzoo.train({"task": SUNSPOTS, "model": {"layers": ["lstm"], "d_model": 32}, "train": TRAIN})
+    result = memzoo.fit({"task": SUNSPOTS, "model": {"layers": ["lstm"], "d_model": 32}, "train": TRAIN})
     return result.model, tasks.build(**SUNSPOTS)
 
 
@@ -154,7 +154,7 @@ def test_anomaly_detection_finds_anomalies_injected_into_co2():
     # Weekly CO2 with its trend: relative windows; one-step forecasts score every tail week.
     task_params = {"name": "forecast", "series": "co2", "context_len": 52, "horizon": 1, "relative": True}
     torch.manual_seed(0)
-    result = memzoo.train(
+    result = memzoo.fit(
         {
             "task": task_params,
             "model": {"layers": ["lstm"], "d_model": 32},

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from memzoo.train import build_config, train
+from memzoo.train import build_config, fit
 
 WINDOW = 4
 DISTANCE = 8 * WINDOW
@@ -39,7 +39,7 @@ def recall_accuracy(long_term_layer: str) -> float:
             f"model.layer_options={options}",
         ]
     )
-    result = train(cfg)
+    result = fit(cfg)
     assert result.status == "completed"
     return result.metrics["accuracy"]
 

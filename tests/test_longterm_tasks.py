@@ -11,10 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from memzoo import tasks
-from memzoo.results.store import ResultsStore
 from memzoo.errors import ConfigError
-from memzoo.train import build_config, build_model, evaluate, train
-from memzoo.train.continual import continual_phases, train_continual
+from memzoo.results.store import ResultsStore
+from memzoo.train import build_config, build_model, evaluate, fit
+from memzoo.train.recipes.continual import continual_phases, train_continual
 
 IGNORE = -100
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -86,7 +86,7 @@ def test_trainer_records_facts_seen_fraction(tmp_path):
             "train.checkpoint=false",
         ]
     )
-    result = train(cfg)
+    result = fit(cfg)
     task = cfg.task.build()
     expected = task.facts_seen_fraction(task.split(10, 16, seed=0)[0])
     assert 0 < expected < 0.25  # 10 examples x 4 keys cannot show 200 facts
@@ -251,7 +251,7 @@ def test_continual_metrics_are_computed_from_the_phases():
     task_a, task_b = cfg_a.task.build(), cfg_b.task.build()
     joint = tasks.build("continual", task_a=cfg_a.task.model_dump(), task_b=cfg_b.task.model_dump())
     torch.manual_seed(0)
-    phase_a = train(cfg_a, model=build_model(cfg_a, joint)).model
+    phase_a = fit(cfg_a, model=build_model(cfg_a, joint)).model
     test_a = task_a.split(64, 32, seed=0)[1]
     cpu = torch.device("cpu")
     assert m["accuracy_a_before"] == evaluate(phase_a, test_a, "lm", joint.output_vocab_size, cpu)["accuracy"]
@@ -264,7 +264,7 @@ def test_continual_metrics_are_computed_from_the_phases():
             *CONTINUAL,
         ]
     )
-    result = train(joint_cfg)
+    result = fit(joint_cfg)
     assert result.metrics["accuracy_a_before"] == m["accuracy_a_before"]
     final = result.model
     after = evaluate(final, test_a, "lm", joint.output_vocab_size, cpu)["accuracy"]
@@ -290,7 +290,7 @@ def test_continual_phases_and_store(tmp_path):
     cfg = build_config(overrides=["task.name=continual", *CONTINUAL, "train.epochs=1"])
     a, b = continual_phases(cfg)
     assert (a.task.name, b.task.name) == ("memorization", "mqar") and a.model == cfg.model
-    result = train(cfg, store=store, suite="longterm")
+    result = fit(cfg, store=store, suite="longterm")
     stored = store.get(result.run_id)
     assert stored.status == "completed" and stored.suite == "longterm"
     assert stored.config == cfg.model_dump(mode="json")
@@ -330,7 +330,7 @@ def test_cross_segment_recall_test_distances_give_accuracy_by_distance():
             "train.checkpoint=false",
         ]
     )
-    result = train(cfg)
+    result = fit(cfg)
     by_distance = result.metrics["accuracy_by_distance"]
     assert sorted(by_distance) == ["30", "4"]
     # The final model, read in segments of 8, on each distance's own held-out data.

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from memzoo.sweep.jobs import Job, run_job
 from memzoo.results.record import RunRecord
-from memzoo.sweep.runner import plan_jobs
 from memzoo.results.store import ResultsStore
+from memzoo.sweep.jobs import Job, run_job
+from memzoo.sweep.runner import plan_jobs
 from memzoo.sweep.suites import suite_configs
 
 

@@ -10,8 +10,9 @@ import torch
 
 import memzoo
 from memzoo import tasks
-from memzoo.apps.recommend import evaluate_recommendations, hit_rate_and_ndcg, popularity_scores, ranks
+from memzoo.apps.recommend import evaluate_recommendations
 from memzoo.errors import ConfigError
+from memzoo.metrics.ranking import hit_rate_and_ndcg, popularity_scores, ranks
 
 IGNORE = -100
 SMALL = dict(num_users=50, num_items=30, num_clusters=3, seq_len=8, min_history=3)
@@ -81,7 +82,8 @@ def test_popularity_counts_only_the_training_part(tmp_path):
     path.write_text("userId,movieId,rating,timestamp\n1,a,5,1\n1,b,4,2\n1,c,3,3\n2,b,5,1\n2,c,1,2\n")
     task = tasks.build("recommend", path=str(path), seq_len=4)
     assert task.sequences() == [[0, 1, 2], [1, 2]] and task.num_catalogue_items == 3
-    assert popularity_scores(task).tolist() == [1.0, 2.0, 0.0]  # c is only ever a held-out item
+    counts = popularity_scores(task.sequences(), task.num_catalogue_items)
+    assert counts.tolist() == [1.0, 2.0, 0.0]  # c is only ever a held-out item
 
 
 def test_recommend_parameter_errors(tmp_path):
@@ -111,7 +113,7 @@ def test_lstm_beats_popularity_on_generated_interactions():
         },
     }
     torch.manual_seed(0)
-    result = memzoo.train(config)
+    result = memzoo.fit(config)
     metrics = evaluate_recommendations(result.model, tasks.build("recommend"))
     # Measured: HR@10 0.75, NDCG@10 0.64 against popularity 0.22 / 0.12 (random: 0.05).
     assert metrics["num_users"] == 1000 and metrics["random_hr@10"] == 0.05

@@ -8,12 +8,12 @@ import sys
 
 import pytest
 
-from memzoo.results.record import RunRecord, config_hash
-from memzoo.report.html import SECTIONS, Section, build_report_html, write_report
-from memzoo.report.data import ReportData, layer_label
-from memzoo.report.sections import accuracy_by_task, runs_table
-from memzoo.results.store import ResultsStore
 from memzoo.errors import MemzooError
+from memzoo.report.data import ReportData, layer_label
+from memzoo.report.html import SECTIONS, Section, build_report_html, write_report
+from memzoo.report.sections import accuracy_by_task, runs_table
+from memzoo.results.record import RunRecord, config_hash
+from memzoo.results.store import ResultsStore
 
 EVIL = "<script>alert('pwned')</script>"
 

@@ -3,9 +3,9 @@ first reaches 0.99, from the best run at each state size."""
 
 from __future__ import annotations
 
-from memzoo.results.record import RunRecord
-from memzoo.report.html import build_report_html
 from memzoo.report.data import ReportData
+from memzoo.report.html import build_report_html
+from memzoo.results.record import RunRecord
 
 
 def _run(i: int, layer: str, state_bytes: int, acc: float) -> RunRecord:

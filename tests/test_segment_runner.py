@@ -15,7 +15,7 @@ from memzoo.errors import ConfigError
 from memzoo.layers.base import detach_state, state_nbytes_per_sequence
 from memzoo.models import SegmentRunner, SequenceModel
 from memzoo.tasks import build as build_task
-from memzoo.train import build_config, evaluate, train
+from memzoo.train import build_config, evaluate, fit
 from memzoo.train.objectives import training_loss
 
 VOCAB, D = 12, 16
@@ -237,12 +237,12 @@ TINY = [
 
 
 def test_trainer_segmented_with_full_windows_matches_whole_training():
-    whole = train(build_config(overrides=TINY))
-    seg = train(build_config(overrides=[*TINY, "train.segment_len=5", "train.tbptt_segments=5"]))
+    whole = fit(build_config(overrides=TINY))
+    seg = fit(build_config(overrides=[*TINY, "train.segment_len=5", "train.tbptt_segments=5"]))
     assert seg.record.curve[0]["train_loss"] == pytest.approx(whole.record.curve[0]["train_loss"], rel=1e-4)
     for p, q in zip(seg.model.parameters(), whole.model.parameters()):
         assert max_rel_err(p.detach(), q.detach()) <= 1e-3
-    truncated = train(build_config(overrides=[*TINY, "train.segment_len=5"]))
+    truncated = fit(build_config(overrides=[*TINY, "train.segment_len=5"]))
     assert truncated.record.curve[0]["train_loss"] != seg.record.curve[0]["train_loss"]
 
 

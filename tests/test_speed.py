@@ -10,8 +10,8 @@ import json
 import torch
 
 from memzoo import layers as layer_registry
-from memzoo.speed.timing import count_flops, forward_backward, forward_only
 from memzoo.results.store import ResultsStore
+from memzoo.speed.timing import count_flops, forward_backward, forward_only
 from tests.test_cli import run_main
 
 TINY = ["--seq-lens", "16,32", "--batch-size", "2", "--d-model", "16", "--positions", "1,8", "--repeats", "1"]

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from memzoo.errors import MemzooError
 from memzoo.results.record import RUN_STATUSES, RunRecord, config_hash
 from memzoo.results.store import ResultsStore
-from memzoo.errors import MemzooError
 
 
 def make_record(

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 import memzoo
 from memzoo import tasks
 from memzoo.errors import ConfigError, MemzooError
+from memzoo.metrics.confusion import confusion_matrix, format_confusion, majority_baseline, predict_classes
 from memzoo.tasks import _text_corpus as corpus
 from memzoo.tasks.text_classify import load_artifacts, predict_labels
-from memzoo.metrics.confusion import confusion_matrix, format_confusion, majority_baseline, predict_classes
 
 
 def test_generated_corpus_is_separable_and_deterministic():
@@ -94,7 +94,7 @@ def test_attention_lstm_classifies_the_generated_corpus(tmp_path):
             "out_dir": str(tmp_path),
         },
     }
-    result = memzoo.train(cfg, progress=False)
+    result = memzoo.fit(cfg, progress=False)
     assert result.metrics["accuracy"] >= 0.95 and result.metrics["f1"] >= 0.95
 
     task = tasks.build("text_classify", seq_len=12)
@@ -137,7 +137,7 @@ def test_a_user_file_trains_through_memzoo_train(tmp_path):
             "target_accuracy": 0.95,
         },
     }
-    result = memzoo.train(cfg, progress=False)
+    result = memzoo.fit(cfg, progress=False)
     assert result.metrics["scored"] == 120  # every held-out row (20% of 600) is scored
     assert result.metrics["accuracy"] >= 0.85  # majority class: about 0.5
 

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 import memzoo
+from memzoo.metrics.classification import MetricAccumulator
 from memzoo.results.store import ResultsStore
 from memzoo.train import build_config, evaluate
-from memzoo.metrics.classification import MetricAccumulator
 
 TINY = [
     "task.name=mqar",
@@ -31,17 +31,17 @@ def tiny_config(tmp_path, *extra):
 
 
 def test_same_seed_same_metrics(tmp_path):
-    a = memzoo.train(tiny_config(tmp_path))
-    b = memzoo.train(tiny_config(tmp_path))
+    a = memzoo.fit(tiny_config(tmp_path))
+    b = memzoo.fit(tiny_config(tmp_path))
     assert a.record.curve[-1]["train_loss"] == b.record.curve[-1]["train_loss"]
     assert a.metrics["accuracy"] == b.metrics["accuracy"]
-    c = memzoo.train(tiny_config(tmp_path, "train.seed=5"))
+    c = memzoo.fit(tiny_config(tmp_path, "train.seed=5"))
     assert c.record.curve[-1]["train_loss"] != a.record.curve[-1]["train_loss"]
 
 
 def test_record_fields_and_store(tmp_path):
     store = ResultsStore(tmp_path / "r.db")
-    result = memzoo.train(tiny_config(tmp_path), store=store)
+    result = memzoo.fit(tiny_config(tmp_path), store=store)
     stored = store.get(result.run_id)
     assert stored.status == "completed"
     assert [p["epoch"] for p in stored.curve] == [1, 2]
@@ -53,15 +53,19 @@ def test_record_fields_and_store(tmp_path):
 
 
 def test_checkpoint_round_trip(tmp_path):
-    result = memzoo.train(tiny_config(tmp_path))
+    result = memzoo.fit(tiny_config(tmp_path))
     loaded = memzoo.load(result.checkpoint_dir)
     task = memzoo.tasks.build("mqar", vocab_size=32, seq_len=16, num_kv_pairs=2)
-    _, test_data = task.split(128, 64, seed=0)  # the held-out set the trainer scored
+    cfg = tiny_config(tmp_path).train
+    parts = task.splits(cfg.num_train, cfg.num_validation, cfg.num_test, seed=0)  # what the run used
     meta = loaded.checkpoint_meta
-    assert 1 <= meta["epoch"] <= 2
-    assert result.metrics["accuracy"] == meta["metrics"]["accuracy"]  # the best epoch was saved
-    reloaded = evaluate(loaded, test_data, "lm", task.output_vocab_size, torch.device("cpu"))
-    assert reloaded == meta["metrics"]  # the loaded weights reproduce the stored metrics exactly
+    assert meta["epoch"] == result.metrics["selected_epoch"] and 1 <= meta["epoch"] <= 2
+    assert meta["metrics"]["accuracy"] == result.metrics["validation"]["accuracy"]  # selected on validation
+    validation = evaluate(loaded, parts.validation, "lm", task.output_vocab_size, torch.device("cpu"))
+    assert validation == meta["metrics"]  # the loaded weights reproduce the selecting metrics exactly
+    test = evaluate(loaded, parts.test, "lm", task.output_vocab_size, torch.device("cpu"))
+    assert test["accuracy"] == result.metrics["accuracy"]  # and the test metrics stored with the run
+    test_data = parts.test
     with torch.no_grad():
         out, _ = loaded(test_data.inputs)
     assert out.shape == (64, 16, task.output_vocab_size)
@@ -101,7 +105,7 @@ def test_attention_learns_mqar(tmp_path):
             *MQAR_FAST_TRAIN,
         ]
     )
-    result = memzoo.train(cfg)
+    result = memzoo.fit(cfg)
     assert result.metrics["accuracy"] >= 0.99, result.record.curve
 
 
@@ -109,8 +113,9 @@ MQAR_FAST_TRAIN = ["train.num_train=10000", "train.epochs=10"]
 
 
 def test_wall_time_budget_stops_inside_an_epoch(tmp_path):
-    """``train.max_seconds`` is checked every step: the run evaluates and stops early."""
-    result = memzoo.train(
+    """``train.max_seconds`` is a safety cap checked every step: the run evaluates, stops and
+    is stored ``truncated`` with the steps it took (not ``completed``)."""
+    result = memzoo.fit(
         tiny_config(
             tmp_path,
             "train.epochs=50",
@@ -119,6 +124,7 @@ def test_wall_time_budget_stops_inside_an_epoch(tmp_path):
             "train.max_seconds=0.05",
         )
     )
-    assert result.status == "completed"
+    assert result.status == "truncated" and "train.max_seconds" in result.record.error
     assert len(result.record.curve) == 1
     assert result.record.curve[0]["steps"] < 4096 // 8  # stopped before one epoch's 512 steps
+    assert result.metrics["steps"] == result.record.curve[0]["steps"]

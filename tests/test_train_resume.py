@@ -9,8 +9,9 @@ import torch
 
 import memzoo
 from memzoo.results.store import ResultsStore
-from memzoo.train import build_config, segmented, trainer
-from memzoo.train.resume import LAST, TRAIN_STATE, load_resume_point, resume_run
+from memzoo.train import build_config, lifecycle, segmented
+from memzoo.train.resume import LAST, TRAIN_STATE, load_resume_point
+from memzoo.train.run_kinds import resume_run
 
 TINY = [
     "task.name=mqar",
@@ -41,21 +42,23 @@ def without_seconds(curve):
 
 def test_resume_matches_an_uninterrupted_run(tmp_path, monkeypatch):
     store = ResultsStore(tmp_path / "r.db")
-    whole = memzoo.train(tiny_config(tmp_path), store=store)
+    whole = memzoo.fit(tiny_config(tmp_path), store=store)
 
-    real_save = trainer.save_resume_point
+    real_save = lifecycle.save_resume_point
 
     def save_then_die(run_dir, model, meta, point, *states):
         real_save(run_dir, model, meta, point, *states)
         if point.epoch == 2:
             raise Interrupted
 
-    monkeypatch.setattr(trainer, "save_resume_point", save_then_die)
+    monkeypatch.setattr(lifecycle, "save_resume_point", save_then_die)
     with pytest.raises(Interrupted):
-        memzoo.train(tiny_config(tmp_path), store=store, run_id="cut")
+        memzoo.fit(tiny_config(tmp_path), store=store, run_id="cut")
     monkeypatch.undo()
     cut = store.get("cut")
-    assert cut.status == "running" and [p["epoch"] for p in cut.curve] == [1, 2]
+    # The process went on after the crash, so the row says so (a killed one stays "running").
+    assert cut.status == "failed" and "Interrupted" in cut.error
+    assert [p["epoch"] for p in cut.curve] == [1, 2]
 
     resumed = resume_run("cut", store=store)
     assert resumed.run_id == "cut" and resumed.status == "completed"
@@ -70,7 +73,7 @@ def test_resume_matches_an_uninterrupted_run(tmp_path, monkeypatch):
 
 
 def test_train_state_loads_without_pickled_code(tmp_path):
-    result = memzoo.train(tiny_config(tmp_path, "train.epochs=1"))
+    result = memzoo.fit(tiny_config(tmp_path, "train.epochs=1"))
     path = result.checkpoint_dir / LAST / TRAIN_STATE
     state = torch.load(path, weights_only=True)  # refuses anything but tensors and containers
     assert state["epoch"] == 1 and state["step"] == 4
@@ -107,7 +110,7 @@ def test_non_finite_loss_stops_the_run_as_diverged(tmp_path, monkeypatch):
 
     monkeypatch.setattr(segmented, "training_loss", loss_that_blows_up)
     store = ResultsStore(tmp_path / "r.db")
-    result = memzoo.train(tiny_config(tmp_path), store=store)
+    result = memzoo.fit(tiny_config(tmp_path), store=store)
     assert result.status == "diverged"
     assert "non-finite loss nan at step 7 (epoch 2)" == result.record.error
     stored = store.get(result.run_id)
@@ -116,5 +119,5 @@ def test_non_finite_loss_stops_the_run_as_diverged(tmp_path, monkeypatch):
 
 
 def test_huge_learning_rate_diverges(tmp_path):
-    result = memzoo.train(tiny_config(tmp_path, "train.lr=1e30", "train.grad_clip=1e30"))
+    result = memzoo.fit(tiny_config(tmp_path, "train.lr=1e30", "train.grad_clip=1e30"))
     assert result.status == "diverged" and "non-finite loss" in result.record.error

@@ -12,17 +12,19 @@ import torch
 import torch.nn.functional as F
 from typer.testing import CliRunner
 
+import memzoo
 from memzoo import tasks
 from memzoo.cli.main import app
 from memzoo.errors import ConfigError
+from memzoo.metrics.text import chrf
 from memzoo.models import Seq2Seq
 from memzoo.models.seq2seq import reverse_tokens
 from memzoo.models.seq2seq_decode import beam_search, greedy_decode
 from memzoo.tasks._toy_grammar import OBJECT, SUBJECT, ToyGrammar
+from memzoo.train import fit
+from memzoo.train.run_kinds import translation_config_from_run
 from memzoo.train.seq2seq_config import build_translation_config
 from memzoo.train.seq2seq_loading import load_translator
-from memzoo.train.seq2seq_trainer import train_translation, translation_config_from_run
-from memzoo.metrics.text import chrf
 
 TINY = ["model.d_model=32", "train.num_train=2000", "train.num_test=200", "train.epochs=12"]
 
@@ -48,9 +50,9 @@ def test_grammar_reorders_marks_case_and_agrees():
 
 def test_translate_task_tensors_and_split():
     task = tasks.build("translate", seq_len=12)
-    split = task.translation_split(num_train=50, num_test=20, seed=0)
-    assert split.train.inputs.shape == (50, 12) and split.test.targets.shape == (20, 12)
-    for row, reference in zip(split.test.targets.tolist(), split.test_references):
+    split = task.translation_split(num_train=50, num_validation=10, num_test=20, seed=0)
+    assert split.train.inputs.shape == (50, 12) and split.test.data.targets.shape == (20, 12)
+    for row, reference in zip(split.test.data.targets.tolist(), split.test.references):
         ids = [i for i in row if i != -100]
         assert ids[-1] == 3 and task.target_tokenizer.decode(ids) == reference  # ... then <eos>
     with pytest.raises(ConfigError, match="memzoo translate"):
@@ -64,13 +66,13 @@ def test_user_pairs_file_is_split_and_long_pairs_dropped(tmp_path):
     lines = [f"s{i} a b\tt{i} x y z\tCC-BY" for i in range(30)] + ["one two three four five six seven\tshort"]
     path.write_text("\n".join(lines) + "\n")
     task = tasks.build("translate", path=str(path), tokenizer="word", seq_len=5, test_fraction=0.2)
-    split = task.translation_split(num_train=40, num_test=100, seed=0)
-    assert len(split.train) == 40 and len(split.test) + task.dropped_pairs["test"] == 6  # 20% of 31
+    split = task.translation_split(num_train=40, num_validation=100, num_test=100, seed=0)
+    assert len(split.train) == 40 and len(split.test.data) + task.dropped_pairs["test"] == 6  # 20% of 31
     assert task.dropped_pairs["train"] + task.dropped_pairs["test"] == 1
-    assert not set(split.test_sources) & {
+    assert not set(split.test.sources) & {
         task.source_tokenizer.decode(r) for r in split.train.inputs.tolist()
     }
-    assert all(len(s.split()) == 3 for s in split.test_sources)  # the 7-word source never fits in 5
+    assert all(len(s.split()) == 3 for s in split.test.sources)  # the 7-word source never fits in 5
 
 
 # ---- the model ---------------------------------------------------------------------------
@@ -164,20 +166,20 @@ def test_exhaustive_beam_finds_the_brute_force_best(length_penalty):
 @pytest.mark.slow
 def test_translation_reaches_chrf_90_and_the_checkpoint_translates(tmp_path):
     cfg = build_translation_config({}, TINY + ["train.target_chrf=95", f"train.out_dir={tmp_path}"])
-    result = train_translation(cfg, progress=False)
+    result = fit(cfg, progress=False)
     metrics = result.metrics
     assert metrics["chrf"] >= 90, metrics
     assert metrics["chrf"] > metrics["gloss_chrf"] + 30 and metrics["identity_chrf"] < 15
     assert metrics["bleu"] > 50 and result.record.status == "completed"
 
     task = result.task
-    split = task.translation_split(2000, 200, seed=0)
+    split = task.translation_split(2000, 300, 200, seed=0)
     translator = load_translator(result.checkpoint_dir)
-    greedy = translator.translate(split.test_sources)
-    assert chrf(greedy, split.test_references) == pytest.approx(metrics["chrf"])
-    assert translator.translate(split.test_sources[:40], beam_size=1) == greedy[:40]
-    beam = translator.translate(split.test_sources, beam_size=4)
-    assert chrf(beam, split.test_references) >= 90
+    greedy = translator.translate(split.test.sources)
+    assert chrf(greedy, split.test.references) == pytest.approx(metrics["chrf"])
+    assert translator.translate(split.test.sources[:40], beam_size=1) == greedy[:40]
+    beam = translator.translate(split.test.sources, beam_size=4)
+    assert chrf(beam, split.test.references) >= 90
 
 
 @pytest.mark.slow
@@ -194,10 +196,11 @@ def test_additive_score_trains_too():
             "train.checkpoint=false",
         ],
     )
-    result = train_translation(cfg, progress=False)
+    result = fit(cfg, progress=False)
     curve = result.record.curve
     assert curve[-1]["train_loss"] < 0.5 * curve[0]["train_loss"]
-    assert result.metrics["chrf"] >= 80 > result.metrics["gloss_chrf"] + 20
+    assert result.metrics["validation"]["chrf"] >= 80  # the target stops the run on validation
+    assert result.metrics["chrf"] >= 75 > result.metrics["gloss_chrf"] + 20  # test: scored once
 
 
 # ---- config and CLI ----------------------------------------------------------------------
@@ -237,11 +240,10 @@ def test_run_config_maps_to_a_translation_config():
     assert cfg.train.target_chrf == pytest.approx(90) and cfg.train.epochs == 3
 
 
-def test_train_from_run_config_gives_a_run_result(tmp_path):
-    """What ``memzoo.train`` returns when it dispatches a ``translate`` run config here."""
+def test_a_translate_run_config_gives_a_run_result(tmp_path):
+    """What ``memzoo.fit`` returns for a ``RunConfig`` whose task is ``translate``."""
     from memzoo.train import RunResult
     from memzoo.train.config import build_config
-    from memzoo.train.seq2seq_trainer import train_from_run_config
 
     run = build_config(
         {},
@@ -255,7 +257,7 @@ def test_train_from_run_config_gives_a_run_result(tmp_path):
             f"train.out_dir={tmp_path}",
         ],
     )
-    result = train_from_run_config(run, progress=False)
+    result = memzoo.fit(run, progress=False)
     assert isinstance(result, RunResult) and result.record.task == "translate"
     assert result.record.layers == ["gru", "gru"] and 0 <= result.metrics["chrf"] <= 100
     assert (result.checkpoint_dir / "source_tokenizer.json").is_file()

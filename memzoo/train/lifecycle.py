@@ -220,7 +220,7 @@ def _run(recipe, tc, record, store, progress, resumed, resumed_weights, dctx, de
                 **{f"train_loss/{k}": s[0] / max(s[1], 1) for k, s in sums.items() if k is not None},
                 **recipe.curve_extras(epoch),
             }
-            stop = stop_reason is not None
+            stop, metrics = stop_reason is not None, {}
             if dctx.is_main:
                 metrics = recipe.validate()
                 curve_point.update(scalars(metrics))
@@ -243,11 +243,11 @@ def _run(recipe, tc, record, store, progress, resumed, resumed_weights, dctx, de
                     selection.value,
                     selection.metrics,
                     record.curve,
-                    done=stop,
+                    done=stop and stop_reason != "budget",  # a spent budget can be extended
                     best_epoch=selection.epoch,
                     truncated=stop_reason == "truncated",
                 )
-                meta = _meta(recipe, record, curve_point, epoch)
+                meta = _meta(recipe, record, metrics, epoch)
                 save_resume_point(checkpoint_dir, model, meta, state, optimizer, scheduler, order_gen)
             if stop_reason == "truncated":
                 record.status = "truncated"
@@ -295,7 +295,7 @@ def _meta(recipe: Recipe, record: RunRecord, metrics: dict, epoch: int) -> dict[
         "config": record.config,
         **recipe.checkpoint_meta(),
         "epoch": epoch,
-        "metrics": scalars(metrics),
+        "metrics": metrics,  # the validation metrics of that epoch
     }
 
 
