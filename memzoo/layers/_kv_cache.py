@@ -22,6 +22,11 @@ the state (``map_state``: ``index_select``, ``.to``, ``clone``) the tensors are 
 views of the handle's buffer; the check sees that and the append copies. ``detach`` keeps
 the same storage and stays on the in-place path.
 
+**Cost.** A chain of steps (each from the state the previous step returned: decoding,
+generation) writes in place. Continuing a state that was already continued is a branch: it
+copies the cache once (O(L), what every step cost with ``torch.cat``), then its own chain
+runs in place. So a benchmark that times many steps from one held state times the copy.
+
 **Autograd.** The in-place path is taken only when grad mode is off (``torch.no_grad`` /
 ``torch.inference_mode``: decoding and generation). With grad mode on, an append is a plain
 ``torch.cat`` (no handle), exactly as a cache without buffers, so training graphs and
