@@ -6,6 +6,11 @@ The state is the KV cache (keys after RoPE/normalisation, values), ``[B, H, T_se
 each; it grows by T every call, so the memory is exact but O(T). A chunk of new queries
 sees every cached key plus the causal part of its own chunk, so running a sequence whole,
 in chunks, or token by token gives the same result.
+
+Appends are amortised O(1) when decoding (grad mode off): the cached tensors are views of
+a capacity-doubling buffer that a new token is written into in place when no other state
+has written past the cache's length, and copied otherwise, so a state a caller holds never
+changes (see ``_kv_cache.py``). With grad mode on, an append is a plain ``torch.cat``.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from memzoo.layers._attention_common import (
     check_score,
     shared_rope_tables,
 )
+from memzoo.layers._kv_cache import KVBuffer, append_kv
 from memzoo.layers.base import MemoryLayer, check_input
 from memzoo.layers.registry import register
 from memzoo.ops.attention_scores import additive_scores, dot_scores, naive_attention
@@ -39,6 +45,9 @@ COSINE_MAX_SCALE = 100.0
 class KVCache(NamedTuple):
     k: torch.Tensor  # [B, H, T_seen, Dh] keys as attended (rotated / normalised)
     v: torch.Tensor  # [B, H, T_seen, Dh]
+    # The buffer k and v may be views of (None: they are not); not a tensor, so state
+    # helpers skip it. It only decides whether the next append may write in place.
+    buffer: KVBuffer | None = None
 
 
 @register("attention")
@@ -59,7 +68,9 @@ class Attention(MemoryLayer):
             position only. For additive the rotated q and k enter the tanh, which gives
             the score absolute-position information (not a pure relative dependence).
 
-    ``forward(x [B, T, D], state: KVCache | None) -> (y [B, T, D], KVCache)``.
+    ``forward(x [B, T, D], state: KVCache | None) -> (y [B, T, D], KVCache)``. The returned
+    cache's ``k, v`` are ``[B, H, T_seen + T, Dh]``; ``state_size`` counts those tokens, not
+    the spare capacity of the buffer behind them (at most twice as many positions).
     """
 
     kind = "short"
@@ -142,12 +153,12 @@ class Attention(MemoryLayer):
         check_input(x, self.d_model, self.layer_name)
         past = 0 if state is None else state.k.shape[2]
         q, k, v = self.project(x, past)
-        if past:
-            k = torch.cat((state.k, k), dim=2)  # [B, H, S, Dh]
-            v = torch.cat((state.v, v), dim=2)
+        buffer = None
+        if state is not None:
+            k, v, buffer = append_kv(state.k, state.v, state.buffer, k, v)  # [B, H, S, Dh]
         y = self.attend(q, k, v)  # [B, H, T, Dh]
         y = rearrange(y, "b h t d -> b t (h d)")
-        return self.out(y), KVCache(k, v)
+        return self.out(y), KVCache(k, v, buffer)
 
     def attention_weights(self, x: torch.Tensor, state: KVCache | None = None) -> torch.Tensor:
         """Softmax weights ``[B, H, T, T_seen + T]`` the queries of ``x`` put on every key.

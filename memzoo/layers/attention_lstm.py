@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from memzoo.layers._attention_common import check_heads, check_rope, check_score
+from memzoo.layers._kv_cache import KVBuffer
 from memzoo.layers.attention import Attention, KVCache
 from memzoo.layers.base import MemoryLayer, check_input
 from memzoo.layers.registry import register
@@ -30,6 +31,7 @@ class AttentionLSTMState(NamedTuple):
     v: torch.Tensor  # [B, H, T_seen, Dh] the attention's value cache
     h: torch.Tensor  # [B, D] LSTM hidden state
     c: torch.Tensor  # [B, D] LSTM cell state
+    buffer: KVBuffer | None = None  # what k, v are views of (see Attention's KVCache)
 
 
 @register("attention_lstm")
@@ -75,10 +77,10 @@ class AttentionLSTM(MemoryLayer):
         check_input(x, self.d_model, self.layer_name)
         if state is None:
             state = self.init_state(x.shape[0], x.device, x.dtype)
-        context, kv = self.attn(x, KVCache(state.k, state.v))  # [B, T, D]
+        context, kv = self.attn(x, KVCache(state.k, state.v, state.buffer))  # [B, T, D]
         hc = (state.h.unsqueeze(0).contiguous(), state.c.unsqueeze(0).contiguous())  # [1, B, D]
         y, (h, c) = self.lstm(torch.cat((x, context), dim=-1), hc)  # y: [B, T, D]
-        return y, AttentionLSTMState(kv.k, kv.v, h.squeeze(0), c.squeeze(0))
+        return y, AttentionLSTMState(kv.k, kv.v, h.squeeze(0), c.squeeze(0), kv.buffer)
 
     def attention_weights(self, x: torch.Tensor, state: AttentionLSTMState | None = None):
         """Weights ``[B, H, T, T_seen + T]`` the attention puts on each key; rows sum to 1."""

@@ -23,6 +23,7 @@ from torch import nn
 from memzoo import layers as layer_registry
 from memzoo.errors import ConfigError
 from memzoo.models.block import MemoryBlock
+from memzoo.models.generate import generate as generate_tokens
 
 HEADS = ("lm", "classify", "regress")
 
@@ -104,6 +105,24 @@ class SequenceModel(nn.Module):
         if self.head_kind == "lm":
             return self.head(h), new_state  # [B, T, K]
         return self.head(h[:, -1]), new_state  # [B, K]
+
+    def generate(
+        self,
+        prompt: torch.Tensor,
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        greedy: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Continue ``prompt [B, P]`` by ``max_new_tokens`` tokens; returns ``[B, P + N]`` ids.
+
+        The prompt runs in parallel form, then each new token is fed back in the recurrent
+        form with the carried state. Sampling: ``greedy`` arg-max, or softmax of logits /
+        ``temperature`` over the ``top_k`` most likely tokens, drawn with ``generator``.
+        Needs ``head="lm"`` and token inputs; see :func:`memzoo.models.generate.generate`.
+        """
+        return generate_tokens(self, prompt, max_new_tokens, temperature, top_k, greedy, generator)
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
