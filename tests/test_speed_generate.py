@@ -24,8 +24,13 @@ def test_rows_per_layer_with_decode_speed_and_state_bytes():
     )
     assert [r["layer"] for r in rows] == layers
     for r in rows:
-        assert r["mode"] == "generate" and r["seq_len"] == 8 and r["new_tokens"] == 4 and r["batch_size"] == 2
-        assert r["tokens_per_s"] > 0 and r["prefill_tokens_per_s"] > 0
+        assert (
+            r["mode"] == "generate"
+            and r["seq_len"] == 8
+            and r["extra"]["new_tokens"] == 4
+            and r["extra"]["batch_size"] == 2
+        )
+        assert r["tokens_per_s"] > 0 and r["extra"]["prefill_tokens_per_s"] > 0
         assert r["extra"]["decode_seconds"] > 0 and r["extra"]["repeats"] == 2
     by = {r["layer"]: r for r in rows}
     # the state one sequence holds after prompt + new tokens: attention's cache of 12 tokens

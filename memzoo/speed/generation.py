@@ -75,10 +75,10 @@ def generation_rows(
         warmup: untimed generations per layer before timing (a short prompt, 2 new tokens).
         seed: seeds the weights and the prompt.
 
-    Returns rows ``{"layer", "mode": "generate", "seq_len": P, "new_tokens": N,
-    "batch_size": B, "tokens_per_s": B N / median decode seconds, "prefill_tokens_per_s":
-    B P / median prefill seconds, "state_bytes": bytes of state one sequence holds after
-    P + N tokens, "extra": {"decode_seconds", "prefill_seconds", "repeats", "device"}}``.
+    Returns rows ``{"layer", "mode": "generate", "seq_len": P, "tokens_per_s": B N / median
+    decode seconds, "state_bytes": bytes of state one sequence holds after P + N tokens,
+    "extra": {"new_tokens": N, "batch_size": B, "prefill_tokens_per_s": B P / median prefill
+    seconds, "decode_seconds", "prefill_seconds", "repeats", "device"}}``.
     """
     for name, value in (
         ("prompt_len", prompt_len),
@@ -116,12 +116,12 @@ def generation_rows(
                 "layer": name,
                 "mode": "generate",
                 "seq_len": prompt_len,
-                "new_tokens": new_tokens,
-                "batch_size": batch_size,
                 "tokens_per_s": batch_size * new_tokens / decode_s,
-                "prefill_tokens_per_s": batch_size * prompt_len / prefill_s,
                 "state_bytes": model.state_size(prompt_len + new_tokens),
                 "extra": {
+                    "new_tokens": new_tokens,
+                    "batch_size": batch_size,
+                    "prefill_tokens_per_s": batch_size * prompt_len / prefill_s,
                     "decode_seconds": decode_s,
                     "prefill_seconds": prefill_s,
                     "repeats": repeats,

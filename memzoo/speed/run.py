@@ -17,6 +17,7 @@ in ``speed_timing.py``. This is a benchmark, not a test: nothing is asserted.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import platform
 from collections.abc import Callable, Iterator
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 import torch
 
 from memzoo import layers as layer_registry
+from memzoo.speed.generation import generation_rows
 from memzoo.speed.ops import op_rows
 from memzoo.speed.references import reference_for
 from memzoo.speed.timing import (
@@ -35,7 +37,8 @@ from memzoo.speed.timing import (
     timed_row,
 )
 
-MODES = ("fwd", "fwdbwd", "step")
+MODES = ("fwd", "fwdbwd", "step", "generate")
+GENERATION_PROMPT, GENERATION_NEW_TOKENS = 1024, 256  # the generation rows: prompt + new tokens, B=1
 
 
 @dataclass
@@ -93,7 +96,10 @@ def _step_rows(name, layer, settings, device) -> Iterator[dict]:
     """Decode latency of one token at each position in ``decode_positions``.
 
     The states for every position are built first, then the steps are timed in alternation
-    (like the references), so that the ratio between positions holds on a noisy machine."""
+    (like the references), so that the ratio between positions holds on a noisy machine.
+    Each timed step continues from the state the previous step at that position returned, as
+    decoding does (a chain, so a cache may append in place); the few extra tokens this adds
+    to a position are negligible next to it."""
     x = torch.randn(settings.batch_size, 1, settings.d_model, device=device)
     states = []
     with torch.no_grad():
@@ -103,7 +109,12 @@ def _step_rows(name, layer, settings, device) -> Iterator[dict]:
                 prefix = torch.randn(settings.batch_size, position - 1, settings.d_model, device=device)
                 _, state = layer(prefix, state)
             states.append(state)
-        steps = [lambda s=state: layer(x, s) for state in states]
+        chains = list(states)
+
+        def step_at(i: int) -> None:
+            _, chains[i] = layer(x, chains[i])
+
+        steps = [functools.partial(step_at, i) for i in range(len(chains))]
         seconds = paired_median_seconds(steps, max(settings.repeats, 9), settings.warmup, device)
     for position, latency in zip(settings.decode_positions, seconds):
         yield {
@@ -154,6 +165,19 @@ def run_speed(settings: SpeedSettings, progress: Callable[[str], None] | None = 
                 row["extra"]["vs_first_position"] = row["extra"]["latency_ms"] / first
             layer_rows += steps
         rows += layer_rows
+    if "generate" in settings.modes:  # prompt in parallel form, then one token at a time
+        if progress:
+            progress(f"generation: prompt {GENERATION_PROMPT} + {GENERATION_NEW_TOKENS} new tokens")
+        rows += generation_rows(
+            settings.layers,
+            settings.d_model,
+            prompt_len=GENERATION_PROMPT,
+            new_tokens=GENERATION_NEW_TOKENS,
+            batch_size=1,
+            repeats=max(1, min(settings.repeats, 3)),
+            device=device,
+            layer_options=settings.layer_options,
+        )
     for row in rows:
         row["machine"] = machine
         row["extra"]["peak_flops"] = peak
