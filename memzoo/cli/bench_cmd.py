@@ -9,10 +9,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from memzoo.cli.main import app
+from memzoo.cli.app import app
+from memzoo.report.html import write_report
 from memzoo.results import DEFAULT_DB
 from memzoo.results.store import ResultsStore
 from memzoo.sweep.executors import LocalExecutor
+from memzoo.sweep.ray_executor import RayExecutor
 from memzoo.sweep.runner import run_bench
 from memzoo.sweep.suites import suite_names
 
@@ -48,8 +50,6 @@ def bench_command(
     Interrupted (Ctrl-C, a killed process), the same command runs only what did not finish.
     """
     if ray or ray_address:
-        from memzoo.sweep.ray_executor import RayExecutor
-
         executor = RayExecutor(ray_address, retries=retries)
     else:
         executor = LocalExecutor(workers, retries=retries)
@@ -126,7 +126,5 @@ def report_command(
     out: str = typer.Option("results/report.html", "--out", help="HTML file to write."),
 ) -> None:
     """Write the self-contained HTML report of every stored run."""
-    from memzoo.report.html import write_report
-
     path = write_report(ResultsStore(db), out)
     typer.echo(f"report written to {path}")

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from memzoo import layers as layer_registry
-from memzoo.cli.main import app
+from memzoo.cli.app import app
 
 
 @app.command("layers")

@@ -9,40 +9,14 @@ import sys
 
 import typer
 
+from memzoo.cli import bench_cmd, layers_cmd, speed_cmd, tasks_cmd, train_cmd, translate_cmd  # noqa: F401  (registers)
+from memzoo.cli.app import app, fail  # noqa: F401  (fail: re-exported)
 from memzoo.errors import MemzooError
-
-app = typer.Typer(
-    help="memzoo: build, measure and compare the memory of sequence models.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-
-
-def fail(message: str) -> None:
-    """Print a one-line error and exit with code 2 (bad input)."""
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code=2)
-
-
-def _register_commands() -> None:
-    # Imported here so that each module can `from memzoo.cli.main import app`.
-    from memzoo.cli import (  # noqa: F401
-        bench_cmd,
-        layers_cmd,
-        speed_cmd,
-        tasks_cmd,  # noqa: F401
-        train_cmd,
-        translate_cmd,  # noqa: F401
-    )
 
 
 @app.callback()
 def _root() -> None:
     """memzoo: build, measure and compare the memory of sequence models."""
-
-
-_register_commands()
 
 
 def main() -> None:

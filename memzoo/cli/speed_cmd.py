@@ -9,9 +9,9 @@ from rich.console import Console
 from rich.table import Table
 
 from memzoo import layers as layer_registry
-from memzoo.cli.main import app
+from memzoo.cli.app import app
 from memzoo.errors import ConfigError
-from memzoo.results import DEFAULT_DB
+from memzoo.results import DEFAULT_DB, ResultsStore
 from memzoo.speed.run import MODES, SpeedSettings, run_speed
 
 DEFAULT_LAYERS = "attention,sliding_window,lstm,linear_attention,deltanet,gated_deltanet,mlstm"
@@ -69,8 +69,6 @@ def speed_command(
     console = Console(stderr=True)  # progress on stderr, so --json's stdout stays rows only
     rows = run_speed(settings, progress=lambda msg: console.print(f"measuring {msg}", soft_wrap=True))
     if not no_store:
-        from memzoo.results.store import ResultsStore
-
         ResultsStore(db).add_speed_rows(rows)
     if as_json:
         for row in rows:

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from memzoo import tasks as task_registry
-from memzoo.cli.main import app
+from memzoo.cli.app import app
 
 
 def _parameters_line(parameters: dict) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from memzoo.cli.main import app
+from memzoo.cli.app import app
 from memzoo.errors import ConfigError
 from memzoo.results import DEFAULT_DB, ResultsStore
 from memzoo.train import build_config, fit, load_config_file

@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from pydantic import Field, model_validator
 
+from memzoo.data.series import BUILTIN_SEASONS, builtin_series, load_series
 from memzoo.errors import ConfigError
 from memzoo.metrics.forecasting import naive_forecast, seasonal_naive_forecast
 from memzoo.tasks._real_data import VALIDATION_FRACTION, check_count, draw
@@ -69,7 +70,6 @@ class PreparedSeries:
 @functools.lru_cache(maxsize=16)
 def _load(series: str, path: str | None, columns: tuple[str, ...], time_column: str | None) -> np.ndarray:
     """The raw series ``[L, F]``, read once per parameter set."""
-    from memzoo.data.series import builtin_series, load_series
 
     if path is None:
         return builtin_series(series)[:, None]
@@ -131,8 +131,6 @@ class Forecast(Task):
     @property
     def season_length(self) -> int | None:
         """Season of the seasonal-naive baseline: ``season``, else the built-in series' own."""
-        from memzoo.data.series import BUILTIN_SEASONS
-
         if self.season is not None:
             return self.season
         return BUILTIN_SEASONS[self.series] if self.path is None else None

@@ -41,6 +41,7 @@ import numpy as np
 import torch
 from pydantic import Field, model_validator
 
+from memzoo.data.interactions import load_interactions
 from memzoo.metrics.ranking import hit_rate_and_ndcg, model_scores, popularity_scores, ranks
 from memzoo.tasks._real_data import check_count, draw, hold_out
 from memzoo.tasks.base import IGNORE_INDEX, VALIDATION_SEED_OFFSET, DataSplits, Task, TaskData
@@ -94,7 +95,6 @@ def _load(params: tuple) -> tuple[tuple[tuple[int, ...], ...], int]:
     if kind == "generated":
         sequences = generate_interactions(*rest)
         return tuple(map(tuple, sequences)), rest[1]
-    from memzoo.data.interactions import load_interactions
 
     path, user_column, item_column, time_column, sep = rest
     data = load_interactions(

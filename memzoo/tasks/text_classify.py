@@ -37,7 +37,7 @@ from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from memzoo.data.text_files import table_format
 from memzoo.data.text_labels import load_text_labels
-from memzoo.data.text_tokenizers import fit_tokenizer, pad_batch
+from memzoo.data.text_tokenizers import fit_tokenizer, load_tokenizer, pad_batch
 from memzoo.errors import MemzooError
 from memzoo.metrics.confusion import majority_baseline
 from memzoo.tasks import _text_corpus as corpus
@@ -222,7 +222,6 @@ def predict_labels(model, tokenizer, classes: list[str], seq_len: int, texts: li
 
 def load_artifacts(directory: str | Path):
     """``(tokenizer, classes, seq_len)`` saved by :meth:`TextClassify.save_artifacts`."""
-    from memzoo.data.text_tokenizers import load_tokenizer
 
     directory = Path(directory)
     labels = directory / LABELS_FILE

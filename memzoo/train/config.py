@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from memzoo import layers as layer_registry
+from memzoo import tasks
 from memzoo.errors import ConfigError
 from memzoo.train.curriculum import CurriculumConfig, check_curriculum
 
@@ -32,8 +33,6 @@ class TaskSpec(BaseModel):
         return dict(self.model_extra or {})
 
     def build(self):
-        from memzoo import tasks
-
         return tasks.build(self.name, **self.params())
 
     @model_validator(mode="after")

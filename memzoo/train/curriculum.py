@@ -32,6 +32,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from memzoo import tasks
+
 STAGE_SEED_STRIDE = 10_007  # stage seeds never meet the held-out seed (seed + 1_000_003)
 NOT_SINGLE_TASK = ("continual", "translate", "multitask")
 
@@ -58,8 +60,6 @@ class CurriculumConfig(BaseModel):
 
 
 def _stage_task(name: str, params: dict[str, Any], param: str, value):
-    from memzoo import tasks
-
     return tasks.build(name, **{**params, param: value})
 
 
@@ -68,8 +68,6 @@ def check_curriculum(
 ) -> None:
     """Raise ``ValueError`` naming the field if ``curriculum`` cannot run on the task
     ``task_name(**params)`` within ``epochs`` epochs (see the module docstring)."""
-    from memzoo import tasks
-
     if task_name in NOT_SINGLE_TASK:
         raise ValueError(f"train.curriculum works on single-task runs; task {task_name!r} is not one")
     fields = tasks.get(task_name).model_fields

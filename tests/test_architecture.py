@@ -1,0 +1,80 @@
+"""The packages depend one way: every ``memzoo`` import (module level or inside a function)
+points to a package of a lower rank, or stays inside its own package."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import memzoo
+
+ROOT = Path(memzoo.__file__).parent
+
+# Lower ranks never import higher ones; packages of one rank never import each other.
+RANKS = {
+    "errors": 0,
+    "ops": 1,
+    "layers": 2,
+    "models": 3,
+    "metrics": 4,
+    "data": 4,
+    "tasks": 5,
+    "apps": 6,
+    "results": 6,
+    "train": 7,
+    "sweep": 8,
+    "report": 8,
+    "speed": 8,
+    "cli": 9,
+}
+
+
+def memzoo_imports():
+    """``(module file, line, imported package, inside a function)`` for every memzoo import."""
+    for path in sorted(ROOT.rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        functions = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+        nested = {id(node) for f in functions for node in ast.walk(f)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+            else:
+                continue
+            for name in names:
+                parts = name.split(".")
+                if parts[0] == "memzoo" and len(parts) > 1 and parts[1] in RANKS:
+                    yield path, node.lineno, parts[1], id(node) in nested
+
+
+def package_of(path: Path) -> str | None:
+    relative = path.relative_to(ROOT).parts
+    return relative[0].removesuffix(".py") if relative[0].removesuffix(".py") in RANKS else None
+
+
+def test_every_package_has_a_rank():
+    packages = {p.name for p in ROOT.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    assert packages <= set(RANKS), sorted(packages - set(RANKS))
+
+
+def test_no_import_runs_up_or_sideways():
+    bad = []
+    for path, line, target, _ in memzoo_imports():
+        source = package_of(path)
+        if source is None or source == target:
+            continue  # memzoo/__init__.py and __main__.py sit on top; a package may use itself
+        if RANKS[target] >= RANKS[source]:
+            bad.append(f"{path.relative_to(ROOT)}:{line} imports memzoo.{target}")
+    assert not bad, "\n".join(bad)
+
+
+def test_no_memzoo_import_hides_inside_a_function():
+    """Function-level imports are for optional third-party packages only; a memzoo import
+    inside a function would only hide a cycle."""
+    hidden = [
+        f"{path.relative_to(ROOT)}:{line} imports memzoo.{target}"
+        for path, line, target, inside in memzoo_imports()
+        if inside and package_of(path) is not None
+    ]
+    assert not hidden, "\n".join(hidden)
