@@ -57,6 +57,7 @@ def test_long_layers_are_causal(name):
     [
         ("persistent", {"num_heads": 5}),
         ("persistent", {"num_slots": -1}),
+        ("persistent", {"window": 0}),
         ("memory_tokens", {"segment_len": 0}),
         ("memory_tokens", {"xl_cache": "yes"}),
         ("knn", {"backend": "annoy"}),
@@ -85,13 +86,40 @@ def test_persistent_slots_are_read_at_position_zero():
         layer.slot_v.add_(1.0)
         y_moved, _ = layer(x)
     assert not torch.allclose(y_moved[:, 0], y[:, 0].detach())
-    # Without slots, position 0 can only read its own value.
-    bare = build("persistent", num_slots=0)
+
+
+@pytest.mark.parametrize("cuts", [[], [7, 20]])
+def test_persistent_without_slots_is_its_sliding_window_base(cuts):
+    """With num_slots=0 the layer equals a sliding window with the same weights: whatever it
+    recalls beyond the window can only come from its slots, never from a cache."""
+    bare = build("persistent", num_slots=0, window=5)
+    base = memzoo.layers.build("sliding_window", d_model=D, window=5)
+    missing, unexpected = base.load_state_dict(bare.state_dict(), strict=False)
+    assert not missing and sorted(unexpected) == ["slot_k", "slot_v"]
+    x = randn(2, 31, D)
     with torch.no_grad():
-        y0, _ = bare(x[:, :1])
-        _, _, v = bare.proj(x[:, :1])
-        own = bare.out(v.transpose(1, 2).reshape(2, 1, D))
-    assert torch.allclose(y0, own, atol=1e-6)
+        y, s = run_chunked(bare, x, cuts)
+        y_base, s_base = run_chunked(base, x, cuts)
+    assert torch.equal(y, y_base)
+    assert_states_close(s, s_base, tol=0.0)
+
+
+def test_persistent_state_is_bounded_by_the_window():
+    layer = build("persistent", window=5)
+    sizes = {layer.state_size(t) for t in (5, 64, 4096)}
+    assert len(sizes) == 1 and layer.state_size(4) < layer.state_size(5)
+    assert memzoo.layers.info("persistent").state_growth == "O(window)"
+    with torch.no_grad():
+        _, state = layer(randn(1, 40, D))
+    assert state.k.shape[2] == 5
+    # A token more than `window` back cannot change the output: only the slots reach that far.
+    x = randn(1, 12, D)
+    x2 = x.clone()
+    x2[:, 0] += 5.0
+    with torch.no_grad():
+        y, _ = layer(x)
+        y2, _ = layer(x2)
+    assert torch.allclose(y[:, 5:], y2[:, 5:]) and not torch.allclose(y[:, :5], y2[:, :5])
 
 
 # --- memory tokens (RMT) ---------------------------------------------------------------
