@@ -13,6 +13,7 @@ import textwrap
 
 import pytest
 import torch
+import torch.nn.functional as F
 from contract import assert_outputs_close, assert_states_close, run_chunked, run_steps
 
 import memzoo
@@ -181,25 +182,27 @@ def test_rmt_contract_both_cache_modes(xl_cache):
 
 
 def naive_knn(layer, x):
-    """Per token: softmax over its last W tokens, top-K over tokens t-W-C+1 .. t-W, gated."""
+    """Per token: softmax over its last W tokens, top-K over tokens t-W-C+1 .. t-W, gated;
+    scores are scale_h * cos(q, k)."""
     q, k, v = layer.proj(x)  # [B, H, T, Dh]
+    q, k = F.normalize(q, dim=-1), F.normalize(k, dim=-1)
     batch, heads, t_len, dh = q.shape
     w, cap, top = layer.local_window, layer.capacity, layer.top_k
     out = torch.zeros_like(q)
     for b in range(batch):
         for h in range(heads):
-            g = torch.sigmoid(layer.gate[h])
+            g, scale = torch.sigmoid(layer.gate[h]), layer.log_scale[h].exp()
             for t in range(t_len):
                 lo = max(0, t - w + 1)
-                att = torch.softmax(k[b, h, lo : t + 1] @ q[b, h, t] / dh**0.5, dim=0)
+                att = torch.softmax(scale * (k[b, h, lo : t + 1] @ q[b, h, t]), dim=0)
                 local = att @ v[b, h, lo : t + 1]
                 stored = list(range(max(0, t - w - cap + 1), max(0, t - w + 1)))
                 if not stored:
                     out[b, h, t] = local
                     continue
-                scores = k[b, h, stored] @ q[b, h, t]
+                scores = scale * (k[b, h, stored] @ q[b, h, t])
                 best = scores.topk(min(top, len(stored))).indices
-                att = torch.softmax(scores[best] / dh**0.5, dim=0)
+                att = torch.softmax(scores[best], dim=0)
                 out[b, h, t] = g * (att @ v[b, h, [stored[i] for i in best]]) + (1 - g) * local
     return layer.out(out.transpose(1, 2).reshape(batch, t_len, -1))
 
@@ -208,6 +211,7 @@ def test_knn_matches_per_token_reference():
     layer = build("knn")
     with torch.no_grad():
         layer.gate.copy_(torch.tensor([-1.0, 0.0, 1.0, 2.0]))
+        layer.log_scale.copy_(torch.tensor([0.5, 1.0, 2.0, 3.0]))
     x = randn(2, 19, D)
     with torch.no_grad():
         expected = naive_knn(layer, x)
@@ -225,11 +229,55 @@ def test_knn_fifo_eviction_drops_the_oldest(steps):
     with torch.no_grad():
         _, state = run_steps(layer, x) if steps else layer(x)
         _, keys, _ = layer.proj(x)  # [1, H, T, Dh]
+        keys = F.normalize(keys, dim=-1)  # the store holds unit keys
     stored = state.store_k[0, 0]  # [C, Dh]
     match = (stored.unsqueeze(1) - keys[0, 0].unsqueeze(0)).abs().amax(-1) < 1e-6  # [C, T]
     held = sorted(int(j) for j in match.nonzero()[:, 1])
     assert held == list(range(extra, cap + extra)), "store should hold exactly the newest C"
     assert int(state.seen[0]) == x.shape[1]
+
+
+@pytest.mark.parametrize("cuts", [[], [9, 10, 23], list(range(1, 40))])
+def test_knn_retrieval_after_eviction_never_returns_an_evicted_key(cuts):
+    """Every token repeats the one W + C earlier, which has just been evicted: with queries
+    equal to keys it would be each query's exact best match. Top-1 retrieval must instead
+    return a key still held (one of the last C to leave the window)."""
+    window, cap = 3, 5
+    layer = build("knn", local_window=window, capacity=cap, top_k=1, backend="torch")
+    with torch.no_grad():
+        wq, wk, wv = layer.proj.qkv.weight.chunk(3, dim=0)
+        wq.copy_(wk)  # queries = keys: a token's own copy scores the maximum, 1 * scale
+        layer.gate.fill_(30.0)  # sigmoid = 1 in fp32: the output is the store read alone
+        layer.out.weight.copy_(torch.eye(D))
+    period = window + cap
+    x = randn(1, period, D).repeat(1, 5, 1)  # [1, 40, D]
+    with torch.no_grad():
+        y, _ = run_chunked(layer, x, cuts)
+        _, _, v = layer.proj(x)  # [1, H, T, Dh]
+    y = y.view(1, 40, layer.num_heads, -1).transpose(1, 2)  # [1, H, T, Dh]
+    for t in range(window, 40):  # token t's store: tokens t-W-C+1 .. t-W (those that left)
+        held = range(max(0, t - window - cap + 1), t - window + 1)
+        dist = (v[0, :, list(held)] - y[0, :, t : t + 1]).abs().amax(-1)  # [H, held]
+        assert bool((dist.amin(-1) < 1e-5).all()), f"token {t} read a value not in its store"
+        if t >= period:  # the copy of x_t at t - period was evicted; its value is x_t's
+            evicted = (v[0, :, t] - y[0, :, t]).abs().amax(-1)  # [H]
+            assert bool((evicted > 1e-3).all()), f"token {t} retrieved its evicted copy"
+
+
+def test_knn_gate_and_scale_learn_from_the_store_read():
+    layer = build("knn", local_window=4, capacity=6).train()
+    x = randn(2, 12, D)
+    y, _ = layer(x)
+    y[:, 4:].pow(2).mean().backward()  # tokens 4.. have a non-empty store
+    for name in ("gate", "log_scale", "proj.qkv.weight"):
+        grad = layer.get_parameter(name).grad
+        assert grad is not None and bool((grad != 0).any()), f"{name} gets no gradient"
+    assert bool((layer.gate.grad != 0).all()), "every head's gate learns"
+    # While the store is empty (the first W tokens) the window is the only read: no gate gradient.
+    layer.zero_grad()
+    y, _ = layer(x[:, :4])
+    y.pow(2).mean().backward()
+    assert layer.gate.grad is None or not bool(layer.gate.grad.any())
 
 
 def test_knn_store_saved_and_loaded_in_another_process(tmp_path):
