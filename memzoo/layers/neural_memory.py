@@ -90,7 +90,8 @@ class NeuralMemory(MemoryLayer):
         d_model: D.
         num_heads: H, must divide D (default 4).
         chunk_size: C tokens per memory update, counted from the start (default 16).
-        hidden_mult: F = hidden_mult * Dh, hidden width of the memory MLP (default 2).
+        hidden_mult: F = hidden_mult * Dh, hidden width of the memory MLP (default 4, the
+            reference implementation's expansion factor; 2 learned recall less reliably).
         conv_size: K taps of the causal depthwise convolution on q, k, v (default 4; 1 = none).
         theta_max: initial value of the learned per-head maximum learning rate (default 0.5).
 
@@ -112,7 +113,7 @@ class NeuralMemory(MemoryLayer):
         *,
         num_heads: int = 4,
         chunk_size: int = 16,
-        hidden_mult: int = 2,
+        hidden_mult: int = 4,
         conv_size: int = 4,
         theta_max: float = 0.5,
     ):
