@@ -340,7 +340,8 @@ def test_knn_faiss_backend_matches_exact():
 
 def _recall_error(layer, state, k, v):
     """Relative error of the memory in ``state`` on keys/values ``[B, H, N, Dh]``."""
-    pred = mlp_forward(MLPMemory(state.w1, state.w2), k, layer.mem_gamma)
+    gamma = layer.mem_gamma.view(layer.num_heads, 1, layer.head_dim)
+    pred = mlp_forward(MLPMemory(state.w1, state.w2), k, gamma)
     return ((pred - v).pow(2).sum() / v.pow(2).sum()).item()
 
 

@@ -5,10 +5,11 @@ F = hidden_mult * Dh (hidden width of the memory MLP), K conv_size, P = tokens o
 unfinished chunk (0 <= P < C).
 
 The memory of each head is a 2-layer MLP with a normalised residual output,
-``M(x) = x + gamma * rmsnorm(W2 silu(W1 x))``, whose weights ``W1, W2`` are the state. As in Titans (sec. 4.4) queries, keys and values are linear projections followed by a
-short causal depthwise convolution and SiLU; queries and keys are L2-normalised per head.
-Every ``chunk_size`` tokens the memory is trained on the chunk's key -> value pairs by one
-momentum step whose gradient is the *sum* of per-token steps ``theta_t grad ||M(k_t) - v_t||^2``
+``M(x) = x + gamma * rmsnorm(W2 silu(W1 x))``, whose weights ``W1, W2`` are the state. As in
+Titans (sec. 4.4) queries, keys and values are linear projections followed by a short causal
+depthwise convolution and SiLU; queries and keys are L2-normalised per head. Every
+``chunk_size`` tokens the memory is trained on the chunk's key -> value pairs by one momentum
+step whose gradient is the *sum* of the per-token steps ``theta_t grad ||M(k_t) - v_t||^2``
 (see :mod:`memzoo.ops.neural_memory`). The gates are data-dependent, each from a linear map of
 the input: a learning rate per token ``theta_t = theta_max_h * sigmoid(.)`` whose maximum
 ``theta_max_h`` is learned per head, and per chunk a momentum ``eta`` (how long a surprise
@@ -22,9 +23,9 @@ and gating with a linear layer before the final output projection").
 ~92% of its weight after 256 chunks (4096 tokens at C = 16) and the model learns to forget;
 the momentum at ``eta ~ 0.5``; ``theta`` at half its maximum, which starts at 0.5.
 
-**Simplifications** (each keeps the layer a single chunkwise recurrence): momentum and
-decay are constant within a chunk (the paper's parallel form and the reference implementation
-do the same); the memory's output is RMS-normalised with a residual, as TTT and the
+**Where this departs from the paper**: momentum and decay are constant within a chunk (the
+paper's parallel form and the reference implementation do the same; it makes a chunk one
+step); the memory's output is RMS-normalised with a residual, as TTT and the
 reference implementation do (a LayerNorm there), because gradient descent on a plain MLP
 diverges as its weights grow (see :mod:`memzoo.ops.neural_memory`).
 
@@ -103,8 +104,8 @@ class NeuralMemory(MemoryLayer):
     family = "neural-memory"
     state_growth = "O(1)"
     description = (
-        "neural memory (Titans): per-head MLP weights trained at test time by momentum "
-        "gradient steps on ||M(k) - v||^2 each chunk, with forgetting; read y = M(q)"
+        "neural memory (Titans): per-head MLP weights trained at test time, per-token steps on "
+        "||M(k) - v||^2 summed each chunk, with momentum and forgetting; read y = M(q)"
     )
 
     def __init__(
@@ -134,9 +135,11 @@ class NeuralMemory(MemoryLayer):
             bias = torch.tensor([_ETA_BIAS, _THETA_BIAS, _ALPHA_BIAS]).repeat_interleave(num_heads)
             self.gates.bias.copy_(bias)
         self.log_theta_max = nn.Parameter(torch.full((num_heads,), math.log(theta_max)))
+        # Gains are flat [H * Dh] (viewed per head where used): an optimiser that decays only
+        # matrices leaves them alone, as it does every norm's gain.
         # Scale of the memory's normalised output: 1/sqrt(Dh) gives it unit norm, like the keys.
-        self.mem_gamma = nn.Parameter(torch.full((num_heads, 1, self.head_dim), self.head_dim**-0.5))
-        self.norm_weight = nn.Parameter(torch.ones(num_heads, 1, self.head_dim))  # output RMS norm
+        self.mem_gamma = nn.Parameter(torch.full((d_model,), self.head_dim**-0.5))
+        self.norm_weight = nn.Parameter(torch.ones(d_model))  # output RMS norm
         self.out_gate = nn.Linear(d_model, d_model)
         self.out = nn.Linear(d_model, d_model, bias=False)
         dh, hid = self.head_dim, self.hidden
@@ -210,9 +213,10 @@ class NeuralMemory(MemoryLayer):
         # log eta = logsigmoid(z); log(1 - alpha) = logsigmoid(-z): finite even when saturated.
         log_eta, log_keep = F.logsigmoid(chunk_z[..., 0]), F.logsigmoid(-chunk_z[..., 2])
         initial = (MLPMemory(state.w1, state.w2), MLPMemory(state.s1, state.s2))
-        gamma = self.mem_gamma.to(x.dtype)
+        gamma = self.mem_gamma.to(x.dtype).view(self.num_heads, 1, self.head_dim)
         read, (mem, momentum) = chunk_neural_memory(q, k, v, theta, log_eta, log_keep, gamma, size, initial)
-        read = F.rms_norm(read[:, :, count:], (self.head_dim,)) * self.norm_weight  # [B, H, T, Dh]
+        read = F.rms_norm(read[:, :, count:], (self.head_dim,))  # [B, H, T, Dh]
+        read = read * self.norm_weight.view(self.num_heads, 1, self.head_dim)
         y = self.out(merge_heads(read) * torch.sigmoid(self.out_gate(x)))
         tail = n_full * size  # rows of the new unfinished chunk start here
         new_state = NeuralMemoryState(
