@@ -11,7 +11,7 @@ LAYER_TEST_KWARGS: dict[str, dict] = {
     "deltanet": {"chunk_size": 8},
     "gated_deltanet": {"chunk_size": 8},
     "mlstm": {"chunk_size": 8},
-    "persistent": {"num_slots": 4},
+    "persistent": {"num_slots": 4, "window": 5},  # the band bites, as for sliding_window
     "memory_tokens": {"segment_len": 5, "num_memory": 3, "xl_cache": True},  # segments cross
     "knn": {"local_window": 4, "capacity": 6, "top_k": 3},  # tokens reach the store, evict
     "neural_memory": {"chunk_size": 4},  # several memory updates within a test sequence

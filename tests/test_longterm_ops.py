@@ -6,7 +6,14 @@ import pytest
 import torch
 
 from memzoo.errors import ConfigError
-from memzoo.ops.neural_memory import MLPMemory, chunk_update, mlp_forward, naive_chunk_update
+from memzoo.ops.neural_memory import (
+    MLPMemory,
+    chunk_gradient,
+    chunk_neural_memory,
+    chunk_update,
+    mlp_forward,
+    naive_neural_memory,
+)
 from memzoo.ops.topk_search import exact_topk, faiss_topk, naive_topk, topk_search
 
 
@@ -65,47 +72,75 @@ def test_topk_search_rejects_unknown_backend():
         topk_search(q, keys, 2, backend="annoy")
 
 
-def _memory_inputs(seed=0):
+def _memory_inputs(seed=0, t_len=5, chunk=2):
     g = torch.Generator().manual_seed(seed)
-    b, h, c, d, f = 2, 3, 5, 4, 6
+    b, h, d, f = 2, 3, 4, 6
 
     def rand(*shape, scale=1.0):
         return (torch.randn(*shape, generator=g, dtype=torch.float64) * scale).requires_grad_()
 
-    mem = MLPMemory(rand(b, h, f, d), rand(b, h, d, f))
+    mem = MLPMemory(rand(b, h, f, d, scale=0.5), rand(b, h, d, f, scale=0.5))
     momentum = MLPMemory(rand(b, h, f, d, scale=0.1), rand(b, h, d, f, scale=0.1))
-    k, v = rand(b, h, c, d), rand(b, h, c, d)
-    theta = torch.rand(b, h, c, generator=g, dtype=torch.float64).requires_grad_()
-    log_eta = (-torch.rand(b, h, generator=g, dtype=torch.float64)).requires_grad_()
-    log_keep = (-0.1 * torch.rand(b, h, generator=g, dtype=torch.float64)).requires_grad_()
-    return mem, momentum, k, v, theta, log_eta, log_keep
+    q, k, v = rand(b, h, t_len, d), rand(b, h, t_len, d), rand(b, h, t_len, d)
+    theta = (0.1 * torch.rand(b, h, t_len, generator=g, dtype=torch.float64)).requires_grad_()
+    n = t_len // chunk
+    log_eta = (-torch.rand(b, h, n, generator=g, dtype=torch.float64)).requires_grad_()
+    log_keep = (-0.1 * torch.rand(b, h, n, generator=g, dtype=torch.float64)).requires_grad_()
+    gamma = rand(1, h, 1, d, scale=0.5)
+    return q, k, v, theta, log_eta, log_keep, gamma, chunk, (mem, momentum)
 
 
-def test_chunk_update_matches_autograd_reference_outputs_and_gradients():
-    inputs = _memory_inputs()
-    leaves = [*inputs[0], *inputs[1], *inputs[2:]]
-    fast = chunk_update(*inputs)
-    ref = naive_chunk_update(*inputs)
-    flat_fast = torch.cat([t.flatten() for part in fast for t in part])
-    flat_ref = torch.cat([t.flatten() for part in ref for t in part])
-    assert torch.allclose(flat_fast, flat_ref, atol=1e-12)
-    probe = torch.randn_like(flat_fast)
-    g_fast = torch.autograd.grad((flat_fast * probe).sum(), leaves)
-    g_ref = torch.autograd.grad((flat_ref * probe).sum(), leaves)
+def _flat(out, state):
+    return torch.cat([out.flatten(), *(t.flatten() for part in state for t in part)])
+
+
+@pytest.mark.parametrize("t_len, chunk", [(7, 2), (6, 3), (3, 4), (0, 2)])
+def test_chunk_neural_memory_matches_token_by_token_autograd_reference(t_len, chunk):
+    """Outputs, final memory and momentum, and every input's gradient agree (fp64); a
+    trailing partial chunk is read but not written."""
+    inputs = _memory_inputs(t_len=t_len, chunk=chunk)
+    *tensors, size, (mem, momentum) = inputs
+    leaves = [*tensors, *mem, *momentum]
+    fast = _flat(*chunk_neural_memory(*inputs))
+    ref = _flat(*naive_neural_memory(*inputs))
+    assert torch.allclose(fast, ref, atol=1e-12)
+    probe = torch.randn_like(fast)
+    g_fast = torch.autograd.grad((fast * probe).sum(), leaves, allow_unused=True, materialize_grads=True)
+    g_ref = torch.autograd.grad((ref * probe).sum(), leaves, allow_unused=True, materialize_grads=True)
     for a, b in zip(g_fast, g_ref):
         assert torch.allclose(a, b, atol=1e-10)
 
 
+def test_chunk_neural_memory_reads_the_previous_chunks_memory():
+    q, k, v, theta, log_eta, log_keep, gamma, chunk, state = _memory_inputs(t_len=6, chunk=3)
+    out, _ = chunk_neural_memory(q, k, v, theta, log_eta, log_keep, gamma, chunk, state)
+    assert torch.allclose(out[:, :, :3], mlp_forward(state[0], q[:, :, :3], gamma))  # initial weights
+    first = (k[:, :, :3], v[:, :, :3], theta[:, :, :3], log_eta[..., 0], log_keep[..., 0], gamma)
+    after_one, _ = chunk_update(*state, *first)
+    assert torch.allclose(out[:, :, 3:], mlp_forward(after_one, q[:, :, 3:], gamma))
+
+
+def test_chunk_step_is_the_sum_of_per_token_steps():
+    """Titans takes one step per token; a chunk's gradient is their sum, not their mean.
+    (The per-token loss is summed over features: the autograd reference above pins that.)"""
+    _, k, v, theta, _, _, gamma, _, (mem, _) = _memory_inputs(t_len=4)
+    whole = chunk_gradient(mem, k, v, theta, gamma)
+    one = [(k[:, :, t : t + 1], v[:, :, t : t + 1], theta[:, :, t : t + 1]) for t in range(4)]
+    parts = [chunk_gradient(mem, *token, gamma) for token in one]
+    for i in range(2):
+        assert torch.allclose(whole[i], sum(p[i] for p in parts))
+
+
 def test_chunk_update_descends_the_associative_loss():
-    mem, _, k, v, theta, _, _ = _memory_inputs(seed=3)
+    _, k, v, _, _, _, gamma, _, (mem, _) = _memory_inputs(seed=3, t_len=5)
     zero = MLPMemory(torch.zeros_like(mem.w1), torch.zeros_like(mem.w2))
     no_gate = torch.zeros(k.shape[:2], dtype=k.dtype)  # eta = 1 (S0 = 0 anyway), alpha = 0
 
     def loss(m):
-        return (mlp_forward(m, k) - v).pow(2).mean().item()
+        return (mlp_forward(m, k, gamma) - v).pow(2).sum().item()
 
     # A small enough gradient step always descends (the step is -theta * the loss gradient).
-    lr = 0.02 * torch.ones_like(theta)
-    new_mem, new_momentum = chunk_update(mem, zero, k, v, lr, no_gate, no_gate)
+    lr = 0.01 * torch.ones(k.shape[:3], dtype=k.dtype)
+    new_mem, new_momentum = chunk_update(mem, zero, k, v, lr, no_gate, no_gate, gamma)
     assert loss(new_mem) < loss(mem)
     assert torch.allclose(new_mem.w1 - mem.w1, new_momentum.w1)  # W = W0 + S with alpha = 0

@@ -66,12 +66,13 @@ def prefix_causal_mask(t_q: int, t_prefix: int, device=None) -> torch.Tensor:
     return j <= i + t_prefix
 
 
-def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask=None) -> torch.Tensor:
-    """Softmax attention ``[B, H, Tq, Dh]``; ``mask`` ``[Tq, Tk]`` bool or None (all visible).
+def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask=None, scale=None) -> torch.Tensor:
+    """Softmax attention ``[B, H, Tq, Dh]``; ``mask`` ``[Tq, Tk]`` bool or None (all visible);
+    ``scale`` multiplies the scores (default ``1 / sqrt(Dh)``).
 
     Every query row must see at least one key (the callers always include the query itself).
     """
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale)
 
 
 def pad_time(x: torch.Tensor, length: int) -> torch.Tensor:

@@ -12,9 +12,14 @@ Wu et al. 2022, "Memorizing Transformers". Each head keeps two memories of the p
   head), read by exact top-K search: a query attends (softmax) over its K best-scoring
   stored keys only.
 
-The two reads are mixed by a learned per-head gate ``g = sigmoid(gate_h)``:
-``out = g * store_read + (1 - g) * local_read``; a query whose store is still empty reads the
-window only.
+Queries and keys are L2-normalised per head and scores are ``s_h * cos(q, k)`` with a learned
+per-head scale ``s_h`` (initially 20, as in the reference implementation
+lucidrains/memorizing-transformers-pytorch): the paper normalises them so that keys stored
+long ago, by an earlier version of the weights during training, stay comparable with fresh
+ones. The two reads are mixed by a learned per-head gate ``g = sigmoid(gate_h)`` (the paper's
+``b_g``): ``out = g * store_read + (1 - g) * local_read``; a query whose store is still empty
+reads the window only. The gate gets gradient from every query whose store is not empty, so
+training on sequences whose answers lie further back than the window teaches it to read.
 
 **What a token sees** (this is what makes whole == chunked == token by token hold): the token
 at position t attends locally to positions ``t-W+1 .. t`` and retrieves from the store that
@@ -28,8 +33,8 @@ first-in-first-out eviction (the oldest entry is overwritten), never a silent re
 
 **Gradients.** Store writes are not differentiable: keys/values are detached when they leave
 the window, so no gradient flows through the store (``state_differentiable = False``).
-Gradients do flow through the query, the gate and the local window path (and through the
-window buffer carried in the state).
+Gradients do flow through the query, the gate, the scale and the local window path (and
+through the window buffer carried in the state).
 
 **Backends.** Exact search in torch by default; FAISS (optional extra ``faiss-cpu``) with
 ``backend="faiss"``, or automatically (``backend="auto"``) for CPU stores with
@@ -42,10 +47,12 @@ from it gives identical retrieval.
 
 from __future__ import annotations
 
+import math
 import os
 from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from memzoo.errors import ConfigError
@@ -65,6 +72,7 @@ from memzoo.ops.topk_search import faiss_available, topk_search
 BACKENDS = ("auto", "torch", "faiss")
 _QUERY_BLOCK = 256  # queries searched at once: bounds the [n, C + n] score matrix
 _STORE_FORMAT = "memzoo.knn_store.v1"
+_SCALE_INIT = 20.0  # initial score scale on cosine similarities (reference implementation)
 
 
 class KNNState(NamedTuple):
@@ -130,6 +138,8 @@ class KNNMemoryAttention(MemoryLayer):
         self.proj = HeadProjection(d_model, num_heads)
         self.out = nn.Linear(d_model, d_model, bias=False)
         self.gate = nn.Parameter(torch.zeros(num_heads))  # sigmoid(0) = an even mix at start
+        # Scores are s_h * cos(q, k): the scale a softmax over unit vectors needs to be sharp.
+        self.log_scale = nn.Parameter(torch.full((num_heads,), math.log(_SCALE_INIT)))
 
     # --- state -------------------------------------------------------------------------
 
@@ -172,7 +182,8 @@ class KNNMemoryAttention(MemoryLayer):
         pos_k = torch.arange(lo, hi, device=q.device).unsqueeze(0)  # [1, hi - lo]
         lag = pos_q - pos_k
         mask = (lag >= 0) & (lag < window)
-        return attend(q, ctx_k[:, :, lo:hi], ctx_v[:, :, lo:hi], mask)  # [B, H, n, Dh]
+        # q carries the score scale already (see forward)
+        return attend(q, ctx_k[:, :, lo:hi], ctx_v[:, :, lo:hi], mask, scale=1.0)  # [B, H, n, Dh]
 
     def _retrieve(self, q, store_k, store_v, slot_number, left_k, left_v, written, p0, backend):
         """Top-K read of queries at context rows ``p0 ..`` from the store + tokens that left.
@@ -194,7 +205,7 @@ class KNNMemoryAttention(MemoryLayer):
         newest = written + left.unsqueeze(1)  # [n, 1] first write number a query cannot see
         valid = filled & (number < newest) & (number >= newest - cap)  # [n, C + hi - lo]
         top = topk_search(q, cand_k, self.top_k, valid[None, None], backend=backend)
-        scores = (top.score * self.head_dim**-0.5).masked_fill(~top.found, float("-inf"))
+        scores = top.score.masked_fill(~top.found, float("-inf"))  # q carries the scale
         any_found = top.found.any(dim=-1, keepdim=True)  # [B, H, n, 1]
         # Softmax over the found results only; a query that found nothing gets weight 0.
         peak = scores.detach().amax(dim=-1, keepdim=True).masked_fill(~any_found, 0.0)
@@ -224,6 +235,9 @@ class KNNMemoryAttention(MemoryLayer):
         in_window = min(seen, window)  # valid rows at the end of the window buffer
         written = seen - in_window  # tokens already in the store (write numbers 0 .. written-1)
         q, k, v = self.proj(x)  # [B, H, T, Dh]
+        # Unit keys; unit queries times the per-head scale (top-k order is unchanged by it).
+        scale = torch.exp(self.log_scale).to(x.dtype).view(1, -1, 1, 1)
+        q, k = F.normalize(q, dim=-1) * scale, F.normalize(k, dim=-1)
         ctx_k = torch.cat((state.window_k[:, :, window - in_window :], k), dim=2)  # [B, H, m, Dh]
         ctx_v = torch.cat((state.window_v[:, :, window - in_window :], v), dim=2)
         left_k, left_v = ctx_k.detach(), ctx_v.detach()  # store writes are not differentiable

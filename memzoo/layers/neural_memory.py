@@ -1,26 +1,44 @@
 """Neural long-term memory that learns at test time (Titans, Behrouz et al. 2025).
 
 Shape legend: B batch, H heads, T new tokens, C chunk_size, D d_model, Dh = D / H,
-F = hidden_mult * Dh (hidden width of the memory MLP).
+F = hidden_mult * Dh (hidden width of the memory MLP), K conv_size, P = tokens of the
+unfinished chunk (0 <= P < C).
 
-The memory of each head is a 2-layer MLP ``M(x) = W2 silu(W1 x)`` whose weights are the
-state. Every ``chunk_size`` tokens it is trained on the chunk's key -> value pairs by one
-momentum step on the associative loss ``mean_d (M(k_t) - v_t)^2`` (see
-:mod:`memzoo.ops.neural_memory`), with data-dependent gates, each a sigmoid of a linear map
-of the input: a learning rate ``theta_t`` per token, and per chunk a momentum ``eta`` (how
-long a surprise lasts) and a weight decay ``alpha`` (forgetting), from the mean gate logit
-over the chunk's tokens. Reading is a forward pass of the current weights on the query:
-``y_t = M(q_t)``. Queries and keys are L2-normalised per head.
+The memory of each head is a 2-layer MLP with a normalised residual output,
+``M(x) = x + gamma * rmsnorm(W2 silu(W1 x))``, whose weights ``W1, W2`` are the state. As in
+Titans (sec. 4.4) queries, keys and values are linear projections followed by a short causal
+depthwise convolution and SiLU; queries and keys are L2-normalised per head. Every
+``chunk_size`` tokens the memory is trained on the chunk's key -> value pairs by one momentum
+step whose gradient is the *sum* of the per-token steps ``theta_t grad ||M(k_t) - v_t||^2``
+(see :mod:`memzoo.ops.neural_memory`). The gates are data-dependent, each from a linear map of
+the input: a learning rate per token ``theta_t = theta_max_h * sigmoid(.)`` whose maximum
+``theta_max_h`` is learned per head, and per chunk a momentum ``eta`` (how long a surprise
+lasts) and a decay ``alpha`` (forgetting) from the mean gate logit over the chunk's tokens.
+
+Reading is a forward pass of the current weights on the query, ``M(q_t)``, then a per-head
+RMS norm, a sigmoid output gate from ``x_t`` and the output projection (Titans: "normalization
+and gating with a linear layer before the final output projection").
+
+**Initialisation.** The decay starts at ``alpha ~ 3e-4`` per chunk, so a write still holds
+~92% of its weight after 256 chunks (4096 tokens at C = 16) and the model learns to forget;
+the momentum at ``eta ~ 0.5``; ``theta`` at half its maximum, which starts at 0.5.
+
+**Where this departs from the paper**: momentum and decay are constant within a chunk (the
+paper's parallel form and the reference implementation do the same; it makes a chunk one
+step); the memory's output is RMS-normalised with a residual, as TTT and the
+reference implementation do (a LayerNorm there), because gradient descent on a plain MLP
+diverges as its weights grow (see :mod:`memzoo.ops.neural_memory`).
 
 **Whole == chunked == token by token.** Chunks are counted from the start of the sequence.
-A token reads with the weights written by the last *completed* chunk; the weights change
-only when a chunk's last token arrives. The state holds the weights, the momentum and the
-inputs of the not-yet-full chunk (recomputed into keys, values and gates when it completes),
-so where the caller cuts the sequence never matters.
+A token reads the weights written by the last *completed* chunk; the weights change only when
+a chunk's last token arrives. The state holds the weights, the momentum, the last K - 1
+projected inputs of the convolution, and the keys, values and gate logits of the unfinished
+chunk, so where the caller cuts the sequence never matters.
 
 The inner-loop gradients are analytic and the update is an ordinary differentiable
 expression, so the outer (training) gradients reach the projections, the gates and the
-initial weights ``w1_init, w2_init`` (the meta-learned starting memory), and flow through
+initial weights ``w1_init, w2_init`` (the meta-learned starting memory, marked
+``_no_weight_decay`` so an optimiser does not pull the memory towards zero), and flow through
 the carried state.
 """
 
@@ -34,21 +52,23 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
+from memzoo.errors import ConfigError
 from memzoo.layers._longterm_common import (
-    HeadProjection,
     batch_counter,
     check_heads,
     check_int,
     merge_heads,
     pad_time,
     read_counter,
+    split_heads,
 )
 from memzoo.layers.base import MemoryLayer, check_input
 from memzoo.layers.registry import register
-from memzoo.ops.neural_memory import MLPMemory, chunk_update, mlp_forward
+from memzoo.ops.neural_memory import MLPMemory, chunk_neural_memory
 
-# Gate biases at initialisation: momentum eta ~ 0.73, learning rate theta ~ 0.5, decay alpha ~ 0.01.
-_ETA_BIAS, _THETA_BIAS, _ALPHA_BIAS = 1.0, 0.0, -4.6
+# Gate biases at initialisation: momentum eta = sigmoid(0) = 0.5, learning rate theta at half
+# its maximum, decay alpha = sigmoid(-8) ~ 3.4e-4 per chunk (memory kept over long distances).
+_ETA_BIAS, _THETA_BIAS, _ALPHA_BIAS = 0.0, 0.0, -8.0
 
 
 class NeuralMemoryState(NamedTuple):
@@ -56,47 +76,77 @@ class NeuralMemoryState(NamedTuple):
     w2: torch.Tensor  # [B, H, Dh, F] memory MLP, second layer
     s1: torch.Tensor  # [B, H, F, Dh] momentum ("surprise") of w1
     s2: torch.Tensor  # [B, H, Dh, F] momentum of w2
-    pending: torch.Tensor  # [B, C, D] inputs of the unfinished chunk (first `count` rows)
+    conv: torch.Tensor  # [B, K - 1, 3D] last projected q/k/v inputs of the causal convolution
+    pending_k: torch.Tensor  # [B, H, C, Dh] keys of the unfinished chunk (first `count` rows)
+    pending_v: torch.Tensor  # [B, H, C, Dh] its values
+    pending_z: torch.Tensor  # [B, H, C, 3] its gate logits (eta, theta, alpha)
     count: torch.Tensor  # [B] int64 tokens in the unfinished chunk (0 <= count < C)
 
 
 @register("neural_memory")
 class NeuralMemory(MemoryLayer):
-    """Titans-style neural memory: an MLP per head trained on the fly, one step per chunk.
+    """Titans neural memory: an MLP per head trained on the fly, one summed step per chunk.
 
     Args:
         d_model: D.
         num_heads: H, must divide D (default 4).
         chunk_size: C tokens per memory update, counted from the start (default 16).
-        hidden_mult: F = hidden_mult * Dh, hidden width of the memory MLP (default 2).
+        hidden_mult: F = hidden_mult * Dh, hidden width of the memory MLP (default 4, the
+            reference implementation's expansion factor; 2 learned recall less reliably).
+        conv_size: K taps of the causal depthwise convolution on q, k, v (default 4; 1 = none).
+        theta_max: initial value of the learned per-head maximum learning rate (default 0.5).
 
     ``forward(x [B, T, D], state=None) -> (y [B, T, D], NeuralMemoryState)``. State bytes are
-    constant: ``4 * (4 * H * F * Dh + C * D + 1)`` per sequence.
+    constant: ``4 * (4 H F Dh + 3 D (K - 1) + C (2 D + 3 H) + 1)`` per sequence.
     """
 
     kind = "long"
     family = "neural-memory"
     state_growth = "O(1)"
     description = (
-        "neural memory (Titans): per-head MLP weights trained at test time by momentum "
-        "gradient steps on ||M(k) - v||^2 each chunk, with forgetting; read y = M(q)"
+        "neural memory (Titans): per-head MLP weights trained at test time, per-token steps on "
+        "||M(k) - v||^2 summed each chunk, with momentum and forgetting; read y = M(q)"
     )
 
-    def __init__(self, d_model: int, *, num_heads: int = 4, chunk_size: int = 16, hidden_mult: int = 2):
+    def __init__(
+        self,
+        d_model: int,
+        *,
+        num_heads: int = 4,
+        chunk_size: int = 16,
+        hidden_mult: int = 4,
+        conv_size: int = 4,
+        theta_max: float = 0.5,
+    ):
         super().__init__(d_model)
-        self.head_dim = check_heads("neural_memory", d_model, num_heads)
+        name = "neural_memory"
+        self.head_dim = check_heads(name, d_model, num_heads)
         self.num_heads = num_heads
-        self.chunk_size = check_int("neural_memory", "chunk_size", chunk_size, 1)
-        self.hidden = check_int("neural_memory", "hidden_mult", hidden_mult, 1) * self.head_dim
-        self.proj = HeadProjection(d_model, num_heads)
+        self.chunk_size = check_int(name, "chunk_size", chunk_size, 1)
+        self.hidden = check_int(name, "hidden_mult", hidden_mult, 1) * self.head_dim
+        self.conv_size = check_int(name, "conv_size", conv_size, 1)
+        if isinstance(theta_max, bool) or not isinstance(theta_max, (int, float)) or not theta_max > 0:
+            raise ConfigError(f"{name}: theta_max must be a number > 0, got {theta_max!r}")
+        self.qkv = nn.Linear(d_model, 3 * d_model, bias=False)
+        # Depthwise causal convolution over time, one filter per q/k/v channel.
+        self.conv = nn.Conv1d(3 * d_model, 3 * d_model, self.conv_size, groups=3 * d_model, bias=False)
         self.gates = nn.Linear(d_model, 3 * num_heads)  # eta, theta, alpha per head
         with torch.no_grad():
             bias = torch.tensor([_ETA_BIAS, _THETA_BIAS, _ALPHA_BIAS]).repeat_interleave(num_heads)
             self.gates.bias.copy_(bias)
+        self.log_theta_max = nn.Parameter(torch.full((num_heads,), math.log(theta_max)))
+        # Gains are flat [H * Dh] (viewed per head where used): an optimiser that decays only
+        # matrices leaves them alone, as it does every norm's gain.
+        # Scale of the memory's normalised output: 1/sqrt(Dh) gives it unit norm, like the keys.
+        self.mem_gamma = nn.Parameter(torch.full((d_model,), self.head_dim**-0.5))
+        self.norm_weight = nn.Parameter(torch.ones(d_model))  # output RMS norm
+        self.out_gate = nn.Linear(d_model, d_model)
         self.out = nn.Linear(d_model, d_model, bias=False)
         dh, hid = self.head_dim, self.hidden
         self.w1_init = nn.Parameter(torch.randn(num_heads, hid, dh) / math.sqrt(dh))
         self.w2_init = nn.Parameter(torch.randn(num_heads, dh, hid) / math.sqrt(hid))
+        for param in (self.w1_init, self.w2_init):
+            param._no_weight_decay = True  # the starting memory, not a projection: never decay it
 
     # --- state -------------------------------------------------------------------------
 
@@ -106,68 +156,78 @@ class NeuralMemory(MemoryLayer):
         def start(param):  # the learned starting memory, shared by every row
             return param.to(device=device, dtype=dtype).unsqueeze(0).expand(batch_size, -1, -1, -1)
 
+        def zeros(*shape):
+            return torch.zeros(batch_size, *shape, device=device, dtype=dtype)
+
         w1, w2 = start(self.w1_init), start(self.w2_init)
+        heads, size = self.num_heads, self.chunk_size
         return NeuralMemoryState(
             w1=w1,
             w2=w2,
             s1=torch.zeros_like(w1),
             s2=torch.zeros_like(w2),
-            pending=torch.zeros(batch_size, self.chunk_size, self.d_model, device=device, dtype=dtype),
+            conv=zeros(self.conv_size - 1, 3 * self.d_model),
+            pending_k=zeros(heads, size, self.head_dim),
+            pending_v=zeros(heads, size, self.head_dim),
+            pending_z=zeros(heads, size, 3),
             count=batch_counter(0, batch_size, device),
         )
 
     def state_size(self, seq_len: int) -> int:
         weights = 4 * self.num_heads * self.hidden * self.head_dim  # w1, w2, s1, s2
-        return 4 * (weights + self.chunk_size * self.d_model + 1)
+        conv = (self.conv_size - 1) * 3 * self.d_model
+        pending = self.chunk_size * (2 * self.d_model + 3 * self.num_heads)
+        return 4 * (weights + conv + pending + 1)
 
     # --- forward -------------------------------------------------------------------------
 
-    def write_inputs(self, chunk: torch.Tensor):
-        """What :func:`chunk_update` needs from a chunk of inputs ``[B, C, D]``.
+    def project(self, x: torch.Tensor, conv_state: torch.Tensor):
+        """Queries, keys, values ``[B, H, T, Dh]`` of ``x`` ``[B, T, D]`` and the new conv state.
 
-        Returns keys, values ``[B, H, C, Dh]``, ``theta`` ``[B, H, C]``, ``log_eta`` and
-        ``log_keep`` ``[B, H]``.
+        ``conv_state`` ``[B, K - 1, 3D]`` holds the projections of the K - 1 tokens before x.
         """
-        _, k, v = self.proj(chunk)
-        k = F.normalize(k, dim=-1)
-        z_eta, z_theta, z_alpha = rearrange(self.gates(chunk), "b c (g h) -> g b h c", g=3)
-        z_eta, z_alpha = z_eta.mean(dim=-1), z_alpha.mean(dim=-1)  # one momentum/decay a chunk
-        # log eta = logsigmoid(z); log(1 - alpha) = logsigmoid(-z): finite even when saturated.
-        return k, v, torch.sigmoid(z_theta), F.logsigmoid(z_eta), F.logsigmoid(-z_alpha)
-
-    def read(self, state: NeuralMemoryState, x: torch.Tensor) -> torch.Tensor:
-        """Read the memory in ``state`` for inputs ``x`` ``[B, T, D]``: ``[B, H, T, Dh]``."""
-        q, _, _ = self.proj(x)
-        return mlp_forward(MLPMemory(state.w1, state.w2), F.normalize(q, dim=-1))
+        proj = torch.cat((conv_state, self.qkv(x)), dim=1)  # [B, K - 1 + T, 3D]
+        mixed = F.conv1d(proj.transpose(1, 2), self.conv.weight, groups=3 * self.d_model)  # [B, 3D, T]
+        q, k, v = F.silu(mixed.transpose(1, 2)).chunk(3, dim=-1)
+        q, k, v = (split_heads(t, self.num_heads) for t in (q, k, v))
+        new_conv = proj[:, proj.shape[1] - (self.conv_size - 1) :]
+        return F.normalize(q, dim=-1), F.normalize(k, dim=-1), v, new_conv
 
     def forward(self, x: torch.Tensor, state: NeuralMemoryState | None = None):
         check_input(x, self.d_model, self.layer_name)
         batch, t_new, _ = x.shape
         if state is None:
             state = self.init_state(batch, x.device, x.dtype)
-        size = self.chunk_size
-        count = read_counter(state.count)
-        mem, momentum = MLPMemory(state.w1, state.w2), MLPMemory(state.s1, state.s2)
-        pending = state.pending[:, :count]  # [B, count, D]
-        q, _, _ = self.proj(x)
-        q = F.normalize(q, dim=-1)  # [B, H, T, Dh]
-        outs, start = [], 0
-        while start < t_new:
-            n = min(size - count, t_new - start)  # a piece never crosses a chunk boundary
-            # Read with the weights of the last completed chunk.
-            outs.append(mlp_forward(mem, q[:, :, start : start + n]))
-            pending = torch.cat((pending, x[:, start : start + n]), dim=1)
-            count, start = count + n, start + n
-            if count == size:  # the chunk is complete: one test-time training step
-                mem, momentum = chunk_update(mem, momentum, *self.write_inputs(pending))
-                pending, count = pending[:, :0], 0
-        y = self.out(merge_heads(torch.cat(outs, dim=2) if outs else q))  # q is empty if T == 0
+        size, count = self.chunk_size, read_counter(state.count)
+        q, k, v, conv = self.project(x, state.conv)
+        z = rearrange(self.gates(x), "b t (g h) -> b h t g", g=3)  # [B, H, T, 3]
+        # The unfinished chunk's tokens go in front: the op then starts at a chunk boundary.
+        k = torch.cat((state.pending_k[:, :, :count], k), dim=2)  # [B, H, P + T, Dh]
+        v = torch.cat((state.pending_v[:, :, :count], v), dim=2)
+        z = torch.cat((state.pending_z[:, :, :count], z), dim=2)  # [B, H, P + T, 3]
+        q = torch.cat((q.new_zeros(batch, self.num_heads, count, self.head_dim), q), dim=2)
+        n_full = (count + t_new) // size
+        done = z[:, :, : n_full * size]
+        chunk_z = rearrange(done, "b h (n c) g -> b h n c g", c=size).mean(dim=3)  # [B, H, N, 3]
+        theta = torch.exp(self.log_theta_max).to(x.dtype)[:, None] * torch.sigmoid(z[..., 1])
+        # log eta = logsigmoid(z); log(1 - alpha) = logsigmoid(-z): finite even when saturated.
+        log_eta, log_keep = F.logsigmoid(chunk_z[..., 0]), F.logsigmoid(-chunk_z[..., 2])
+        initial = (MLPMemory(state.w1, state.w2), MLPMemory(state.s1, state.s2))
+        gamma = self.mem_gamma.to(x.dtype).view(self.num_heads, 1, self.head_dim)
+        read, (mem, momentum) = chunk_neural_memory(q, k, v, theta, log_eta, log_keep, gamma, size, initial)
+        read = F.rms_norm(read[:, :, count:], (self.head_dim,))  # [B, H, T, Dh]
+        read = read * self.norm_weight.view(self.num_heads, 1, self.head_dim)
+        y = self.out(merge_heads(read) * torch.sigmoid(self.out_gate(x)))
+        tail = n_full * size  # rows of the new unfinished chunk start here
         new_state = NeuralMemoryState(
             w1=mem.w1,
             w2=mem.w2,
             s1=momentum.w1,
             s2=momentum.w2,
-            pending=pad_time(pending, size),
-            count=batch_counter(count, batch, x.device),
+            conv=conv,
+            pending_k=pad_time(k[:, :, tail:], size),
+            pending_v=pad_time(v[:, :, tail:], size),
+            pending_z=pad_time(z[:, :, tail:], size),
+            count=batch_counter(count + t_new - tail, batch, x.device),
         )
         return y, new_state

@@ -1,105 +1,74 @@
-"""Persistent memory: learned key/value slots that every query can attend to.
+"""Persistent memory: learned key/value slots beside a bounded (sliding-window) attention.
 
-Shape legend: B batch, H heads, T new tokens, P cached past tokens, S slots, D d_model,
-Dh = D / H.
+Shape legend: B batch, H heads, T new tokens, S slots, W window, L = min(tokens seen, W)
+cached, D d_model, Dh = D / H.
 
-Causal multi-head attention whose keys/values are ``[slots; past; present]`` (Sukhbaatar et
-al. 2019, "Augmenting Self-attention with Persistent Memory"; the persistent tokens of Titans,
-Behrouz et al. 2025). The slots are ``nn.Parameter``s: knowledge that lives in the weights and
-is available at every position, including the first. They are not part of the state; the
-state is the KV cache of the context, so it grows with the tokens seen.
+Titans (Behrouz et al. 2025, sec. 3.3) places *persistent memory*, learnable
+data-independent parameters, beside attention over a bounded context; Sukhbaatar et al. 2019
+("Augmenting Self-attention with Persistent Memory") add them as key/value slots. Here query
+t attends (one softmax) to the S slots and to the W tokens ``t - W + 1 .. t`` of a
+:class:`~memzoo.layers.sliding_window.SlidingWindowAttention`, whose projections, RoPE and
+state this layer reuses. The slots are ``nn.Parameter``s: knowledge that lives in the weights
+and is available at every position, including the first. They are not part of the state; the
+state is the window's (last W keys/values and a position counter), so it stops growing after
+W tokens: O(window). Anything this layer recalls from further back than W tokens must have
+been stored in the slots by training; it cannot come from a cache. (Plain ``attention`` is the
+explicit O(T) upper bound.)
 
-The layer adds no positional encoding (a model that needs order adds it to ``x``); attention
-over the past is therefore order-free apart from causality, and the cache needs no position
-counter.
+The slot keys are not rotated, as in the reference implementation (lucidrains/titans-pytorch):
+a query, rotated to its position, scores a slot the way it would score a token prepended to
+the sequence, which is how the paper adds persistent tokens.
+
+With ``num_slots=0`` the layer computes exactly its sliding-window base with the same weights.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import torch
 from torch import nn
 
-from memzoo.layers._longterm_common import (
-    HeadProjection,
-    attend,
-    check_heads,
-    check_int,
-    merge_heads,
-    prefix_causal_mask,
-)
-from memzoo.layers.base import MemoryLayer, check_input
+from memzoo.layers._longterm_common import check_int
 from memzoo.layers.registry import register
-
-
-class KVCache(NamedTuple):
-    k: torch.Tensor  # [B, H, P, Dh] keys of every token seen so far
-    v: torch.Tensor  # [B, H, P, Dh] their values
+from memzoo.layers.sliding_window import SlidingWindowAttention
 
 
 @register("persistent")
-class PersistentMemoryAttention(MemoryLayer):
-    """Multi-head causal attention with ``num_slots`` learned key/value slots prepended.
+class PersistentMemoryAttention(SlidingWindowAttention):
+    """Sliding-window causal attention with ``num_slots`` learned key/value slots per head.
 
     Args:
         d_model: D.
+        window: W >= 1 (default 64), tokens of context (the current one included) a query sees.
         num_heads: H, must divide D (default 4).
-        num_slots: S learned slots per head (default 16; 0 gives plain causal attention,
-            an ablation without parametric memory).
+        num_slots: S learned slots per head (default 16; 0 gives the plain sliding window, an
+            ablation without parametric memory).
+        rope: rotary position embedding on the window's queries and keys (default True).
 
-    ``forward(x [B, T, D], state=None) -> (y [B, T, D], KVCache)``. Query t attends to the S
-    slots, to every cached token and to the new tokens ``<= t``. The state is the KV cache
-    (``k, v: [B, H, P, Dh]``); the slots are parameters, so gradients reach them but no
-    state carries them. Whole == chunked == token by token holds because the cache holds
-    exactly the keys/values a later query would have computed itself.
+    ``forward(x [B, T, D], state=None) -> (y [B, T, D], WindowState)``. The state is the
+    window's: ``k, v: [B, H, L, Dh]`` and ``pos: [B]``; the slots are parameters, so gradients
+    reach them but no state carries them. Whole == chunked == token by token holds because the
+    window does and every query sees the same slots.
     """
 
     kind = "long"
     family = "attention"
-    state_growth = "O(T)"
+    state_growth = "O(window)"
     description = (
-        "persistent memory: learned key/value slots (parameters) prepended to causal "
-        "attention; state is the KV cache"
+        "persistent memory (Titans): learned key/value slots (parameters) that every query "
+        "attends to beside a sliding window; state O(window)"
     )
 
-    def __init__(self, d_model: int, *, num_heads: int = 4, num_slots: int = 16):
-        super().__init__(d_model)
-        self.head_dim = check_heads("persistent", d_model, num_heads)
-        self.num_heads = num_heads
+    def __init__(self, d_model: int, *, window: int = 64, num_heads: int = 4, num_slots: int = 16, rope=True):
+        super().__init__(d_model, window=window, num_heads=num_heads, rope=rope)
         self.num_slots = check_int("persistent", "num_slots", num_slots, 0)
-        self.proj = HeadProjection(d_model, num_heads)
-        self.out = nn.Linear(d_model, d_model, bias=False)
         # Slots on the scale of projected keys/values of unit-variance inputs.
         scale = d_model**-0.5
         self.slot_k = nn.Parameter(torch.randn(num_heads, num_slots, self.head_dim) * scale)
         self.slot_v = nn.Parameter(torch.randn(num_heads, num_slots, self.head_dim) * scale)
 
-    def init_state(self, batch_size: int, device=None, dtype=None) -> KVCache:
-        device, dtype = self._param_device_dtype(device, dtype)
-        shape = (batch_size, self.num_heads, 0, self.head_dim)
-        return KVCache(
-            torch.zeros(shape, device=device, dtype=dtype),
-            torch.zeros(shape, device=device, dtype=dtype),
+    def prefix_kv(self, batch: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        """The slots, ``[B, H, S, Dh]`` each, visible to every query."""
+        return (
+            self.slot_k.to(dtype).expand(batch, -1, -1, -1),
+            self.slot_v.to(dtype).expand(batch, -1, -1, -1),
         )
-
-    def state_size(self, seq_len: int) -> int:
-        return 4 * 2 * self.d_model * seq_len  # keys and values of every token: 2 * H * Dh
-
-    def forward(self, x: torch.Tensor, state: KVCache | None = None):
-        check_input(x, self.d_model, self.layer_name)
-        batch, t_new, _ = x.shape
-        if state is None:
-            state = self.init_state(batch, x.device, x.dtype)
-        q, k, v = self.proj(x)  # [B, H, T, Dh]
-        k_all = torch.cat((state.k, k), dim=2)  # [B, H, P + T, Dh]
-        v_all = torch.cat((state.v, v), dim=2)
-        slots_k = self.slot_k.to(x.dtype).expand(batch, -1, -1, -1)  # [B, H, S, Dh]
-        slots_v = self.slot_v.to(x.dtype).expand(batch, -1, -1, -1)
-        keys = torch.cat((slots_k, k_all), dim=2)  # [B, H, S + P + T, Dh]
-        values = torch.cat((slots_v, v_all), dim=2)
-        # Slots and cache form one always-visible prefix; the new tokens are causal.
-        prefix = self.num_slots + state.k.shape[2]
-        mask = prefix_causal_mask(t_new, prefix, device=x.device)
-        out = attend(q, keys, values, mask)  # [B, H, T, Dh]
-        return self.out(merge_heads(out)), KVCache(k_all, v_all)

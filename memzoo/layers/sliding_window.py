@@ -61,7 +61,7 @@ class SlidingWindowAttention(MemoryLayer):
 
     def __init__(self, d_model: int, *, window: int = 64, num_heads: int = 4, rope: bool = True):
         super().__init__(d_model)
-        name = "sliding_window"
+        name = self.layer_name  # "sliding_window", or the registered name of a subclass
         if isinstance(window, bool) or not isinstance(window, int) or window < 1:
             raise ConfigError(f"{name}: window must be an integer >= 1, got {window!r}")
         self.window = window
@@ -95,8 +95,17 @@ class SlidingWindowAttention(MemoryLayer):
             q, k = apply_rope(q, rotation), apply_rope(k, rotation)
         return q, k, v
 
+    def prefix_kv(self, batch: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Keys and values ``[B, H, P, Dh]`` that every query sees besides its band, or None.
+
+        The plain window has none; ``persistent`` returns its learned slots here.
+        """
+        return None
+
     def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        """Band attention of queries ``[B, H, T, Dh]``, the last T of keys ``[B, H, S, Dh]``."""
+        """Band attention of queries ``[B, H, T, Dh]``, the last T of keys ``[B, H, S, Dh]``
+        (plus the always-visible :meth:`prefix_kv`)."""
+        prefix = self.prefix_kv(q.shape[0], q.dtype)
         t_q, t_k = q.shape[2], k.shape[2]
         past = t_k - t_q  # cached keys in front of this chunk
         block = max(MIN_QUERY_BLOCK, self.window)
@@ -107,11 +116,11 @@ class SlidingWindowAttention(MemoryLayer):
             lo = max(0, past + start - self.window + 1)
             hi = past + stop
             mask = band_mask(stop - start, hi - lo, self.window, q.device)
-            outs.append(
-                F.scaled_dot_product_attention(
-                    q[:, :, start:stop], k[:, :, lo:hi], v[:, :, lo:hi], attn_mask=mask
-                )
-            )
+            keys, values = k[:, :, lo:hi], v[:, :, lo:hi]
+            if prefix is not None:  # [prefix; band], the prefix visible to every query
+                keys, values = torch.cat((prefix[0], keys), dim=2), torch.cat((prefix[1], values), dim=2)
+                mask = torch.cat((mask.new_ones(mask.shape[0], prefix[0].shape[2]), mask), dim=1)
+            outs.append(F.scaled_dot_product_attention(q[:, :, start:stop], keys, values, attn_mask=mask))
         return torch.cat(outs, dim=2) if len(outs) > 1 else outs[0]
 
     def forward(self, x: torch.Tensor, state: WindowState | None = None):
@@ -131,11 +140,16 @@ class SlidingWindowAttention(MemoryLayer):
         return self.out(y), new_state
 
     def attention_weights(self, x: torch.Tensor, state: WindowState | None = None) -> torch.Tensor:
-        """Explicit softmax weights ``[B, H, T, L + T]`` over the buffer and the chunk."""
+        """Explicit softmax weights ``[B, H, T, P + L + T]`` over the prefix (if any), the
+        buffer and the chunk."""
         check_input(x, self.d_model, self.layer_name)
         if state is None:
             state = self.init_state(x.shape[0], x.device, x.dtype)
         q, k, _ = self.project(x, state.pos)
         k = torch.cat((state.k, k), dim=2)
         mask = band_mask(q.shape[2], k.shape[2], self.window, x.device)
+        prefix = self.prefix_kv(x.shape[0], x.dtype)
+        if prefix is not None:
+            k = torch.cat((prefix[0], k), dim=2)
+            mask = torch.cat((mask.new_ones(mask.shape[0], prefix[0].shape[2]), mask), dim=1)
         return masked_softmax(dot_scores(q, k), mask)

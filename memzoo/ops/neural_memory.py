@@ -1,29 +1,52 @@
 """A neural memory that learns at test time (Titans): a 2-layer MLP updated by gradient steps.
 
-Shape legend: B batch, H heads, C tokens of one chunk, N queries, Dh head width, F hidden
-width of the memory MLP.
+Shape legend: B batch, H heads, T tokens, C chunk size, N = T // C complete chunks,
+Dh head width, F hidden width of the memory MLP.
 
-The memory is an MLP per (batch row, head) ``M(x) = W2 silu(W1 x)`` with ``W1 [F, Dh]`` and
-``W2 [Dh, F]``. Writing a chunk of key/value pairs takes, for every token t of the chunk, the
-gradient ``u_t`` of the associative loss ``l_t = mean_d (M(k_t) - v_t)^2`` at the chunk's
-starting weights ``W0`` (the mini-batch form of Titans, Behrouz et al. 2025), weights it by
-the token's learning rate ``theta_t`` and takes one momentum step per chunk:
+The memory is an MLP per (batch row, head) with a normalised residual output,
 
-    G = (1 / C) sum_t theta_t u_t
-    S = eta * S_prev - G                (momentum: "surprise")
+    M(x) = x + gamma * rmsnorm(W2 silu(W1 x)),     W1 [F, Dh], W2 [Dh, F], gamma [Dh]
+
+(the weights W1, W2 are the memory; ``gamma`` is an outer parameter). Titans (Behrouz et
+al. 2025, eqs. 10-14) trains it on the associative loss
+
+    l_t(M) = ||M(k_t) - v_t||^2          (summed over the Dh features, as in eq. 12)
+
+with a per-token learning rate ``theta_t``, a momentum ("surprise") ``eta`` and a forgetting
+gate ``alpha``. Tokens are processed in chunks of C (the paper's mini-batch form, sec. 3.2):
+every token's gradient is taken at the weights ``W0`` the chunk starts from, and the chunk
+makes one momentum step with the *sum* of its per-token steps:
+
+    G = sum_t theta_t grad l_t(W0)      (t over the chunk)
+    S = eta * S_prev - G                (momentum: surprise that lasts)
     W = (1 - alpha) * W0 + S            (weight decay: forgetting)
 
-``theta_t`` is per token, ``eta`` and ``alpha`` per chunk (all data-dependent in the layer).
-The mean over the chunk and over Dh keeps the step size independent of C and Dh, which is
-what keeps the inner loop stable for ``theta <= 1``.
+``theta_t`` is per token; ``eta`` and ``alpha`` are per chunk. (The paper writes the momentum
+and decay per token as well; holding them constant within a chunk is the simplification of
+its parallel form and of the reference implementation, and makes a chunk one step.)
 
-``chunk_update`` writes the gradients analytically (no per-token gradient tensors are
-formed), so the outer gradients flow through it by ordinary autograd;
-``naive_chunk_update`` is the reference that gets ``G`` from
-``torch.autograd.grad(..., create_graph=True)``.
+Why the normalised residual output (Titans specifies a plain MLP; TTT, Sun et al. 2024, and
+the reference implementation lucidrains/titans-pytorch wrap it so): gradient descent on a
+plain MLP with a fixed learning rate diverges once its weights grow, because the curvature
+grows with them; in training, memories of a few chunks blew up to 1e31 within 40 steps.
+After the norm, scaling ``W2`` (or the hidden activations) leaves ``M`` unchanged and shrinks
+the gradient in proportion, so the inner loop cannot run away.
+
+Reading: a token reads ``M(q_t)`` with the weights written by the last *completed* chunk
+(chunk n reads the memory after chunk n - 1), so no token reads what it wrote itself.
+
+Two implementations with the same signature, tested against each other (outputs, final
+state, gradients):
+
+- :func:`chunk_neural_memory`: per chunk, the per-token gradients are outer products written
+  analytically, and their ``theta``-weighted sum is two einsums (no per-token gradient tensor
+  is formed); outer gradients flow through it by ordinary autograd.
+- :func:`naive_neural_memory`: token by token, each token's loss differentiated by
+  ``torch.autograd.grad(..., create_graph=True)`` at the chunk's starting weights.
 
 Gates are passed in log form for stability: ``log_eta = log(eta)``,
-``log_keep = log(1 - alpha)`` (both ``<= 0``, ``[B, H]``); ``theta`` ``[B, H, C]`` as is.
+``log_keep = log(1 - alpha)`` (both ``<= 0``, ``[B, H, N]``, one per complete chunk);
+``theta`` ``[B, H, T]`` as is.
 """
 
 from __future__ import annotations
@@ -39,54 +62,112 @@ class MLPMemory(NamedTuple):
     w2: torch.Tensor  # [B, H, Dh, F]
 
 
-def mlp_forward(mem: MLPMemory, x: torch.Tensor) -> torch.Tensor:
-    """Retrieval ``M(x)``: ``x`` ``[B, H, N, Dh]`` -> ``[B, H, N, Dh]``."""
+_EPS = 1e-6  # inside the RMS norm of the memory's output
+
+
+def _rms_normalise(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(z / r, r)`` with ``r = sqrt(mean_d z^2 + eps)`` ``[..., 1]``."""
+    r = torch.sqrt(z.pow(2).mean(dim=-1, keepdim=True) + _EPS)
+    return z / r, r
+
+
+def mlp_forward(mem: MLPMemory, x: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
+    """Retrieval ``M(x) = x + gamma * rmsnorm(W2 silu(W1 x))``: ``x`` ``[B, H, N, Dh]`` ->
+    ``[B, H, N, Dh]``; ``gamma`` broadcasts to ``[B, H, 1, Dh]``."""
     hidden = F.silu(torch.einsum("bhfd,bhnd->bhnf", mem.w1, x))  # [B, H, N, F]
-    return torch.einsum("bhdf,bhnf->bhnd", mem.w2, hidden)
+    normed, _ = _rms_normalise(torch.einsum("bhdf,bhnf->bhnd", mem.w2, hidden))
+    return x + gamma * normed
 
 
-def chunk_update(
-    mem: MLPMemory,
-    momentum: MLPMemory,
-    k: torch.Tensor,
-    v: torch.Tensor,
-    theta: torch.Tensor,
-    log_eta: torch.Tensor,
-    log_keep: torch.Tensor,
-) -> tuple[MLPMemory, MLPMemory]:
-    """Write one chunk: ``k, v`` ``[B, H, C, Dh]``, ``theta`` ``[B, H, C]``, ``log_eta``,
-    ``log_keep`` ``[B, H]`` -> (memory, momentum).
+def chunk_gradient(mem: MLPMemory, k, v, theta, gamma) -> MLPMemory:
+    """``sum_t theta_t grad l_t`` at ``mem``: ``k, v`` ``[B, H, C, Dh]``, ``theta`` ``[B, H, C]``.
 
-    The per-token gradients of ``l_t = mean_d (W2 silu(W1 k_t) - v_t)^2`` at the starting
-    weights are outer products: ``e = 2 (M(k) - v) / Dh``, ``dW2 = e a^T`` with
-    ``a = silu(h)``, ``h = W1 k``, and ``dW1 = (W2^T e * silu'(h)) k^T``; their
-    ``theta_t / C``-weighted sum is two einsums.
+    With ``h = W1 k``, ``a = silu(h)``, ``z = W2 a``, ``n = z / r`` (RMS-normalised) and
+    ``e = 2 (k + gamma n - v)`` (the gradient of the squared error), the error reaches z as
+    ``dz = (g - n mean_d(g n)) / r`` with ``g = gamma e``; then ``dl/dW2 = dz a^T`` and
+    ``dl/dW1 = ((W2^T dz) * silu'(h)) k^T``.
     """
-    chunk, dim = k.shape[2], k.shape[3]
     h = torch.einsum("bhfd,bhcd->bhcf", mem.w1, k)  # [B, H, C, F]
     sig = torch.sigmoid(h)
     a = h * sig  # silu(h)
-    err = (2.0 / dim) * (torch.einsum("bhdf,bhcf->bhcd", mem.w2, a) - v)  # [B, H, C, Dh]
-    dh = torch.einsum("bhdf,bhcd->bhcf", mem.w2, err) * sig * (1 + h * (1 - sig))  # [B, H, C, F]
-    coef = theta / chunk  # [B, H, C]
-    g1 = torch.einsum("bhc,bhcf,bhcd->bhfd", coef, dh, k)  # [B, H, F, Dh]
-    g2 = torch.einsum("bhc,bhcd,bhcf->bhdf", coef, err, a)  # [B, H, Dh, F]
+    normed, r = _rms_normalise(torch.einsum("bhdf,bhcf->bhcd", mem.w2, a))  # [B, H, C, Dh]
+    g = gamma * 2.0 * (k + gamma * normed - v)
+    dz = (g - normed * (g * normed).mean(dim=-1, keepdim=True)) / r  # [B, H, C, Dh]
+    dh = torch.einsum("bhdf,bhcd->bhcf", mem.w2, dz) * sig * (1 + h * (1 - sig))  # [B, H, C, F]
+    g1 = torch.einsum("bhc,bhcf,bhcd->bhfd", theta, dh, k)  # [B, H, F, Dh]
+    g2 = torch.einsum("bhc,bhcd,bhcf->bhdf", theta, dz, a)  # [B, H, Dh, F]
+    return MLPMemory(g1, g2)
+
+
+def momentum_step(mem, momentum, grad, log_eta, log_keep) -> tuple[MLPMemory, MLPMemory]:
+    """``S = eta S_prev - G``, ``W = (1 - alpha) W0 + S``; ``log_eta, log_keep`` ``[B, H]``."""
     eta = torch.exp(log_eta)[..., None, None]  # [B, H, 1, 1]
     keep = torch.exp(log_keep)[..., None, None]
-    s1, s2 = eta * momentum.w1 - g1, eta * momentum.w2 - g2
+    s1, s2 = eta * momentum.w1 - grad.w1, eta * momentum.w2 - grad.w2
     return MLPMemory(keep * mem.w1 + s1, keep * mem.w2 + s2), MLPMemory(s1, s2)
 
 
-def naive_chunk_update(mem, momentum, k, v, theta, log_eta, log_keep):
-    """Reference for :func:`chunk_update`: the chunk loss differentiated by autograd."""
-    w1, w2 = (w if w.requires_grad else w.detach().requires_grad_() for w in mem)
-    chunk = k.shape[2]
-    per_token = (mlp_forward(MLPMemory(w1, w2), k) - v).pow(2).mean(dim=-1)  # [B, H, C]
-    # Each (b, h) memory's loss depends only on its own weights: one grad call serves all.
-    loss = (theta * per_token).sum() / chunk
-    g1, g2 = torch.autograd.grad(loss, (w1, w2), create_graph=True)
-    eta = torch.exp(log_eta)[..., None, None]
-    keep = torch.exp(log_keep)[..., None, None]
-    s1 = eta * momentum.w1 - g1
-    s2 = eta * momentum.w2 - g2
-    return MLPMemory(keep * w1 + s1, keep * w2 + s2), MLPMemory(s1, s2)
+def chunk_update(mem, momentum, k, v, theta, log_eta, log_keep, gamma) -> tuple[MLPMemory, MLPMemory]:
+    """Write one chunk: ``k, v`` ``[B, H, C, Dh]``, ``theta`` ``[B, H, C]``, ``log_eta``,
+    ``log_keep`` ``[B, H]`` -> (memory, momentum)."""
+    return momentum_step(mem, momentum, chunk_gradient(mem, k, v, theta, gamma), log_eta, log_keep)
+
+
+def _check(q, k, theta, log_eta, chunk_size):
+    t_len = q.shape[2]
+    if k.shape[2] != t_len or theta.shape[2] != t_len or log_eta.shape[2] != t_len // chunk_size:
+        raise ValueError(
+            f"neural memory: expected T={t_len} keys/values/theta and {t_len // chunk_size} chunk "
+            f"gates, got {k.shape[2]}, {theta.shape[2]}, {log_eta.shape[2]}"
+        )
+
+
+def chunk_neural_memory(q, k, v, theta, log_eta, log_keep, gamma, chunk_size: int, initial_state):
+    """Read and write a sequence chunk by chunk.
+
+    Args:
+        q, k, v: ``[B, H, T, Dh]`` queries, keys, values (the first token starts a chunk).
+        theta: ``[B, H, T]`` per-token learning rates.
+        log_eta, log_keep: ``[B, H, N]`` per-chunk log momentum and log (1 - decay).
+        gamma: scale of the memory's normalised output, broadcastable to ``[B, H, 1, Dh]``.
+        chunk_size: C.
+        initial_state: ``(memory, momentum)``, two :class:`MLPMemory`.
+
+    Returns ``(out [B, H, T, Dh], (memory, momentum))``; the state is the one after the last
+    complete chunk (a trailing partial chunk is read but not written).
+    """
+    _check(q, k, theta, log_eta, chunk_size)
+    mem, momentum = initial_state
+    outs = []
+    for n, start in enumerate(range(0, q.shape[2], chunk_size)):
+        stop = start + chunk_size
+        outs.append(mlp_forward(mem, q[:, :, start:stop], gamma))  # reads the previous chunk's memory
+        if stop <= q.shape[2]:
+            kc, vc, tc = k[:, :, start:stop], v[:, :, start:stop], theta[:, :, start:stop]
+            grad = chunk_gradient(mem, kc, vc, tc, gamma)
+            mem, momentum = momentum_step(mem, momentum, grad, log_eta[:, :, n], log_keep[:, :, n])
+    out = torch.cat(outs, dim=2) if outs else torch.zeros_like(q)
+    return out, (mem, momentum)
+
+
+def naive_neural_memory(q, k, v, theta, log_eta, log_keep, gamma, chunk_size: int, initial_state):
+    """Reference for :func:`chunk_neural_memory`: token by token, gradients by autograd."""
+    _check(q, k, theta, log_eta, chunk_size)
+    (w1, w2), momentum = initial_state
+    # autograd.grad needs weights in a graph; a constant start is made a leaf of one.
+    w1, w2 = (w if w.requires_grad else w.detach().requires_grad_() for w in (w1, w2))
+    mem = MLPMemory(w1, w2)
+    grad = MLPMemory(torch.zeros_like(w1), torch.zeros_like(w2))
+    outs = []
+    for t in range(q.shape[2]):
+        outs.append(mlp_forward(mem, q[:, :, t : t + 1], gamma))
+        loss_t = (mlp_forward(mem, k[:, :, t : t + 1], gamma) - v[:, :, t : t + 1]).pow(2).sum(dim=(-1, -2))
+        # Each (b, h) memory's loss depends only on its own weights: one grad call serves all.
+        g1, g2 = torch.autograd.grad((theta[:, :, t] * loss_t).sum(), mem, create_graph=True)
+        grad = MLPMemory(grad.w1 + g1, grad.w2 + g2)
+        if (t + 1) % chunk_size == 0:
+            n = t // chunk_size
+            mem, momentum = momentum_step(mem, momentum, grad, log_eta[:, :, n], log_keep[:, :, n])
+            grad = MLPMemory(torch.zeros_like(w1), torch.zeros_like(w2))
+    out = torch.cat(outs, dim=2) if outs else torch.zeros_like(q)
+    return out, (mem, momentum)
