@@ -10,9 +10,14 @@ import torch
 
 def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.Optimizer:
     """AdamW with weight decay on matrices only: decaying norms, biases and gates hurts small
-    models."""
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    models. A parameter marked ``_no_weight_decay = True`` is never decayed either (e.g. a
+    neural memory's initial weights, which decay would pull towards a memory that forgot)."""
+
+    def decayed(p: torch.nn.Parameter) -> bool:
+        return p.dim() >= 2 and not getattr(p, "_no_weight_decay", False)
+
+    decay = [p for p in model.parameters() if decayed(p)]
+    no_decay = [p for p in model.parameters() if not decayed(p)]
     groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     return torch.optim.AdamW(groups, lr=lr)
 
