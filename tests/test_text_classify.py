@@ -156,3 +156,29 @@ def test_confusion_matrix_counts_every_pair(pairs):
 def test_confusion_matrix_rejects_out_of_range_ids():
     with pytest.raises(ConfigError, match=r"predictions must lie in \[0, 2\)"):
         confusion_matrix(torch.tensor([2]), torch.tensor([0]), 2)
+
+
+def test_a_model_trained_on_a_deleted_file_loads_and_predicts_anywhere(tmp_path):
+    """What prediction needs (tokenizer, class names, length) travels with the checkpoint:
+    the training file is not read again when the model is loaded."""
+    path = tmp_path / "reviews.csv"
+    _write_reviews(path, 300, seed=4)
+    cfg = {
+        "task": {"name": "text_classify", "path": str(path), "seq_len": 16, "tokenizer": "word"},
+        "model": {"layers": ["gru"], "d_model": 32, "mlp_ratio": 0},
+        "train": {
+            "epochs": 3,
+            "num_train": 240,
+            "num_validation": 30,
+            "num_test": 60,
+            "out_dir": str(tmp_path),
+        },
+    }
+    result = memzoo.fit(cfg, progress=False)
+    path.unlink()  # the training file is gone, as on another machine
+    model = memzoo.load(result.checkpoint_dir)
+    tokenizer, classes, seq_len = load_artifacts(result.checkpoint_dir)
+    texts = ["a great wonderful film", "a dull awful film"]
+    expected = predict_labels(result.model, tokenizer, classes, seq_len, texts)  # the selected weights
+    assert predict_labels(model, tokenizer, classes, seq_len, texts) == expected
+    assert set(expected) <= set(classes)
