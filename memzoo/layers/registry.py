@@ -1,7 +1,14 @@
-"""Layers registered by name, so configs, the CLI and reports refer to them by name."""
+"""Layers registered by name, so configs, the CLI and reports refer to them by name.
+
+A layer outside memzoo is named by its import path, ``"package.module:ClassName"`` (a
+``MemoryLayer`` subclass): :func:`get` imports the module the first time the name is used, in
+whichever process uses it, so a config naming it works in local worker processes and on Ray
+workers too (the module must be importable there, e.g. installed or on ``PYTHONPATH``).
+"""
 
 from __future__ import annotations
 
+import importlib
 import inspect
 
 from memzoo.errors import ConfigError
@@ -33,11 +40,33 @@ def names() -> list[str]:
 
 
 def get(name: str) -> type[MemoryLayer]:
-    """The class registered as ``name``; a clear error listing the known names otherwise."""
+    """The class registered as ``name`` (or imported from ``"module:Class"``); a clear error
+    listing the known names otherwise."""
+    if name not in _REGISTRY and isinstance(name, str) and ":" in name:
+        _REGISTRY[name] = _import_layer(name)
     try:
         return _REGISTRY[name]
-    except KeyError:
-        raise ConfigError(f"unknown layer {name!r}; registered layers: {', '.join(names())}") from None
+    except (KeyError, TypeError):
+        raise ConfigError(
+            f"unknown layer {name!r}; registered layers: {', '.join(names())}, or a "
+            "MemoryLayer subclass by import path 'package.module:ClassName'"
+        ) from None
+
+
+def _import_layer(path: str) -> type[MemoryLayer]:
+    """The ``MemoryLayer`` subclass at ``"module:Class"``, checked like a registered one."""
+    module_name, _, class_name = path.partition(":")
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError, ValueError) as err:
+        raise ConfigError(f"layer {path!r} cannot be imported: {err}") from None
+    if not (isinstance(cls, type) and issubclass(cls, MemoryLayer)):
+        raise ConfigError(f"layer {path!r} is not a memzoo.layers.base.MemoryLayer subclass")
+    if cls.kind not in KINDS or cls.state_growth not in STATE_GROWTHS:
+        raise ConfigError(f"layer {path!r}: kind must be one of {KINDS}, state_growth one of {STATE_GROWTHS}")
+    if not getattr(cls, "layer_name", None):
+        cls.layer_name = path
+    return cls
 
 
 def info(name: str) -> LayerInfo:
