@@ -128,3 +128,39 @@ def test_wall_time_budget_stops_inside_an_epoch(tmp_path):
     assert len(result.record.curve) == 1
     assert result.record.curve[0]["steps"] < 4096 // 8  # stopped before one epoch's 512 steps
     assert result.metrics["steps"] == result.record.curve[0]["steps"]
+
+
+def test_a_truncated_run_is_stored_so_and_left_out_of_the_report_tables(tmp_path):
+    from memzoo.report.data import ReportData
+    from memzoo.results import ResultsStore
+
+    store = ResultsStore(tmp_path / "r.db")
+    cut = memzoo.fit(
+        tiny_config(tmp_path, "train.num_train=4096", "train.batch_size=8", "train.max_seconds=0.05"),
+        store=store,
+    )
+    whole = memzoo.fit(tiny_config(tmp_path), store=store)
+    assert store.get(cut.run_id).status == "truncated" and store.get(whole.run_id).status == "completed"
+    scored = {r.run_id for r in ReportData.from_store(store).scored()}
+    assert scored == {whole.run_id}  # the truncated run's numbers enter no table or plot
+
+
+def test_same_config_same_stored_metrics_under_a_competing_busy_process(tmp_path):
+    """A step budget, not the clock, ends the run: a spinning second process changes nothing."""
+    import subprocess
+    import sys
+
+    config = tiny_config(tmp_path, "train.max_steps=6", "train.checkpoint=false")
+    idle = memzoo.fit(config)
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        busy = memzoo.fit(config)
+    finally:
+        spinner.kill()
+        spinner.wait()
+    assert idle.status == busy.status == "completed" and idle.metrics["steps"] == 6
+    strip = ("seconds",)
+    assert idle.metrics == busy.metrics
+    assert [{k: v for k, v in p.items() if k not in strip} for p in idle.record.curve] == [
+        {k: v for k, v in p.items() if k not in strip} for p in busy.record.curve
+    ]

@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 
 from memzoo.report.data import ReportData, caption, esc, fmt, html_table, layer_label, number
 from memzoo.results.record import RunRecord
-from memzoo.results.store import FINAL_STATUSES
+from memzoo.results.store import RESULT_STATUSES
 
 
 class AppRow(NamedTuple):
@@ -130,7 +130,7 @@ def app_rows(data: ReportData) -> list[list[Any]]:
     order = {task: i for i, task in enumerate(APP_METRICS)}
     keyed = []
     for run in data.runs:
-        if run.status not in FINAL_STATUSES or run.task not in APP_METRICS:
+        if run.status not in RESULT_STATUSES or run.task not in APP_METRICS:
             continue
         found = next((r for spec in APP_METRICS[run.task] if (r := spec.row(run.metrics))), None)
         if found is None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from memzoo.results.record import RunRecord
-from memzoo.results.store import FINAL_STATUSES, ResultsStore
+from memzoo.results.store import RESULT_STATUSES, ResultsStore
 
 
 @dataclass
@@ -35,7 +35,7 @@ class ReportData:
 
     def scored(self) -> list[RunRecord]:
         """Runs that finished with a finite final ``accuracy``: the points of every plot."""
-        return [r for r in self.runs if r.status in FINAL_STATUSES and accuracy(r) is not None]
+        return [r for r in self.runs if r.status in RESULT_STATUSES and accuracy(r) is not None]
 
     def labels(self) -> list[str]:
         """Every layer-combination label, sorted: the fixed order of colours and columns."""

@@ -31,7 +31,7 @@ from memzoo.report.plots import (
     subplots,
     use_log_x,
 )
-from memzoo.results.store import FINAL_STATUSES
+from memzoo.results.store import RESULT_STATUSES
 
 SPEED_HEADER = [
     "measured",
@@ -130,7 +130,7 @@ def _series(value: Any) -> list[tuple[float, float]] | None:
 def extra_metrics(data: ReportData) -> str | None:
     """Every metric beyond ``accuracy`` in finished runs: numbers as a table (mean over
     runs), number-keyed maps as line plots (a figure per metric, a panel per task)."""
-    finished = [r for r in data.runs if r.status in FINAL_STATUSES]
+    finished = [r for r in data.runs if r.status in RESULT_STATUSES]
     scalars: list[tuple[tuple[str, str, str], float]] = []
     series: list[tuple[tuple[str, str], tuple[str, list[tuple[float, float]]]]] = []
     for r in finished:

@@ -7,7 +7,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-RUN_STATUSES = ("running", "completed", "failed", "diverged")
+RUN_STATUSES = ("running", "completed", "failed", "diverged", "truncated")
 
 
 def config_hash(config: dict[str, Any]) -> str:

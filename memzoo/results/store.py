@@ -33,12 +33,15 @@ from memzoo.results.record import RUN_STATUSES, RunRecord
 from memzoo.results.store_db import SCHEMA_VERSION, SqliteFile
 from memzoo.errors import MemzooError
 
-__all__ = ["DEFAULT_DB", "FINAL_STATUSES", "SCHEMA_VERSION", "SPEED_COLUMNS", "ResultsStore"]
+__all__ = ["DEFAULT_DB", "FINAL_STATUSES", "RESULT_STATUSES", "SCHEMA_VERSION", "SPEED_COLUMNS", "ResultsStore"]
 
 DEFAULT_DB = "results/memzoo.db"  # where every command reads and writes runs unless told
 
 # A run with one of these statuses ran to its end: resuming a benchmark skips it.
-FINAL_STATUSES = ("completed", "diverged")
+FINAL_STATUSES = ("completed", "diverged", "truncated")
+# Runs whose numbers enter result tables: a run cut short by its wall-time cap ("truncated")
+# measured the machine, not the model, and is only listed as such.
+RESULT_STATUSES = ("completed", "diverged")
 # Speed-row keys: required first, then optional; anything else is refused.
 SPEED_REQUIRED = ("layer", "seq_len", "mode", "tokens_per_s")
 SPEED_OPTIONAL = ("created_at", "machine", "ratio_vs_reference", "state_bytes", "mfu", "extra")
