@@ -163,6 +163,30 @@ def test_rmt_without_memory_segments_are_independent_and_xl_reaches_one_back():
     assert torch.allclose(y[:, 10:], y2[:, 10:], atol=1e-6), "XL cache reaches one segment only"
 
 
+def test_rmt_write_tokens_read_the_whole_segment_and_positions_count_inside_it():
+    layer = build("memory_tokens")  # segment_len 5, 3 memory tokens
+    x = randn(1, 10, D)
+    with torch.no_grad():
+        y, state = layer(x[:, :5])
+        # The last token of a segment is seen by the write tokens: it changes the memory
+        # and so every output of the next segment.
+        x_last = x.clone()
+        x_last[:, 4] += 1.0
+        _, state_last = layer(x_last[:, :5])
+        assert not torch.allclose(state_last.memory, state.memory)
+        # An unfinished segment never changes the memory.
+        _, partial = layer(x[:, :4])
+        assert torch.equal(partial.memory, layer.init_state(1).memory)
+        # The same token at another position inside its segment gives another output.
+        same = x[:, :1].expand(1, 5, D).contiguous()
+        y_same, _ = layer(same)
+        assert not torch.allclose(y_same[:, 0], y_same[:, 1])
+        # Positions restart in every segment: with no memory, segments are read alike.
+        plain = build("memory_tokens", num_memory=0)
+        y_rep, _ = plain(torch.cat((x[:, :5], x[:, :5]), dim=1))
+        assert torch.allclose(y_rep[:, :5], y_rep[:, 5:], atol=1e-6)
+
+
 @pytest.mark.parametrize("xl_cache", [False, True])
 def test_rmt_contract_both_cache_modes(xl_cache):
     layer = build("memory_tokens", xl_cache=xl_cache)

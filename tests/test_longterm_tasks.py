@@ -131,6 +131,65 @@ def test_cross_segment_recall_invariants(params, seed):
             assert t - inputs.index(inputs[t]) >= g + 2, "a query lies >= distance after its pair"
 
 
+@SETTINGS
+@given(
+    params=cross_segment_params(),
+    extra=st.integers(0, 30),
+    separate=st.booleans(),
+    u=st.integers(1, 9),
+    seed=st.integers(0, 999),
+)
+def test_cross_segment_recall_separate_distractors_and_distance_range(params, extra, separate, u, seed):
+    """Distances drawn from [distance, max_distance], each row padded after its queries;
+    separate distractors come only from [V, V + U) and are never scored."""
+    lo = params["distance"]
+    more = dict(max_distance=lo + extra)
+    if separate:
+        more.update(distractors="separate", distractor_vocab_size=u)
+    task = tasks.build("cross_segment_recall", **params, **more)
+    k, v = params["num_kv_pairs"], params["vocab_size"]
+    assert task.seq_len == 4 * k + lo + extra
+    assert task.input_vocab_size == v + (u if separate else 0) and task.output_vocab_size == v
+    data = task.generate(6, seed)
+    for (inputs, targets), g in zip(rows(data), data.slices["distance"].tolist()):
+        assert lo <= g <= lo + extra
+        keys, values = inputs[0 : 2 * k : 2], inputs[1 : 2 * k : 2]
+        distractors = inputs[2 * k : 2 * k + g]
+        if separate:
+            assert all(v <= x < v + u for x in distractors)
+        else:
+            assert all(1 <= x < v and x not in keys for x in distractors)
+        queries = inputs[2 * k + g : 4 * k + g]
+        assert sorted(queries[0::2]) == sorted(keys)
+        assert inputs[4 * k + g :] == [0] * (extra - (g - lo))  # padding after the queries
+        answer = dict(zip(keys, values))
+        scored = [t for t in range(task.seq_len) if targets[t] != IGNORE]
+        assert scored == list(range(2 * k + g, 4 * k + g, 2))
+        assert all(targets[t] == answer[inputs[t]] == inputs[t + 1] for t in scored)
+
+
+def test_cross_segment_recall_range_covers_several_segment_writes_and_sweeps_exactly():
+    task = tasks.build(
+        "cross_segment_recall",
+        num_kv_pairs=2,
+        vocab_size=16,
+        distance=8,
+        max_distance=40,
+        segment_len=8,
+        distractors="separate",
+        distractor_vocab_size=4,
+        test_distances=[64],
+    )
+    g = task.generate(400, seed=0).slices["distance"]
+    writes_between = (4 + g) // 8  # segments completed between the pairs and the queries
+    assert int(g.min()) == 8 and int(g.max()) == 40
+    assert set(writes_between.tolist()) == {1, 2, 3, 4, 5}
+    variant = task.evaluation_sweep()["distance"][64]
+    assert variant.max_distance is None and variant.distance == 64 and variant.seq_len == 4 * 2 + 64
+    assert variant.distractors == "separate" and variant.distractor_vocab_size == 4
+    assert variant.generate(3, seed=1).slices["distance"].tolist() == [64] * 3
+
+
 # ---- forgetting_mqar -------------------------------------------------------------------------
 
 
@@ -209,6 +268,9 @@ def test_continual_generate_is_the_joint_data_padded(n, seed, len_a, len_b):
         ("cross_segment_recall", dict(vocab_size=8, num_kv_pairs=4), ["vocab_size", "num_kv_pairs"]),
         ("cross_segment_recall", dict(distance=-1), ["distance"]),
         ("cross_segment_recall", dict(test_distances=[64, -1]), ["test_distances"]),
+        ("cross_segment_recall", dict(distance=8, max_distance=4), ["max_distance", "distance"]),
+        ("cross_segment_recall", dict(distractor_vocab_size=4), ["distractor_vocab_size", "separate"]),
+        ("cross_segment_recall", dict(distractors="other"), ["distractors"]),
         ("forgetting_mqar", dict(seq_len=9), ["seq_len", "even"]),
         ("forgetting_mqar", dict(seq_len=12, num_kv_pairs=4), ["seq_len", "num_kv_pairs"]),
         ("forgetting_mqar", dict(vocab_size=8, num_kv_pairs=4), ["vocab_size", "num_kv_pairs"]),

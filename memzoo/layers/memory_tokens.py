@@ -3,21 +3,42 @@
 Shape legend: B batch, H heads, T new tokens, L segment_len, M num_memory, D d_model,
 Dh = D / H, n tokens of one piece (a part of a segment).
 
-Bulatov et al. 2022, "Recurrent Memory Transformer". The sequence is cut into segments of
-L tokens counted from its start. A segment is processed as ``[read memory (M); segment (L);
-write memory (M)]``: the M read tokens are the current memory, a segment token attends to
-all read tokens and to its causal past inside the segment, and the M write tokens (the
-memory plus a learned write embedding) attend to everything. The write tokens' outputs,
-added to the memory and layer-normalised, become the memory of the next segment. The
-initial memory is a learned parameter. With ``xl_cache=True`` every query also attends to
-the keys/values of the previous segment's tokens (Transformer-XL).
+Bulatov et al. 2022, "Recurrent Memory Transformer" (RMT), decoder-only form. The sequence is
+cut into segments of L tokens counted from its start. Each segment is processed as the
+sequence ``[read memory (M); segment (L); write memory (M)]`` with learned absolute
+positions ``0 .. 2M+L-1`` (the backbone's position embeddings in the paper): the read and
+the write tokens are both the current memory, told apart by their positions. A segment
+token attends to the read tokens and to its causal past inside the segment; the write
+tokens come after the segment, so they attend to everything: the read tokens, the whole
+segment and each other. What is written therefore depends on the segment's content (a write
+token's attention picks segment tokens by their keys), and the write tokens' outputs (added
+to the memory and layer-normalised: the residual stream of the paper's write positions)
+become the memory of the next segment. The initial memory is a learned parameter. With
+``xl_cache=True`` every query also attends to the keys/values of the previous segment's
+tokens (Transformer-XL; RMT's paper compares against it).
 
-**Whole == chunked == token by token.** A token's output depends only on the memory written
-by the previous *completed* segments (plus, with ``xl_cache``, the previous segment's
-keys/values) and on its causal past inside its own segment. The state therefore carries the
-current memory, the keys/values of the not-yet-finished segment and the position inside it;
-the memory is rewritten exactly when a segment's L-th token arrives, whatever the chunking.
-So chunk boundaries never change the result.
+Where this differs from the paper, and why:
+
+- **One layer, not the whole stack.** The paper feeds the memory tokens through every
+  layer and takes the *last* layer's write outputs as the next memory; here the layer is
+  a memory layer inside a memzoo block stack (e.g. ``[sliding_window, memory_tokens]``), so
+  the memory is this layer's own: its write queries are a function of the memory and their
+  position (the paper's first layer), the content enters through the keys the write
+  tokens attend to (and through the layers below, which have already mixed the segment).
+  The read tokens only serve as keys/values (their outputs are discarded in RMT, and one
+  layer has no next layer to hand them to). The write tokens skip the block's MLP.
+- **Causality inside the unfinished segment.** A token's output depends only on the memory
+  written by the previous *completed* segments and on its causal past inside its own
+  segment, exactly as in RMT's decoder; the memory is rewritten when a segment's L-th token
+  arrives.
+
+**Whole == chunked == token by token.** The state carries the current memory, the
+keys/values of the not-yet-finished segment and the position inside it; positions are
+counted inside the segment, and the memory is rewritten exactly when a segment's L-th token
+arrives, whatever the chunking. So chunk boundaries never change the result.
+
+Backpropagation runs through the memory from segment to segment (and through the XL
+keys/values); :class:`memzoo.models.SegmentRunner` truncates it every ``tbptt_segments``.
 
 State growth: the state is the memory (M x D) plus a key/value buffer of at most L tokens
 (2L with ``xl_cache``): bounded by the segment length, constant in T ("O(window)").
@@ -77,8 +98,8 @@ class RecurrentMemoryTransformer(MemoryLayer):
     family = "memory-tokens"
     state_growth = "O(window)"
     description = (
-        "Recurrent Memory Transformer: M memory tokens read/written per segment; state = "
-        "memory + KV of the unfinished segment (bounded by segment_len: O(window))"
+        "Recurrent Memory Transformer: M read tokens before and M write tokens after each "
+        "segment, attending with it; state = memory + KV of the unfinished segment (O(window))"
     )
 
     def __init__(
@@ -100,9 +121,12 @@ class RecurrentMemoryTransformer(MemoryLayer):
         self.xl_cache = xl_cache
         self.proj = HeadProjection(d_model, num_heads)
         self.out = nn.Linear(d_model, d_model, bias=False)
+        # The memory is layer-normalised after every write, so it starts at the same scale.
         self.init_memory = nn.Parameter(torch.randn(num_memory, d_model))
-        # Distinguishes the write queries from the read tokens they are copied from.
-        self.write_embed = nn.Parameter(torch.randn(num_memory, d_model) * 0.1)
+        # Absolute positions of [read (M); segment (L); write (M)]. The layer's input is
+        # layer-normalised (unit scale per feature); positions start an order smaller, as
+        # the write and read tokens are the same memory and must first be told apart.
+        self.positions = nn.Parameter(torch.randn(2 * num_memory + segment_len, d_model) * 0.1)
         self.memory_norm = nn.LayerNorm(d_model)
 
     # --- state -------------------------------------------------------------------------
@@ -128,14 +152,16 @@ class RecurrentMemoryTransformer(MemoryLayer):
 
     # --- forward -------------------------------------------------------------------------
 
-    def _memory_kv(self, memory: torch.Tensor):
-        _, k, v = self.proj(memory)  # read tokens only give keys/values: [B, H, M, Dh]
+    def _read_kv(self, memory: torch.Tensor):
+        """Keys/values ``[B, H, M, Dh]`` of the read tokens (memory at positions 0..M-1)."""
+        _, k, v = self.proj(memory + self.positions[: self.num_memory].to(memory.dtype))
         return k, v
 
     def _write(self, memory, prefix_k, prefix_v, seg_k, seg_v) -> torch.Tensor:
-        """New memory ``[B, M, D]`` from the write tokens attending to the whole segment."""
-        wq, wk, wv = self.proj(memory + self.write_embed.to(memory.dtype))  # [B, H, M, Dh]
-        keys = torch.cat((prefix_k, seg_k, wk), dim=2)
+        """New memory ``[B, M, D]``: the write tokens (memory at positions M+L..2M+L-1)
+        attend to the read prefix, the whole segment and each other."""
+        wq, wk, wv = self.proj(memory + self.positions[-self.num_memory :].to(memory.dtype))
+        keys = torch.cat((prefix_k, seg_k, wk), dim=2)  # [B, H, prefix + L + M, Dh]
         values = torch.cat((prefix_v, seg_v, wv), dim=2)
         update = self.out(merge_heads(attend(wq, keys, values)))  # [B, M, D]
         return self.memory_norm(memory + update)
@@ -145,21 +171,24 @@ class RecurrentMemoryTransformer(MemoryLayer):
         batch, t_new, _ = x.shape
         if state is None:
             state = self.init_state(batch, x.device, x.dtype)
-        seg_len = self.segment_len
+        seg_len, m = self.segment_len, self.num_memory
         pos, done = read_counter(state.pos), read_counter(state.done)
         memory, prev_k, prev_v = state.memory, state.prev_k, state.prev_v
         seg_k, seg_v = state.seg_k[:, :, :pos], state.seg_v[:, :, :pos]  # [B, H, pos, Dh]
-        q, k, v = self.proj(x)  # [B, H, T, Dh]
-        mem_k, mem_v = self._memory_kv(memory)
+        # Each new token's position inside its segment, after the M read tokens.
+        in_segment = (pos + torch.arange(t_new, device=x.device)) % seg_len  # [T]
+        q, k, v = self.proj(x + self.positions[m + in_segment].to(x.dtype))  # [B, H, T, Dh]
+        mem_k, mem_v = self._read_kv(memory)
         outs, start = [], 0
         while start < t_new:
             n = min(seg_len - pos, t_new - start)  # a piece never crosses a segment boundary
             piece = slice(start, start + n)
-            # Always-visible prefix: [previous segment (XL, once there is one); memory;
-            # this segment so far].
-            use_prev = self.xl_cache and done > 0
-            prefix_k = torch.cat(((prev_k,) if use_prev else ()) + (mem_k, seg_k), dim=2)
-            prefix_v = torch.cat(((prev_v,) if use_prev else ()) + (mem_v, seg_v), dim=2)
+            # Always-visible prefix: [previous segment (XL, once there is one); read
+            # memory; this segment so far].
+            xl = (prev_k,) if self.xl_cache and done > 0 else ()
+            xl_v = (prev_v,) if xl else ()
+            prefix_k = torch.cat((*xl, mem_k, seg_k), dim=2)
+            prefix_v = torch.cat((*xl_v, mem_v, seg_v), dim=2)
             mask = prefix_causal_mask(n, prefix_k.shape[2], device=x.device)
             keys = torch.cat((prefix_k, k[:, :, piece]), dim=2)
             values = torch.cat((prefix_v, v[:, :, piece]), dim=2)
@@ -168,11 +197,11 @@ class RecurrentMemoryTransformer(MemoryLayer):
             seg_v = torch.cat((seg_v, v[:, :, piece]), dim=2)
             pos, start = pos + n, start + n
             if pos == seg_len:  # the segment is complete: write memory, roll the XL cache
-                if self.num_memory:
-                    mem_prefix_k = torch.cat(((prev_k,) if use_prev else ()) + (mem_k,), dim=2)
-                    mem_prefix_v = torch.cat(((prev_v,) if use_prev else ()) + (mem_v,), dim=2)
-                    memory = self._write(memory, mem_prefix_k, mem_prefix_v, seg_k, seg_v)
-                    mem_k, mem_v = self._memory_kv(memory)
+                if m:
+                    read_k = torch.cat((*xl, mem_k), dim=2)
+                    read_v = torch.cat((*xl_v, mem_v), dim=2)
+                    memory = self._write(memory, read_k, read_v, seg_k, seg_v)
+                    mem_k, mem_v = self._read_kv(memory)
                 if self.xl_cache:
                     prev_k, prev_v = seg_k, seg_v
                 seg_k, seg_v = seg_k[:, :, :0], seg_v[:, :, :0]

@@ -2,38 +2,56 @@
 (a passkey / BABILong-style probe of memory far beyond any attention window).
 
 Shape legend: N examples, T ``seq_len``, K ``num_kv_pairs``, V ``vocab_size``,
-G ``distance``.
+G ``distance`` (per example when drawn from a range), U ``distractor_vocab_size``.
 
 Layout of one example (next-token convention)::
 
-    positions  0 .. 2K-1           2K .. 2K+G-1        2K+G .. T-1   (T = 4K + G)
-    inputs     k1 v1 ... kK vK      G distractors       kσ1 vσ1 ... kσK vσK
-    targets    -100                 -100                vσ1 -100 ... vσK -100
+    positions  0 .. 2K-1           2K .. 2K+G-1        2K+G .. 4K+G-1          .. T-1
+    inputs     k1 v1 ... kK vK      G distractors       kσ1 vσ1 ... kσK vσK      0 ... 0
+    targets    -100                 -100                vσ1 -100 ... vσK -100    -100
 
 - keys from ``[1, V//2)``, distinct within an example; values from ``[V//2, V)``, distinct
-  within an example; token 0 is never emitted;
-- the distractors are uniform over ``[1, V)`` minus the example's keys, so no key recurs
-  before its query and every query has exactly one answer;
+  within an example; token 0 is never emitted except as trailing padding (below);
 - the queries ask every key once, in a fresh random order; each query key is scored with its
   value, which the input then shows (teacher forcing) — it answers no other query.
 
+**Distractors** (``distractors``):
+
+- ``"shared"`` (default, the hard variant): uniform over ``[1, V)`` minus the example's
+  keys, i.e. drawn from the key/value vocabulary itself. No key recurs before its query,
+  but a distractor value-token after a distractor key-token looks exactly like a pair, so
+  a memory cannot tell the K real pairs from the ~G/4 look-alike bigrams by their content:
+  only the position (the first 2K tokens) marks them.
+- ``"separate"``: uniform over ``distractor_vocab_size`` tokens of their own,
+  ``[V, V + U)``, so the pairs are distinguishable by content — what a content-addressed
+  write (RMT's memory tokens, a neural memory's surprise) needs to pick them out.
+
+**Distances.** ``distance`` alone: every example has exactly G distractors (T = 4K + G).
+With ``max_distance`` each example draws G uniformly from ``[distance, max_distance]``, and
+T = 4K + ``max_distance``: an example with a shorter G is padded *after* its queries with
+token 0 (never scored), so the pairs always start the sequence. Training on a range teaches a
+segment-recurrent memory to keep a pair through a varying number of segment writes instead
+of one fixed count; ``slices["distance"]`` labels each example with its G.
+
 ``segment_len`` is the length of the segments a model reads the example in (the trainer
 uses it when ``train.segment_len`` is unset): the pairs fit in the first segment, so
-between a pair and its query lie at least ``distance`` tokens and
-``distance // segment_len`` whole segments. ``seq_len`` is derived, never set.
+between a pair and its query lie at least G tokens and ``G // segment_len`` whole segments.
+``seq_len`` is derived, never set.
 
-``test_distances``: distances the trained model is also evaluated at (never trained on), the
-passkey protocol of training short and testing long; the trainer records
-``accuracy_by_distance = {"64": ..., "4096": ...}``.
+``test_distances``: distances the trained model is also evaluated at, each at exactly that
+distance (never trained on unless inside the range), the passkey protocol of training short
+and testing long; the trainer records ``accuracy_by_distance = {"64": ..., "4096": ...}``.
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 import torch
 from pydantic import Field, model_validator
 
 from memzoo.tasks._sampling import sample_distinct
-from memzoo.tasks.base import IGNORE_INDEX, Task, TaskData, constant_slice
+from memzoo.tasks.base import IGNORE_INDEX, Task, TaskData
 from memzoo.tasks.registry import register_task
 
 
@@ -62,6 +80,22 @@ class CrossSegmentRecall(Task):
     [3, 9, 4, 11, 7, 7, 3, 9, 4, 11]
     >>> data.targets[0].tolist()
     [-100, -100, -100, -100, -100, -100, 9, -100, 11, -100]
+
+    Distinguishable distractors from their own tokens [16, 20), and distances drawn from
+    [2, 5]: the first example has 4 distractors and one token of padding (0) after its
+    queries, the second 5 distractors and no padding.
+
+    >>> task = CrossSegmentRecall(vocab_size=16, num_kv_pairs=2, distance=2, max_distance=5,
+    ...                           segment_len=4, distractors="separate", distractor_vocab_size=4)
+    >>> task.seq_len, task.input_vocab_size, task.output_vocab_size
+    (13, 20, 16)
+    >>> data = task.generate(num_examples=2, seed=3)
+    >>> data.inputs.tolist()
+    [[4, 13, 5, 10, 19, 18, 16, 16, 4, 13, 5, 10, 0], [5, 8, 3, 11, 17, 19, 18, 16, 18, 3, 11, 5, 8]]
+    >>> data.targets[0].tolist()
+    [-100, -100, -100, -100, -100, -100, -100, -100, 13, -100, 10, -100, -100]
+    >>> data.slices["distance"].tolist()
+    [4, 5]
     """
 
     description = (
@@ -71,12 +105,24 @@ class CrossSegmentRecall(Task):
 
     vocab_size: int = Field(64, ge=4, description="tokens: keys [1, V/2), values [V/2, V)")
     num_kv_pairs: int = Field(4, ge=1, description="key-value pairs written at the start (K)")
-    distance: int = Field(256, ge=0, description="distractor tokens between pairs and queries")
+    distance: int = Field(
+        256, ge=0, description="distractor tokens between pairs and queries (the minimum with max_distance)"
+    )
+    max_distance: int | None = Field(
+        None, ge=0, description="draw each example's distance from [distance, max_distance]"
+    )
+    distractors: Literal["shared", "separate"] = Field(
+        "shared",
+        description="shared: from the key/value tokens (hard); separate: own tokens [V, V+U)",
+    )
+    distractor_vocab_size: int = Field(
+        32, ge=1, description="U, tokens of the separate distractors (distractors=separate)"
+    )
     segment_len: int = Field(64, ge=1, description="segment length the model reads it in")
     test_distances: tuple[int, ...] = Field(
         (), description="also evaluate the trained model at these distances (accuracy_by_distance)"
     )
-    seq_len: int | None = Field(None, description="derived: 4 * num_kv_pairs + distance")
+    seq_len: int | None = Field(None, description="derived: 4 * num_kv_pairs + (max_)distance")
 
     @model_validator(mode="after")
     def _derive_seq_len(self):
@@ -93,45 +139,78 @@ class CrossSegmentRecall(Task):
             )
         if any(d < 0 for d in self.test_distances):
             raise ValueError(f"test_distances={list(self.test_distances)} must all be >= 0")
-        derived = 4 * k + self.distance
+        if self.max_distance is not None and self.max_distance < self.distance:
+            raise ValueError(
+                f"max_distance={self.max_distance} must be >= distance={self.distance} "
+                "(distances are drawn from [distance, max_distance])"
+            )
+        if "distractor_vocab_size" in self.model_fields_set and self.distractors != "separate":
+            raise ValueError("distractor_vocab_size is used only with distractors=separate")
+        derived = 4 * k + self.longest_distance
         if "seq_len" in self.model_fields_set and self.seq_len != derived:
             raise ValueError(
-                f"seq_len is derived (4 * num_kv_pairs + distance = {derived}); got "
+                f"seq_len is derived (4 * num_kv_pairs + (max_)distance = {derived}); got "
                 f"seq_len={self.seq_len}: leave it unset"
             )
         object.__setattr__(self, "seq_len", derived)  # frozen model: set once, here
         return self
 
     @property
+    def longest_distance(self) -> int:
+        return self.distance if self.max_distance is None else self.max_distance
+
+    @property
     def input_vocab_size(self) -> int:
-        return self.vocab_size
+        extra = self.distractor_vocab_size if self.distractors == "separate" else 0
+        return self.vocab_size + extra
+
+    @property
+    def output_vocab_size(self) -> int:
+        return self.vocab_size  # only values are scored; separate distractors never are
 
     def preferred_segment_len(self) -> int:
         """The task is read segment by segment: ``segment_len`` tokens at a time."""
         return self.segment_len
 
     def evaluation_sweep(self) -> dict[str, dict[int, CrossSegmentRecall]]:
-        """The task at each of ``test_distances`` (the trainer records
-        ``accuracy_by_distance``); empty when there are none."""
+        """The task at each of ``test_distances``, each at exactly that distance (the trainer
+        records ``accuracy_by_distance``); empty when there are none."""
         if not self.test_distances:
             return {}
-        params = self.model_dump(exclude={"seq_len", "test_distances"})
+        params = self.model_dump(exclude={"seq_len", "test_distances", "max_distance"})
+        if self.distractors == "shared":
+            del params["distractor_vocab_size"]  # accepted only with separate distractors
         variants = {d: type(self)(**{**params, "distance": d}) for d in self.test_distances}
         return {"distance": variants}
 
     def _generate(self, num_examples: int, generator: torch.Generator) -> TaskData:
-        n, k, v, g = num_examples, self.num_kv_pairs, self.vocab_size, self.distance
+        n, k, v, t = num_examples, self.num_kv_pairs, self.vocab_size, self.seq_len
+        g_max = self.longest_distance
         half = v // 2
         keys = sample_distinct(n, k, 1, half, generator)  # [N, K]
         values = sample_distinct(n, k, half, v, generator)  # [N, K]
-        distractors = randint_avoiding(1, v, keys, (n, g), generator)  # [N, G]
+        if self.distractors == "shared":
+            distractors = randint_avoiding(1, v, keys, (n, g_max), generator)  # [N, Gmax]
+        else:
+            distractors = torch.randint(v, v + self.distractor_vocab_size, (n, g_max), generator=generator)
         order = torch.rand(n, k, generator=generator).argsort(dim=1)  # [N, K] query order
         q_keys, q_values = keys.gather(1, order), values.gather(1, order)
+        if self.max_distance is None:
+            distance = torch.full((n,), g_max, dtype=torch.long)  # [N]
+        else:
+            distance = torch.randint(self.distance, g_max + 1, (n,), generator=generator)  # [N]
 
         def pairs(a, b):  # [N, K] x 2 -> [N, 2K] interleaved a1 b1 a2 b2 ...
             return torch.stack((a, b), dim=2).reshape(n, 2 * k)
 
-        inputs = torch.cat((pairs(keys, values), distractors, pairs(q_keys, q_values)), dim=1)
+        # The longest layout, then each row's queries moved to 2K + G and the rest padded.
+        inputs = torch.cat((pairs(keys, values), distractors, torch.zeros(n, 2 * k, dtype=torch.long)), dim=1)
+        pos = torch.arange(t).expand(n, t)  # [N, T]
+        query_start = (2 * k + distance)[:, None]  # [N, 1]
+        in_queries = (pos >= query_start) & (pos < query_start + 2 * k)  # [N, T]
+        inputs[pos >= query_start] = 0  # padding after the queries (and under them, overwritten)
+        inputs[in_queries] = pairs(q_keys, q_values).reshape(-1)  # row-major: each row in order
         targets = torch.full_like(inputs, IGNORE_INDEX)  # [N, T]
-        targets[:, 2 * k + g :: 2] = q_values
-        return TaskData(inputs, targets, {"distance": constant_slice(n, g)})
+        scored = in_queries & ((pos - query_start) % 2 == 0)  # [N, T] the query keys
+        targets[scored] = q_values.reshape(-1)
+        return TaskData(inputs, targets, {"distance": distance})
