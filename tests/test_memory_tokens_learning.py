@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from memzoo.train import build_config, train
+from memzoo.train import build_config, fit
 
 WINDOW = 4
 DISTANCE = 8 * WINDOW  # the tested distance: 32 tokens, two segment writes between pair and query
@@ -48,7 +48,7 @@ def recall_at_distance(second_layer: str) -> float:
             f"model.layer_options={json.dumps(options)}",
         ]
     )
-    result = train(cfg)
+    result = fit(cfg)
     assert result.status == "completed"
     return result.metrics["accuracy_by_distance"][str(DISTANCE)]
 

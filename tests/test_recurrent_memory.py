@@ -13,7 +13,7 @@ from memzoo.errors import ConfigError
 from memzoo.layers.base import state_nbytes_per_sequence
 from memzoo.models import SegmentRunner
 from memzoo.models.recurrent_memory import RecurrentMemoryModel
-from memzoo.train import build_config, train
+from memzoo.train import build_config, fit
 from memzoo.train.objectives import training_loss
 
 VOCAB, D, L, M = 11, 16, 5, 3
@@ -166,7 +166,7 @@ def test_trains_with_the_trainer():
         segment_len=8,
         num_memory=2,
     )
-    result = train(cfg, model=model)
+    result = fit(cfg, model=model)
     assert result.status == "completed" and result.model is model
     assert result.record.state_bytes == model.state_size(task.seq_len)
 

@@ -6,6 +6,7 @@ from memzoo.models.sequence_model import HEADS, SequenceModel
 
 __all__ = ["HEADS", "MemoryBlock", "SegmentRunner", "SequenceModel"]
 
+from memzoo.models.recurrent_memory import RecurrentMemoryModel  # noqa: E402
 from memzoo.models.seq2seq import Seq2Seq  # noqa: E402
 
-__all__ += ["Seq2Seq"]
+__all__ += ["RecurrentMemoryModel", "Seq2Seq"]

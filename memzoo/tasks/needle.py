@@ -104,6 +104,10 @@ class Needle(Task):
     def output_vocab_size(self) -> int:
         return 2 + self.num_keys + self.num_values  # only value tokens are scored
 
+    def preferred_segment_len(self) -> int | None:
+        """``segment_len`` when set: the example is read segment by segment."""
+        return self.segment_len
+
     def evaluation_sweep(self) -> dict[str, dict[int, Needle]]:
         """The task at each of ``test_lengths`` (``accuracy_by_seq_len``); empty if none."""
         if not self.test_lengths:
