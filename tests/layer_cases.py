@@ -22,3 +22,14 @@ LAYER_TEST_KWARGS: dict[str, dict] = {
 
 def kwargs_for(name: str) -> dict:
     return dict(LAYER_TEST_KWARGS.get(name, {}))
+
+
+# fp32 state tolerance of the whole == chunked == step contract where 1e-4 is too tight for
+# rounding alone. neural_memory's momentum is a sum of per-token gradients that largely cancel
+# (measured: 1.2e-4 relative in fp32, 8e-16 in fp64 on the same case), so the contract test
+# also checks it exactly in fp64 (test_fp64_contract_is_exact).
+STATE_TOL = {"neural_memory": 1e-3}
+
+
+def state_tol_for(name: str) -> float:
+    return STATE_TOL.get(name, 1e-4)
