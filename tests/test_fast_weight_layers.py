@@ -156,3 +156,19 @@ def test_naive_algorithm_matches_chunked_layer(name):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
     with pytest.raises(memzoo.ConfigError, match="algorithm must be one of chunked, naive"):
         memzoo.layers.build(name, d_model=16, algorithm="fast")
+
+
+def test_linear_attention_has_a_short_convolution_by_default_and_conv_size_0_removes_it():
+    """As in Based/Zoology: the default layer mixes each token's q/k/v with the 3 before it."""
+    torch.manual_seed(0)
+    with_conv = memzoo.layers.build("linear_attention", d_model=16)
+    without = memzoo.layers.build("linear_attention", d_model=16, conv_size=0)
+    assert with_conv.conv is not None and with_conv.conv.kernel_size == 4 and without.conv is None
+    assert with_conv.state_size(1) > without.state_size(1)  # the conv cache is carried state
+    x = torch.randn(1, 6, 16)
+    y, _ = with_conv(x)
+    x2 = x.clone()
+    x2[:, 2] += 1.0  # a change at position 2 ...
+    y2, _ = with_conv(x2)
+    # ... reaches position 2 and later ones only (causal), through the conv and the memory.
+    assert torch.allclose(y[:, :2], y2[:, :2]) and not torch.allclose(y[:, 2:], y2[:, 2:])

@@ -9,9 +9,15 @@
 No ``z_t`` denominator (see ``memzoo.ops.linear_attention``): a per-head RMSNorm on the
 read-out keeps the output scale fixed instead, for every feature map.
 
+A short causal depthwise convolution (``conv_size`` taps, default 4; 0 turns it off) runs over
+the query/key/value projections before the feature map, as every anchor pairs linear
+attention with one (Based's short convolutions, Zoology's BaseConv): it lets a key see the
+token before it, which associative recall needs, and the fast-weight layers here all have it.
+
 Shape legend: B batch, T time, D d_model, H num_heads, Dh = D / H head dim, F feature dim
 after the map (Dh for "elu+1"/"identity", 1 + f + f^2 for "taylor" with f = feature_dim).
-State: ``LinearAttentionState(S [B, H, F, Dh])``.
+State: ``LinearAttentionState(S [B, H, F, Dh], conv [B, K - 1, C])`` with C the width of the
+q/k/v projections together (K = 1, an empty cache, without the convolution).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from torch import nn
 
 from memzoo.errors import ConfigError
 from memzoo.layers._fast_weight import (
+    ShortConv,
     check_algorithm,
     check_num_heads,
     check_positive_int,
@@ -42,7 +49,8 @@ FEATURE_MAPS = ("elu+1", "identity", "taylor")
 
 
 class LinearAttentionState(NamedTuple):
-    S: torch.Tensor  # [B, H, F, Dh]
+    S: torch.Tensor  # [B, H, F, Dh] fast-weight memory
+    conv: torch.Tensor  # [B, K - 1, C] last q/k/v projections of the short convolution
 
 
 def taylor_features(x: torch.Tensor) -> torch.Tensor:
@@ -66,6 +74,7 @@ class LinearAttention(MemoryLayer):
         feature_dim: f, the projected query/key width per head for "taylor" (default 16);
             ignored by the other maps, whose query/key width is the head dim.
         chunk_size: tokens per chunk of the parallel form (default 64).
+        conv_size: taps of the short causal convolution over q/k/v (default 4; 0: none).
         algorithm: ``"chunked"`` (default) or ``"naive"`` (the token-by-token reference).
 
     ``forward(x [B, T, D], state) -> (y [B, T, D], LinearAttentionState)``; T == 1 uses the
@@ -85,6 +94,7 @@ class LinearAttention(MemoryLayer):
         feature_map: str = "elu+1",
         feature_dim: int = 16,
         chunk_size: int = 64,
+        conv_size: int = 4,
         algorithm: str = "chunked",
     ):
         super().__init__(d_model)
@@ -94,6 +104,7 @@ class LinearAttention(MemoryLayer):
         self.head_dim = check_num_heads(d_model, num_heads)
         check_positive_int("feature_dim", feature_dim)
         check_positive_int("chunk_size", chunk_size)
+        check_positive_int("conv_size", conv_size, minimum=0)
         self.num_heads = num_heads
         self.feature_map = feature_map
         self.chunk_size = chunk_size
@@ -102,6 +113,8 @@ class LinearAttention(MemoryLayer):
         self.q_proj = nn.Linear(d_model, num_heads * qk_dim, bias=False)
         self.k_proj = nn.Linear(d_model, num_heads * qk_dim, bias=False)
         self.v_proj = nn.Linear(d_model, d_model, bias=False)
+        self.qkv_widths = (num_heads * qk_dim, num_heads * qk_dim, d_model)
+        self.conv = ShortConv(sum(self.qkv_widths), conv_size) if conv_size > 0 else None
         self.norm = nn.RMSNorm(self.head_dim, eps=1e-5)
         self.o_proj = nn.Linear(d_model, d_model, bias=False)
 
@@ -115,19 +128,27 @@ class LinearAttention(MemoryLayer):
     def init_state(self, batch_size: int, device=None, dtype=None) -> LinearAttentionState:
         device, dtype = self._param_device_dtype(device, dtype)
         shape = (batch_size, self.num_heads, self.state_dim, self.head_dim)
-        return LinearAttentionState(torch.zeros(shape, device=device, dtype=dtype))
+        taps = self.conv.kernel_size - 1 if self.conv is not None else 0
+        cache = torch.zeros(batch_size, taps, sum(self.qkv_widths), device=device, dtype=dtype)
+        return LinearAttentionState(torch.zeros(shape, device=device, dtype=dtype), cache)
 
     def state_size(self, seq_len: int) -> int:
-        return 4 * self.num_heads * self.state_dim * self.head_dim
+        taps = self.conv.kernel_size - 1 if self.conv is not None else 0
+        return 4 * (self.num_heads * self.state_dim * self.head_dim + taps * sum(self.qkv_widths))
 
     def forward(self, x: torch.Tensor, state: LinearAttentionState | None = None):
         check_input(x, self.d_model, self.layer_name)
         if state is None:
             state = self.init_state(x.shape[0], x.device, x.dtype)
         heads = self.num_heads
-        q = self._phi(rearrange(self.q_proj(x), "b t (h d) -> b h t d", h=heads))  # [B, H, T, F]
-        k = self._phi(rearrange(self.k_proj(x), "b t (h d) -> b h t d", h=heads))  # [B, H, T, F]
-        v = rearrange(self.v_proj(x), "b t (h d) -> b h t d", h=heads)  # [B, H, T, Dh]
+        qkv = torch.cat([self.q_proj(x), self.k_proj(x), self.v_proj(x)], dim=-1)  # [B, T, C]
+        conv_cache = state.conv
+        if self.conv is not None:
+            qkv, conv_cache = self.conv(qkv, conv_cache)
+        q, k, v = qkv.split(self.qkv_widths, dim=-1)
+        q = self._phi(rearrange(q, "b t (h d) -> b h t d", h=heads))  # [B, H, T, F]
+        k = self._phi(rearrange(k, "b t (h d) -> b h t d", h=heads))  # [B, H, T, F]
+        v = rearrange(v, "b t (h d) -> b h t d", h=heads)  # [B, H, T, Dh]
         if x.shape[1] == 1:
             o, memory = linear_attention_step(q[:, :, 0], k[:, :, 0], v[:, :, 0], state.S)
             o = o.unsqueeze(2)  # [B, H, 1, Dh]
@@ -143,4 +164,4 @@ class LinearAttention(MemoryLayer):
                 chunk_size=self.chunk_size,
             )
         o = rearrange(self.norm(o), "b h t d -> b t (h d)")
-        return self.o_proj(o), LinearAttentionState(memory)
+        return self.o_proj(o), LinearAttentionState(memory, conv_cache)
