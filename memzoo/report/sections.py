@@ -1,15 +1,18 @@
 """The core report sections: every run, accuracy by task, against length, against state size,
 and learning curves. Each function is ``(ReportData) -> html fragment | None``.
 
-Where several runs fall in one cell (a task and layer combination, maybe one sequence
-length), plots and tables show the best accuracy among them, as Zoology reports the best
-run of a learning-rate sweep; the pivot table also gives the mean and the count.
+Results are shown per *cell* (:mod:`memzoo.report.cells`): the runs of one setting that
+differ only in learning rate and seed, reduced to the learning rate picked on validation
+accuracy, with the mean test accuracy over its seeds, its spread and the number of seeds.
+Where several cells fall in one table entry or plot point (e.g. widths of one layer), the one
+with the best validation accuracy is shown — never the best test accuracy.
 """
 
 from __future__ import annotations
 
 import json
 
+from memzoo.report.cells import Cell, result_cells
 from memzoo.report.data import (
     ReportData,
     accuracy,
@@ -82,24 +85,37 @@ def runs_table(data: ReportData) -> str:
     return caption(f"{len(data.runs)} runs: {summary}.") + html_table(header, rows, raw_columns=(8, 9))
 
 
+def task_label(cell: Cell) -> str:
+    """The task with its parameters: ``mqar (num_kv_pairs=4, seq_len=64, vocab_size=256)``."""
+    task = cell.config.get("task", {}) if isinstance(cell.config, dict) else {}
+    params = ", ".join(
+        f"{k}={task[k]}" for k in sorted(task) if k != "name" and not isinstance(task[k], dict | list)
+    )
+    return f"{cell.task} ({params})" if params else cell.task
+
+
+def _by_validation(cells: list[Cell]) -> Cell:
+    """The cell with the best validation (or, without one, picked) score."""
+    return max(cells, key=lambda c: c.validation if c.validation is not None else c.mean)
+
+
 def accuracy_by_task(data: ReportData) -> str | None:
-    """Pivot table (task x layer combination) and a grouped bar chart of best accuracy."""
-    scored = data.scored()
-    if not scored:
+    """Pivot table (task x layer combination) of test accuracy, mean ± std over seeds at the
+    learning rate picked on validation, and a grouped bar chart of the means."""
+    all_cells = result_cells(data.runs)
+    if not all_cells:
         return None
-    cells = group(((r.task, layer_label(r.layers)), accuracy(r)) for r in scored)
+    grouped = group(((task_label(c), c.label), c) for c in all_cells)
+    cells = {key: _by_validation(entries) for key, entries in grouped.items()}
     tasks = sorted({task for task, _ in cells})
     labels = sorted({label for _, label in cells})
     rows = []
     for task in tasks:
         row = [task]
         for label in labels:
-            values = cells.get((task, label))
-            row.append(
-                f"{max(values):.3f} (mean {sum(values) / len(values):.3f}, n={len(values)})"
-                if values
-                else "–"
-            )
+            cell = cells.get((task, label))
+            width = cell.config.get("model", {}).get("d_model") if cell else None
+            row.append(f"{cell.summary()}" + (f", d={width}" if width else "") if cell else "–")
         rows.append(row)
     table = html_table(["task", *labels], rows)
 
@@ -108,14 +124,18 @@ def accuracy_by_task(data: ReportData) -> str | None:
     width = 0.8 / len(labels)
     for j, label in enumerate(labels):
         xs = [i + (j - (len(labels) - 1) / 2) * width for i, t in enumerate(tasks) if (t, label) in cells]
-        ys = [max(cells[(t, label)]) for t in tasks if (t, label) in cells]
+        ys = [cells[(t, label)].mean for t in tasks if (t, label) in cells]
         ax.bar(xs, ys, width=width, label=label, color=colors[label])
     ax.set_xticks(range(len(tasks)), tasks, rotation=20 if len(tasks) > 4 else 0)
-    ax.set_ylabel("best accuracy")
+    ax.set_ylabel("test accuracy")
     ax.set_ylim(0, 1.05)
     legend(ax, loc="lower right")
     return (
-        caption("Best accuracy per task and layer combination (mean and number of runs).")
+        caption(
+            "Test accuracy per task and layer combination: mean ± standard deviation over seeds "
+            "(n) at the learning rate picked on validation accuracy; where a layer ran at several "
+            "widths, the width with the best validation accuracy (d)."
+        )
         + table
         + figure_html(fig, "best accuracy by task and layer combination")
     )
@@ -127,30 +147,33 @@ def accuracy_vs_length(data: ReportData) -> str | None:
     colors = color_map(data.labels())
     parts = []
     for key, axis_name in LENGTH_SETTINGS:
-        points = [(r, task_setting(r, key)) for r in data.scored()]
-        points = [(r, x) for r, x in points if x is not None]
+        points = [(c, task_setting(c.runs[0], key)) for c in result_cells(data.runs)]
+        points = [(c, x) for c, x in points if x is not None]
         if not points:
             continue
-        by_task = group((r.task, (layer_label(r.layers), x, accuracy(r))) for r, x in points)
+        by_task = group((c.task, (c.label, x, c)) for c, x in points)
         fig, axes = subplots(len(by_task))
         for ax, (task, entries) in zip(axes, sorted(by_task.items())):
-            cells = group(((lb, x), a) for lb, x, a in entries)  # {(label, x): [accuracy]}
+            cells = group(((lb, x), c) for lb, x, c in entries)  # {(label, x): [cell]}
             for label in sorted({lb for lb, _ in cells}):
                 xs = sorted(x for lb, x in cells if lb == label)
-                ys = [max(cells[(label, x)]) for x in xs]
+                ys = [_by_validation(cells[(label, x)]).mean for x in xs]
                 ax.plot(xs, ys, marker="o", label=label, color=colors[label])
             all_x = [x for _, x, _ in entries]
             if use_log_x(all_x):
                 log2_x_axis(ax, all_x)
             ax.set_title(task)
             ax.set_xlabel(axis_name)
-            ax.set_ylabel("best accuracy")
+            ax.set_ylabel("test accuracy")
             ax.set_ylim(-0.02, 1.02)
             legend(ax)
-        parts.append(figure_html(fig, f"best accuracy against {axis_name}"))
+        parts.append(figure_html(fig, f"test accuracy against {axis_name}"))
     if not parts:
         return None
-    return caption("Best accuracy at each setting, one line per layer combination.") + "".join(parts)
+    return caption(
+        "Mean test accuracy over seeds at each setting (learning rate picked on validation), "
+        "one line per layer combination."
+    ) + "".join(parts)
 
 
 RECALL_TARGET = 0.99  # the accuracy at which Zoology counts a setting as solved
@@ -160,16 +183,16 @@ def recall_vs_state(data: ReportData) -> str | None:
     """Zoology's headline figure: accuracy against memory-state bytes (log x), a line per
     layer combination through its best accuracy at each state size, a panel per task, the
     0.99 target dashed; then a table of the smallest state at which each layer reaches it."""
-    points = [r for r in data.scored() if (number(r.state_bytes) or 0) > 0]
+    points = [c for c in result_cells(data.runs) if (c.state_bytes or 0) > 0]
     if not points:
         return None
     colors = color_map(data.labels())
-    by_task = group((r.task, r) for r in points)
+    by_task = group((task_label(c), c) for c in points)
     fig, axes = subplots(len(by_task))
     rows = []
-    for ax, (task, runs) in zip(axes, sorted(by_task.items())):
-        for label, group_runs in sorted(group((layer_label(r.layers), r) for r in runs).items()):
-            frontier = _best_by_state(group_runs)  # [(bytes, accuracy)], bytes ascending
+    for ax, (task, cells) in zip(axes, sorted(by_task.items())):
+        for label, group_cells in sorted(group((c.label, c) for c in cells).items()):
+            frontier = _by_state(group_cells)  # [(bytes, mean test accuracy)], bytes ascending
             ax.plot(*zip(*frontier), marker="o", color=colors[label], label=label, alpha=0.8)
             reached = [b for b, a in frontier if a >= RECALL_TARGET]
             best_bytes, best = max(frontier, key=lambda point: point[1])
@@ -180,7 +203,7 @@ def recall_vs_state(data: ReportData) -> str | None:
                     f"{reached[0]:,}" if reached else "not reached",
                     f"{best:.3f}",
                     f"{best_bytes:,}",
-                    len(group_runs),
+                    sum(len(c.runs) for c in group_cells),
                 )
             )
         ax.axhline(RECALL_TARGET, color="grey", linestyle="--", linewidth=0.8)
@@ -194,26 +217,26 @@ def recall_vs_state(data: ReportData) -> str | None:
         "task",
         "layers",
         f"smallest state reaching {RECALL_TARGET}",
-        "best accuracy",
+        "best mean accuracy",
         "at state bytes",
-        "runs",
+        "runs (picked lr)",
     )
     return (
         caption(
-            "Accuracy against the bytes of memory state a sequence carries: the better memory "
-            f"recalls more with fewer bytes (up and to the left); dashed: {RECALL_TARGET}."
+            "Mean test accuracy over seeds (learning rate picked on validation) against the bytes "
+            "of memory state a sequence carries: the better memory recalls more with fewer bytes "
+            f"(up and to the left); dashed: {RECALL_TARGET}."
         )
         + figure_html(fig, "accuracy against memory-state bytes")
         + html_table(header, rows)
     )
 
 
-def _best_by_state(runs) -> list[tuple[int, float]]:
-    """``[(state bytes, best accuracy among the runs of that size)]`` by ascending bytes."""
-    best: dict[int, float] = {}
-    for r in runs:
-        best[int(r.state_bytes)] = max(best.get(int(r.state_bytes), 0.0), accuracy(r))
-    return sorted(best.items())
+def _by_state(cells: list[Cell]) -> list[tuple[int, float]]:
+    """``[(state bytes, mean test accuracy)]`` by ascending bytes; of several cells with one
+    state size, the one with the best validation accuracy."""
+    by_bytes = group((c.state_bytes, c) for c in cells)
+    return sorted((b, _by_validation(cs).mean) for b, cs in by_bytes.items())
 
 
 def learning_curves(data: ReportData) -> str | None:
