@@ -91,3 +91,23 @@ def test_gradient_flows_through_carried_model_state():
     y.sum().backward()
     # Chunk-1 embeddings reach the loss only through the carried state.
     assert model.embed.weight.grad[first.unique()].abs().sum() > 0
+
+
+def test_init_policy_scales_mlp_outputs_by_depth_and_leaves_layers_alone():
+    """One model-level policy: each block's MLP output projection is scaled by
+    1/sqrt(2 * depth); the memory layers' own initialisations are untouched."""
+    torch.manual_seed(0)
+    model = SequenceModel(layers=["gru", "deltanet", "attention"], d_model=16, vocab_size=10)
+    torch.manual_seed(0)
+    reference = torch.nn.Embedding(10, 16)  # the same draws, in the same order, unscaled
+    blocks = []
+    for name in ["gru", "deltanet", "attention"]:
+        blocks.append(memzoo.models.MemoryBlock(memzoo.layers.build(name, 16), 4))
+    for block, ref in zip(model.blocks, blocks):
+        for (key, value), (_, ref_value) in zip(
+            block.layer.state_dict().items(), ref.layer.state_dict().items()
+        ):
+            assert torch.equal(value, ref_value), key  # layers keep their own init
+        assert torch.allclose(block.mlp[-1].weight, ref.mlp[-1].weight * 6**-0.5)
+        assert torch.equal(block.mlp[0].weight, ref.mlp[0].weight)
+    assert torch.equal(model.embed.weight, reference.weight)

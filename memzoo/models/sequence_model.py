@@ -41,6 +41,12 @@ class SequenceModel(nn.Module):
             ``vocab_size`` for ``lm``.
         layer_options: keyword options per layer name, e.g. ``{"sliding_window": {"window": 32}}``.
         mlp_ratio: MLP width multiplier in each block; 0 drops the MLP.
+
+    Initialisation policy (model level, one place): every module keeps its own default init,
+    and the memory layers keep their deliberate ones (gate biases, decay parameters, slots);
+    the model then scales the output projection of each block's MLP — the residual branch the
+    model itself owns — by ``1 / sqrt(2 * num_blocks)``, as GPT-2/nanoGPT and fla scale
+    residual outputs, so the residual stream's variance does not grow with depth.
     """
 
     def __init__(
@@ -79,6 +85,15 @@ class SequenceModel(nn.Module):
         )
         self.norm = nn.LayerNorm(d_model)
         self.head = nn.Linear(d_model, num_outputs)
+        self._scale_residual_outputs()
+
+    def _scale_residual_outputs(self) -> None:
+        """The initialisation policy above: MLP output weights times ``1/sqrt(2 * depth)``."""
+        scale = (2 * len(self.blocks)) ** -0.5
+        with torch.no_grad():
+            for block in self.blocks:
+                if block.mlp is not None:
+                    block.mlp[-1].weight.mul_(scale)
 
     def init_state(self, batch_size: int, device=None, dtype=None) -> list[Any]:
         return [block.layer.init_state(batch_size, device, dtype) for block in self.blocks]
