@@ -134,3 +134,30 @@ def test_tfidf_logreg_reads_words_and_beats_majority_on_the_generated_corpus():
     assert task.texts_of(test)[0] == task.text_tokenizer.decode(test.inputs[0].tolist())
     assert out["tfidf_logreg_accuracy"] > out["majority_accuracy"] + 0.4
     assert 0 < out["tfidf_logreg_f1"] <= 1
+
+
+def test_classifier_baselines_fall_back_to_the_majority_class_where_nothing_can_be_fitted():
+    assert tfidf_logreg_baseline(["", "!", "?"], torch.tensor([1, 1, 0]), ["a"], torch.tensor([1])) == {
+        "accuracy": 1.0,
+        "f1": 1.0,
+    }
+    one_class = logistic_regression_baseline(
+        torch.ones(3, 2), torch.tensor([2, 2, 2]), torch.ones(2, 2), torch.tensor([2, 0])
+    )
+    assert one_class["accuracy"] == 0.5
+
+
+@pytest.mark.parametrize(
+    ("missing", "call"),
+    [
+        ("statsmodels.tsa.ar_model", lambda: fit_autoregression(np.arange(20.0), 2)),
+        (
+            "sklearn",
+            lambda: tfidf_logreg_baseline(["a", "b"], torch.tensor([0, 1]), ["a"], torch.tensor([0])),
+        ),
+    ],
+)
+def test_a_missing_optional_library_names_the_extra_to_install(monkeypatch, missing, call):
+    monkeypatch.setitem(__import__("sys").modules, missing, None)  # import fails as if not installed
+    with pytest.raises(memzoo.errors.MemzooError, match=r"memzoo\[apps\]"):
+        call()

@@ -13,6 +13,8 @@ Both are deterministic (lbfgs, no random state involved).
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import torch
 
@@ -20,6 +22,7 @@ from memzoo.errors import MemzooError
 from memzoo.metrics.confusion import accuracy_and_f1
 
 MAX_ITER = 2000
+WORD = r"(?u)\b\w+\b"  # a word: letters, digits, underscore (one-letter words kept)
 
 
 def _sklearn():
@@ -31,10 +34,14 @@ def _sklearn():
         ) from None
 
 
-def _scored(model, train_x, train_y: torch.Tensor, test_x, test_y: torch.Tensor) -> dict[str, float]:
+def _scored(
+    model, train_x, train_y: torch.Tensor, test_x, test_y: torch.Tensor, fits: bool = True
+) -> dict[str, float]:
+    """Fit ``model`` on the training rows and score it; where it cannot fit (one class, or
+    ``fits`` False: no features at all) it predicts the most frequent training class."""
     labels = train_y.reshape(-1).cpu().numpy()
-    if len(np.unique(labels)) < 2:  # one class: logistic regression cannot fit; it predicts it
-        predictions = torch.full_like(test_y.reshape(-1), int(labels[0]))
+    if len(np.unique(labels)) < 2 or not fits:
+        predictions = torch.full_like(test_y.reshape(-1), int(np.bincount(labels).argmax()))
     else:
         model.fit(train_x, labels)
         predictions = torch.from_numpy(np.asarray(model.predict(test_x), dtype=np.int64))
@@ -70,6 +77,7 @@ def tfidf_logreg_baseline(
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
 
-    vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, token_pattern=r"(?u)\b\w+\b")
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, token_pattern=WORD)
     model = make_pipeline(vectorizer, LogisticRegression(max_iter=MAX_ITER))
-    return _scored(model, train_texts, train_y, test_texts, test_y)
+    has_words = any(re.search(WORD, text) for text in train_texts)
+    return _scored(model, train_texts, train_y, test_texts, test_y, fits=has_words)
