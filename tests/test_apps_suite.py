@@ -54,7 +54,7 @@ def test_classifiers_store_the_training_majority_class_accuracy_on_their_held_ou
     train, test = task.split(200, 200, seed=3)
     majority = torch.bincount(train.targets).argmax()  # fitted on train, never on test
     expected = (test.targets == majority).double().mean().item()
-    assert task.baseline_metrics(train, test) == {"majority_accuracy": pytest.approx(expected)}
+    assert task.baseline_metrics(train, test)["majority_accuracy"] == pytest.approx(expected)
 
 
 def test_recommend_metrics_match_the_application_evaluation():
@@ -79,7 +79,15 @@ def test_a_benchmark_job_stores_metric_and_baseline_of_its_application():
     assert record.status == "completed"
     assert {"accuracy", "popularity_hr@1", "hr@10", "popularity_hr@10"} <= set(record.metrics)
     (row,) = app_rows(ReportData(runs=[record]))
-    assert row[2:6] == ["HR@10", record.metrics["hr@10"], "popularity", record.metrics["popularity_hr@10"]]
+    assert {"markov_hr@1", "markov_hr@10"} <= set(record.metrics)
+    strongest = max(
+        [
+            ("item-to-item Markov", record.metrics["markov_hr@10"]),
+            ("popularity", record.metrics["popularity_hr@10"]),
+        ],
+        key=lambda pair: pair[1],
+    )
+    assert row[2:7] == ["HR@10", record.metrics["hr@10"], *strongest, record.metrics["hr@10"] - strongest[1]]
 
 
 def _record(
@@ -123,26 +131,73 @@ def test_applications_section_renders_metric_baseline_and_verdict():
     rows = app_rows(ReportData(runs=runs))
     assert [row[-1] for row in rows] == ["<b>r1</b>", "r2", "r3", "r4", "r7", "r6", "r5"]
     by_id = {row[-1]: row for row in rows}
-    assert by_id["r2"][2:7] == ["chrF", 88.25, "word-by-word gloss", 50.5, "yes"]
-    assert by_id["r2"][7] == "copy the source 4.900"
+    assert by_id["r2"][2:8] == ["chrF", 88.25, "word-by-word gloss", 50.5, pytest.approx(37.75), "yes"]
+    assert by_id["r2"][8] == "copy the source 4.900"
     # forecast: the strongest baseline (naive, 0.75) beats a model at 0.8
-    assert by_id["r3"][:7] == [
+    assert by_id["r3"][:8] == [
         "forecast (sunspots)",
         "gru",
         "MAE (standardised)",
         0.8,
         "naive (last value)",
         0.75,
+        pytest.approx(0.05),
         "no",
     ]
-    assert by_id["r6"][2:7] == ["HR@1 (accuracy)", 0.5, "popularity", 0.05, "yes"]
-    assert by_id["r7"][4:7] == [None, None, "–"]
+    assert by_id["r6"][2:8] == ["HR@1 (accuracy)", 0.5, "popularity", 0.05, pytest.approx(0.45), "yes"]
+    assert by_id["r7"][4:8] == [None, None, None, "–"]
     html = applications(ReportData(runs=runs))
-    assert "5 of 6 runs beat their baseline" in html
+    assert "5 of 6 runs beat the strongest baseline" in html
     assert (
-        '<td>HR@10</td><td class="num">0.750</td><td>popularity</td><td class="num">0.220</td><td>yes</td>'
+        '<td>HR@10</td><td class="num">0.750</td><td>popularity</td><td class="num">0.220</td>'
+        '<td class="num">0.530</td><td>yes</td>'
     ) in html
     assert "&lt;b&gt;r1&lt;/b&gt;" in html and "<b>r1</b>" not in html
     page = build_report_html(ReportData(runs=runs))
     assert '<section id="applications">' in page and 'href="#applications"' in page
     assert applications(ReportData(runs=[runs[-1], runs[-2]])) is None
+
+
+def test_applications_compare_with_the_strongest_baseline_and_say_where_memzoo_loses():
+    digits = {"majority_accuracy": 0.1, "logreg_accuracy": 0.967}
+    runs = [
+        _record("d1", "digits", ["attention"], {"accuracy": 0.925, **digits}),
+        _record("d2", "digits", ["gru"], {"accuracy": 0.9, **digits}),
+        _record(
+            "f1",
+            "forecast",
+            ["gru"],
+            {"mae": 0.3, "naive_mae": 0.75, "seasonal_naive_mae": 0.5, "ar_mae": 0.4},
+            series="co2",
+        ),
+        _record("f2", "forecast", ["lstm"], {"mae": 0.45, "naive_mae": 0.75, "ar_mae": 0.4}, series="co2"),
+        _record(
+            "c1",
+            "recommend",
+            ["lstm"],
+            {"hr@10": 0.7, "popularity_hr@10": 0.22, "markov_hr@10": 0.76, "accuracy": 0.5},
+        ),
+        _record("c2", "recommend", ["gru"], {"hr@10": 0.6, "popularity_hr@10": 0.22}),  # stored before Markov
+    ]
+    by_id = {row[-1]: row for row in app_rows(ReportData(runs=runs))}
+    # the strongest baseline is the bar, whatever weaker ones the run also stored
+    assert by_id["d1"][4:8] == ["logistic regression on pixels", 0.967, pytest.approx(-0.042), "no"]
+    assert by_id["d1"][8] == "majority class 0.100"
+    assert by_id["f1"][4:8] == ["autoregressive (AR)", 0.4, pytest.approx(-0.1), "yes"]
+    assert by_id["f2"][4:8] == ["autoregressive (AR)", 0.4, pytest.approx(0.05), "no"]
+    assert by_id["c1"][4:8] == ["item-to-item Markov", 0.76, pytest.approx(-0.06), "no"]
+    assert by_id["c2"][4:8] == ["popularity", 0.22, pytest.approx(0.38), "yes"]
+    html = applications(ReportData(runs=runs))
+    assert "2 of 6 runs beat the strongest baseline" in html
+    assert (
+        "digits, accuracy: memzoo loses. The best model, attention (0.925), falls short of "
+        "logistic regression on pixels (0.967) by 0.042; 0 of 2 runs beat it."
+    ) in html
+    assert (
+        "forecast (co2), MAE (standardised): memzoo wins. The best model, gru (0.300), beats "
+        "the strongest baseline, autoregressive (AR) (0.400), by 0.100; 1 of 2 runs beat it."
+    ) in html
+    assert (
+        "recommend, HR@10: memzoo loses. The best model, lstm (0.700), falls short of item-to-item Markov (0.760)"
+        in html
+    )

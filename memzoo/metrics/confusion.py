@@ -63,18 +63,25 @@ def predict_classes(model, inputs: torch.Tensor, batch_size: int = 256) -> torch
     return torch.cat(out) if out else torch.zeros(0, dtype=torch.long)
 
 
-def majority_baseline(train_targets: torch.Tensor, test_targets: torch.Tensor) -> dict:
-    """Accuracy and macro F1 of always predicting the most frequent training class."""
-    majority = int(torch.bincount(train_targets.reshape(-1)).argmax())
-    num_classes = int(max(train_targets.max(), test_targets.max())) + 1
-    predictions = torch.full_like(test_targets, majority)
-    matrix = confusion_matrix(predictions, test_targets, num_classes).double()
+def accuracy_and_f1(predictions: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
+    """Accuracy and macro F1 of class ids ``predictions`` against ``targets`` ``[N]``, as the
+    run's own metrics (``memzoo.metrics.classification``): F1 averages the classes that occur
+    among the targets or the predictions."""
+    predictions, targets = predictions.reshape(-1).long(), targets.reshape(-1).long()
+    num_classes = int(max(predictions.max(), targets.max())) + 1 if len(targets) else 1
+    matrix = confusion_matrix(predictions, targets, num_classes).double()
     tp, predicted, actual = matrix.diag(), matrix.sum(0), matrix.sum(1)
     present = (actual > 0) | (predicted > 0)
     precision, recall = tp / predicted.clamp_min(1), tp / actual.clamp_min(1)
     f1 = 2 * precision * recall / (precision + recall).clamp_min(1e-12)
     return {
-        "class": majority,
         "accuracy": float(tp.sum() / matrix.sum().clamp_min(1)),
-        "f1": float(f1[present].mean()),
+        "f1": float(f1[present].mean()) if bool(present.any()) else 0.0,
     }
+
+
+def majority_baseline(train_targets: torch.Tensor, test_targets: torch.Tensor) -> dict:
+    """Accuracy and macro F1 of always predicting the most frequent training class."""
+    majority = int(torch.bincount(train_targets.reshape(-1)).argmax())
+    predictions = torch.full_like(test_targets, majority)
+    return {"class": majority, **accuracy_and_f1(predictions, test_targets)}

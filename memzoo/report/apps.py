@@ -1,23 +1,35 @@
-"""The report's Applications section: each application run's metric next to its baseline.
+"""The report's Applications section: each application run's metric against the strongest
+model-free baseline it stored, and where memzoo loses.
 
-The five applications store, besides the metric the trainer evaluates, what a model-free
-baseline scores on the same held-out data (``memzoo.train.task_metrics``; ``metrics`` keys):
+The five applications store, besides the metric the trainer evaluates, what model-free
+baselines fitted on the run's training data score on the same held-out data
+(``Task.baseline_metrics``; ``metrics`` keys):
 
-- text_classify, digits: ``accuracy`` against the majority class (``majority_accuracy``);
+- text_classify: ``accuracy`` against the majority class (``majority_accuracy``) and TF-IDF +
+  logistic regression (``tfidf_logreg_accuracy``);
+- digits: ``accuracy`` against the majority class and logistic regression on the 64 pixels
+  (``logreg_accuracy``);
 - translate: chrF (``chrf``) against a word-by-word gloss (``gloss_chrf``) and copying the
   source (``identity_chrf``);
-- forecast: MAE in standard deviations of the series (``mae``) against seasonal naive
-  (``seasonal_naive_mae``) and naive (``naive_mae``) forecasts, in the same units;
-- recommend: HR@10 (``hr@10``) against ranking by popularity (``popularity_hr@10``).
+- forecast: MAE in standard deviations of the series (``mae``) against an autoregressive model
+  fitted on the training part (``ar_mae``), seasonal naive (``seasonal_naive_mae``) and naive
+  (``naive_mae``) forecasts, in the same units;
+- recommend: HR@10 (``hr@10``) against an item-to-item Markov model (``markov_hr@10``) and
+  ranking by popularity (``popularity_hr@10``).
 
 A recommend run stored before the trainer computed ``hr@10`` has none: its row compares
-top-1 accuracy, i.e. HR@1, with ``popularity_hr@1``. A row's baseline is
-the strongest of those the run stored (the highest chrF, the lowest MAE): the bar to clear.
+top-1 accuracy, i.e. HR@1, with ``markov_hr@1`` / ``popularity_hr@1``. A row's baseline is the
+strongest of those the run stored (the highest accuracy, chrF or HR, the lowest MAE): the bar
+to clear; runs stored before a baseline existed are compared with the ones they have. Under
+the table, one sentence per application (and metric) says whether its best model clears that
+bar, and by how much it falls short where it does not.
 
 >>> spec = APP_METRICS["forecast"][0]
->>> row = spec.row({"mae": 0.42, "seasonal_naive_mae": 0.82, "naive_mae": 0.75})
->>> row.baseline, row.baseline_value, row.beats, row.others
-('naive (last value)', 0.75, True, (('seasonal naive', 0.82),))
+>>> row = spec.row({"mae": 0.42, "seasonal_naive_mae": 0.82, "naive_mae": 0.75, "ar_mae": 0.4})
+>>> row.baseline, row.baseline_value, row.beats, [label for label, _ in row.others]
+('autoregressive (AR)', 0.4, False, ['naive (last value)', 'seasonal naive'])
+>>> round(row.margin, 3)  # model − baseline: a higher MAE is worse
+0.02
 """
 
 from __future__ import annotations
@@ -41,6 +53,13 @@ class AppRow(NamedTuple):
     baseline_value: float | None
     beats: bool | None
     others: tuple[tuple[str, float], ...] = ()
+    higher_is_better: bool = True
+
+    @property
+    def margin(self) -> float | None:
+        """``model − baseline`` (None without a baseline); its sign says nothing by itself:
+        for MAE a positive margin is a loss."""
+        return None if self.baseline_value is None else self.value - self.baseline_value
 
 
 @dataclass(frozen=True)
@@ -64,16 +83,23 @@ class AppMetric:
             key=lambda pair: -pair[1] if self.higher_is_better else pair[1],
         )
         if not stored:
-            return AppRow(self.label, value, None, None, None)
+            return AppRow(self.label, value, None, None, None, higher_is_better=self.higher_is_better)
         (name, best), others = stored[0], tuple(stored[1:])
         beats = value > best if self.higher_is_better else value < best
-        return AppRow(self.label, value, name, best, beats, others)
+        return AppRow(self.label, value, name, best, beats, others, self.higher_is_better)
 
 
-_MAJORITY = (("majority_accuracy", "majority class"),)
+_MAJORITY = ("majority_accuracy", "majority class")
 # Per task, its metrics in order of preference: a row uses the first one the run stored.
 APP_METRICS: dict[str, tuple[AppMetric, ...]] = {
-    "text_classify": (AppMetric("accuracy", "accuracy", True, _MAJORITY),),
+    "text_classify": (
+        AppMetric(
+            "accuracy",
+            "accuracy",
+            True,
+            (("tfidf_logreg_accuracy", "TF-IDF + logistic regression"), _MAJORITY),
+        ),
+    ),
     "translate": (
         AppMetric(
             "chrF", "chrf", True, (("gloss_chrf", "word-by-word gloss"), ("identity_chrf", "copy the source"))
@@ -84,13 +110,31 @@ APP_METRICS: dict[str, tuple[AppMetric, ...]] = {
             "MAE (standardised)",
             "mae",
             False,
-            (("seasonal_naive_mae", "seasonal naive"), ("naive_mae", "naive (last value)")),
+            (
+                ("ar_mae", "autoregressive (AR)"),
+                ("seasonal_naive_mae", "seasonal naive"),
+                ("naive_mae", "naive (last value)"),
+            ),
         ),
     ),
-    "digits": (AppMetric("accuracy", "accuracy", True, _MAJORITY),),
+    "digits": (
+        AppMetric(
+            "accuracy", "accuracy", True, (("logreg_accuracy", "logistic regression on pixels"), _MAJORITY)
+        ),
+    ),
     "recommend": (
-        AppMetric("HR@10", "hr@10", True, (("popularity_hr@10", "popularity"),)),
-        AppMetric("HR@1 (accuracy)", "accuracy", True, (("popularity_hr@1", "popularity"),)),
+        AppMetric(
+            "HR@10",
+            "hr@10",
+            True,
+            (("markov_hr@10", "item-to-item Markov"), ("popularity_hr@10", "popularity")),
+        ),
+        AppMetric(
+            "HR@1 (accuracy)",
+            "accuracy",
+            True,
+            (("markov_hr@1", "item-to-item Markov"), ("popularity_hr@1", "popularity")),
+        ),
     ),
 }
 HEADER = [
@@ -98,14 +142,16 @@ HEADER = [
     "layers",
     "metric",
     "model",
-    "baseline",
+    "strongest baseline",
     "baseline value",
+    "model − baseline",
     "beats baseline",
     "other baselines",
     "epochs",
     "wall seconds",
     "run id",
 ]
+VERDICT = HEADER.index("beats baseline")
 
 
 def app_label(run: RunRecord) -> str:
@@ -124,51 +170,104 @@ def app_label(run: RunRecord) -> str:
     return run.task
 
 
-def app_rows(data: ReportData) -> list[list[Any]]:
-    """One row (``HEADER``) per finished application run that stored its metric, sorted by
-    application (the order of ``APP_METRICS``), then layers."""
+def _entries(data: ReportData) -> list[tuple[RunRecord, AppRow]]:
+    """Each finished application run that stored its metric, with its comparison, sorted by
+    application (the order of ``APP_METRICS``), then label, layers and run id."""
     order = {task: i for i, task in enumerate(APP_METRICS)}
     keyed = []
     for run in data.runs:
         if run.status not in RESULT_STATUSES or run.task not in APP_METRICS:
             continue
         found = next((r for spec in APP_METRICS[run.task] if (r := spec.row(run.metrics))), None)
-        if found is None:
-            continue
+        if found is not None:
+            key = (order[run.task], app_label(run), layer_label(run.layers), run.run_id)
+            keyed.append((key, (run, found)))
+    return [entry for _, entry in sorted(keyed, key=lambda pair: pair[0])]
+
+
+def app_rows(data: ReportData) -> list[list[Any]]:
+    """One row (``HEADER``) per finished application run that stored its metric, sorted by
+    application (the order of ``APP_METRICS``), then layers."""
+    rows = []
+    for run, found in _entries(data):
         verdict = "–" if found.beats is None else ("yes" if found.beats else "no")
         others = "; ".join(f"{label} {fmt(value)}" for label, value in found.others) or None
         epochs = run.metrics.get("epochs")
-        row = [
-            app_label(run),
-            layer_label(run.layers),
-            found.metric,
-            found.value,
-            found.baseline,
-            found.baseline_value,
-            verdict,
-            others,
-            epochs if isinstance(epochs, int) else None,
-            number(run.wall_seconds),
-            run.run_id,
-        ]
-        keyed.append(((order[run.task], row[0], row[1], run.run_id), row))
-    return [row for _, row in sorted(keyed, key=lambda pair: pair[0])]
+        rows.append(
+            [
+                app_label(run),
+                layer_label(run.layers),
+                found.metric,
+                found.value,
+                found.baseline,
+                found.baseline_value,
+                found.margin,
+                verdict,
+                others,
+                epochs if isinstance(epochs, int) else None,
+                number(run.wall_seconds),
+                run.run_id,
+            ]
+        )
+    return rows
+
+
+def app_verdicts(data: ReportData) -> list[str]:
+    """One sentence per application and metric with a baseline: does its best model beat the
+    strongest baseline that run stored, by how much, and how many of its runs do.
+
+    >>> from memzoo.results.record import RunRecord
+    >>> def run(i, layer, acc):
+    ...     return RunRecord(run_id=f"r{i}", config={}, config_hash="h", status="completed",
+    ...                      task="digits", layers=[layer], metrics={"accuracy": acc,
+    ...                      "logreg_accuracy": 0.967, "majority_accuracy": 0.1})
+    >>> print(app_verdicts(ReportData(runs=[run(1, "gru", 0.9), run(2, "attention", 0.925)]))[0])
+    digits, accuracy: memzoo loses. The best model, attention (0.925), falls short of logistic regression on pixels (0.967) by 0.042; 0 of 2 runs beat it.
+    """
+    groups: dict[tuple[str, str], list[tuple[RunRecord, AppRow]]] = {}
+    for run, found in _entries(data):
+        if found.beats is not None:
+            groups.setdefault((app_label(run), found.metric), []).append((run, found))
+    sentences = []
+    for (label, metric), entries in groups.items():
+        sign = 1.0 if entries[0][1].higher_is_better else -1.0
+        run, best = max(entries, key=lambda entry: sign * entry[1].value)
+        wins = sum(bool(found.beats) for _, found in entries)
+        model = f"{layer_label(run.layers)} ({fmt(best.value)})"
+        baseline = f"{best.baseline} ({fmt(best.baseline_value)})"
+        gap = fmt(abs(best.margin))
+        tally = f"{wins} of {len(entries)} runs beat it."
+        if best.beats:
+            sentences.append(
+                f"{label}, {metric}: memzoo wins. The best model, {model}, beats the strongest "
+                f"baseline, {baseline}, by {gap}; {tally}"
+            )
+        else:
+            sentences.append(
+                f"{label}, {metric}: memzoo loses. The best model, {model}, falls short of "
+                f"{baseline} by {gap}; {tally}"
+            )
+    return sentences
 
 
 def applications(data: ReportData) -> str | None:
-    """The Applications table; None when the store holds no finished application run."""
+    """The Applications table and one verdict per application; None when the store holds no
+    finished application run."""
     rows = app_rows(data)
     if not rows:
         return None
-    judged = [row for row in rows if row[6] != "–"]
-    wins = sum(row[6] == "yes" for row in judged)
+    judged = [row for row in rows if row[VERDICT] != "–"]
+    wins = sum(row[VERDICT] == "yes" for row in judged)
     text = (
         f"Each application run's held-out metric next to the strongest model-free baseline it "
-        f"stored, scored on the same held-out data: {wins} of {len(judged)} runs beat their "
-        "baseline. Accuracy, chrF and HR@k: higher is better; forecast MAE (in the series' "
-        "standard deviations, series_std in Extra metrics converts it): lower is better."
+        f"stored (fitted on the run's training data, scored on the same held-out data): {wins} "
+        f"of {len(judged)} runs beat the strongest baseline. Accuracy, chrF and HR@k: higher is "
+        "better; forecast MAE (in the series' standard deviations, series_std in Extra metrics "
+        "converts it): lower is better, so there a positive model − baseline is a loss."
     )
-    return caption(text) + html_table(HEADER, rows) + _legend()
+    verdicts = "".join(f"<li>{esc(sentence)}</li>" for sentence in app_verdicts(data))
+    verdict_list = f'<ul class="caption verdicts">{verdicts}</ul>' if verdicts else ""
+    return caption(text) + verdict_list + html_table(HEADER, rows) + _legend()
 
 
 def _legend() -> str:

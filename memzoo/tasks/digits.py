@@ -31,6 +31,7 @@ import torch
 from pydantic import Field
 
 from memzoo.errors import MemzooError
+from memzoo.metrics.classifiers import logistic_regression_baseline
 from memzoo.metrics.confusion import majority_baseline
 from memzoo.tasks._real_data import check_count, draw, hold_out
 from memzoo.tasks.base import VALIDATION_SEED_OFFSET, DataSplits, Task, TaskData
@@ -108,6 +109,13 @@ class Digits(Task):
         return self.split(num_examples, 0, seed)[0]
 
     def baseline_metrics(self, train: TaskData, test: TaskData) -> dict[str, float]:
-        """``majority_accuracy``: always naming the digit most frequent in ``train``, scored
-        on the held-out images ``test`` (a model must beat it)."""
-        return {"majority_accuracy": majority_baseline(train.targets, test.targets)["accuracy"]}
+        """Model-free classifiers fitted on ``train``, scored on the held-out images ``test``:
+        ``majority_accuracy`` (always the digit most frequent in ``train``) and
+        ``logreg_accuracy`` / ``logreg_f1`` (macro, as the run's ``f1``): logistic regression
+        on the 64 pixels of the whole image at once (scikit-learn,
+        ``memzoo.metrics.classifiers``) — the bar a model reading one pixel at a time must clear."""
+        out = {"majority_accuracy": majority_baseline(train.targets, test.targets)["accuracy"]}
+        if len(train) and len(test):
+            scores = logistic_regression_baseline(train.inputs, train.targets, test.inputs, test.targets)
+            out.update(logreg_accuracy=scores["accuracy"], logreg_f1=scores["f1"])
+        return out

@@ -12,8 +12,9 @@ next ``H`` values of the first (target) column ``[H]``:
 - test windows: every forecast origin in the tail (targets inside the tail; the context may
   reach back into the training part, which is the past and therefore allowed).
 
-A run's ``mae``/``rmse`` are in standardised units; it also stores the naive and
-seasonal-naive MAE of the same windows in those units (:meth:`Forecast.baseline_metrics`).
+A run's ``mae``/``rmse`` are in standardised units; it also stores the naive, seasonal-naive
+and autoregressive (AR, fitted on the training part) MAE of the same windows in those units
+(:meth:`Forecast.baseline_metrics`).
 
 >>> task = Forecast(series="sunspots", context_len=4, horizon=2)
 >>> train, test = task.split(num_train=3, num_test=100, seed=0)
@@ -38,7 +39,12 @@ from pydantic import Field, model_validator
 
 from memzoo.data.series import BUILTIN_SEASONS, builtin_series, load_series
 from memzoo.errors import ConfigError
-from memzoo.metrics.forecasting import naive_forecast, seasonal_naive_forecast
+from memzoo.metrics.forecasting import (
+    ar_forecast,
+    fit_autoregression,
+    naive_forecast,
+    seasonal_naive_forecast,
+)
 from memzoo.tasks._real_data import VALIDATION_FRACTION, check_count, draw
 from memzoo.tasks.base import DataSplits, Task, TaskData
 from memzoo.tasks.registry import register_task
@@ -225,9 +231,20 @@ class Forecast(Task):
         """``num_examples`` training windows drawn with ``seed`` (the tail is never drawn)."""
         return self.split(num_examples, 0, seed)[0]
 
+    def ar_max_lags(self) -> int:
+        """Largest order the AR baseline's AIC may pick: the window the model reads
+        (``context_len``) or one season and a value, whichever is longer."""
+        return max(self.context_len, (self.season_length or 0) + 1)
+
     def baseline_metrics(self, train: TaskData, test: TaskData) -> dict[str, float]:
-        """MAE of the naive (last value) and seasonal-naive forecasts of the held-out windows
-        ``test`` (the first ``len(test)`` tail windows, as the trainer scores them).
+        """MAE of the naive (last value), seasonal-naive and autoregressive forecasts of the
+        held-out windows ``test`` (the first ``len(test)`` tail windows, as the trainer scores
+        them).
+
+        The AR model (``memzoo.metrics.forecasting.fit_autoregression``: statsmodels
+        ``AutoReg`` with a constant, order by AIC up to :meth:`ar_max_lags`, stored as
+        ``ar_order``) is fitted once on the series' training part, before the tail; each test
+        window is forecast from the values before its origin with the fitted coefficients.
 
         In the units of the run's ``mae``: the series standardised by its training part, so
         the numbers compare directly; ``series_std`` (the training part's standard deviation)
@@ -243,7 +260,13 @@ class Forecast(Task):
         def mae(forecast: np.ndarray) -> float:
             return float(np.abs(forecast - actual).mean()) / scale
 
-        out = {"naive_mae": mae(naive_forecast(series, origins, self.horizon)), "series_std": scale}
+        params = fit_autoregression(series[: prep.train_len], self.ar_max_lags())
+        out = {
+            "naive_mae": mae(naive_forecast(series, origins, self.horizon)),
+            "ar_mae": mae(ar_forecast(series, origins, self.horizon, params)),
+            "ar_order": len(params) - 1,
+            "series_std": scale,
+        }
         if self.season_length is not None:
             out["seasonal_naive_mae"] = mae(
                 seasonal_naive_forecast(series, origins, self.horizon, self.season_length)

@@ -19,8 +19,8 @@ probability ``follow_prob`` (a sequential pattern), is another item of the clust
 probability ``cluster_prob`` (a preference) and otherwise any item, drawn from a global
 Zipf popularity that also weights the cluster draws.
 
-A run stores, next to its top-1 ``accuracy``, the popularity ranking's hit rates
-(:meth:`Recommend.baseline_metrics`) and the model's ``hr@10`` and ``ndcg@10``
+A run stores, next to its top-1 ``accuracy``, the hit rates of two model-free rankings
+(:meth:`Recommend.baseline_metrics`: popularity, and an item-to-item Markov model) and the model's ``hr@10`` and ``ndcg@10``
 (:meth:`Recommend.model_metrics`).
 
 >>> task = Recommend(num_users=4, num_items=12, num_clusters=2, seq_len=6, min_history=3)
@@ -42,7 +42,14 @@ import torch
 from pydantic import Field, model_validator
 
 from memzoo.data.interactions import load_interactions
-from memzoo.metrics.ranking import hit_rate_and_ndcg, model_scores, popularity_scores, ranks
+from memzoo.metrics.ranking import (
+    hit_rate_and_ndcg,
+    markov_scores,
+    model_scores,
+    popularity_scores,
+    ranks,
+    transition_counts,
+)
 from memzoo.tasks._real_data import check_count, draw, hold_out
 from memzoo.tasks.base import IGNORE_INDEX, VALIDATION_SEED_OFFSET, DataSplits, Task, TaskData
 from memzoo.tasks.registry import register_task
@@ -225,17 +232,28 @@ class Recommend(Task):
 
     # ---- what a run stores beyond accuracy (memzoo.train.task_metrics) -------------------
     def baseline_metrics(self, train: TaskData, test: TaskData) -> dict[str, float]:
-        """Ranking every item by training popularity (``memzoo.metrics.ranking``) for the
-        held-out users ``test``: ``popularity_hr@1`` (compares with the run's ``accuracy``,
-        the model's top-1 hit rate), ``popularity_hr@10`` and ``popularity_ndcg@10``."""
+        """Two model-free rankings of every item for the held-out users ``test``
+        (``memzoo.metrics.ranking``), each as ``<name>_hr@1`` (compares with the run's
+        ``accuracy``, the model's top-1 hit rate), ``<name>_hr@10`` and ``<name>_ndcg@10``:
+
+        - ``popularity``: items by how often they occur in the training histories;
+        - ``markov``: an item-to-item first-order Markov model, the counts of each next item
+          after the history's last item in the training rows ``train``, popularity breaking
+          ties (and ranking alone after an item never seen in training).
+        """
         targets = test.targets[:, -1]  # [N] the held-out last items
-        popular = popularity_scores(self.sequences(), self.num_catalogue_items)[None, :].expand(
-            len(targets), -1
-        )  # [N, I]
-        rank = ranks(popular, targets)
-        hr1, _ = hit_rate_and_ndcg(rank, 1)
-        hr, ndcg = hit_rate_and_ndcg(rank, HIT_K)
-        return {"popularity_hr@1": hr1, f"popularity_hr@{HIT_K}": hr, f"popularity_ndcg@{HIT_K}": ndcg}
+        popularity = popularity_scores(self.sequences(), self.num_catalogue_items)  # [I]
+        counts = transition_counts(train.inputs, train.targets, self.num_catalogue_items)  # [I, I]
+        out: dict[str, float] = {}
+        for name, scores in (
+            ("popularity", popularity[None, :].expand(len(targets), -1)),
+            ("markov", markov_scores(counts, test.inputs[:, -1], popularity)),
+        ):
+            rank = ranks(scores, targets)
+            hr1, _ = hit_rate_and_ndcg(rank, 1)
+            hr, ndcg = hit_rate_and_ndcg(rank, HIT_K)
+            out.update({f"{name}_hr@1": hr1, f"{name}_hr@{HIT_K}": hr, f"{name}_ndcg@{HIT_K}": ndcg})
+        return out
 
     def model_metrics(self, model: torch.nn.Module, test: TaskData) -> dict[str, float]:
         """``hr@10`` and ``ndcg@10`` of a trained model on the held-out users ``test``, every

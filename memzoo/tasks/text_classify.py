@@ -37,8 +37,9 @@ from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from memzoo.data.text_files import table_format
 from memzoo.data.text_labels import load_text_labels
-from memzoo.data.text_tokenizers import fit_tokenizer, load_tokenizer, pad_batch
+from memzoo.data.text_tokenizers import PAD_ID, fit_tokenizer, load_tokenizer, pad_batch
 from memzoo.errors import MemzooError
+from memzoo.metrics.classifiers import tfidf_logreg_baseline
 from memzoo.metrics.confusion import majority_baseline
 from memzoo.tasks import _text_corpus as corpus
 from memzoo.tasks._real_data import hold_out
@@ -190,10 +191,28 @@ class TextClassify(Task):
             self._file_rows(prep["test_rows"][:num_test]),
         )
 
+    def texts_of(self, data: TaskData) -> list[str]:
+        """The text each row of ``data`` holds as the model reads it (cut to ``seq_len``
+        tokens, padding dropped), decoded by the task's tokenizer."""
+        tok = self.text_tokenizer
+        return [tok.decode([i for i in row if i != PAD_ID]) for row in data.inputs.tolist()]
+
     def baseline_metrics(self, train: TaskData, test: TaskData) -> dict[str, float]:
-        """``majority_accuracy``: always predicting the class most frequent in ``train``,
-        scored on the held-out texts ``test``."""
-        return {"majority_accuracy": majority_baseline(train.targets, test.targets)["accuracy"]}
+        """Model-free classifiers fitted on ``train``, scored on the held-out texts ``test``:
+
+        - ``majority_accuracy``: always the class most frequent in ``train``;
+        - ``tfidf_logreg_accuracy`` and ``tfidf_logreg_f1`` (macro, as the run's ``f1``):
+          TF-IDF of word 1-2-grams + logistic regression (scikit-learn,
+          ``memzoo.metrics.classifiers``) on the texts as the model reads them
+          (:meth:`texts_of`: the same ``seq_len`` tokens, decoded).
+        """
+        out = {"majority_accuracy": majority_baseline(train.targets, test.targets)["accuracy"]}
+        if len(train) and len(test):
+            scores = tfidf_logreg_baseline(
+                self.texts_of(train), train.targets, self.texts_of(test), test.targets
+            )
+            out.update(tfidf_logreg_accuracy=scores["accuracy"], tfidf_logreg_f1=scores["f1"])
+        return out
 
     # ---- using a trained model ---------------------------------------------------------
     def save_artifacts(self, directory: str | Path) -> list[Path]:
