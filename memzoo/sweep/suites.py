@@ -292,7 +292,9 @@ def apps() -> list[RunConfig]:
     fast-weight (deltanet) model: 8x8 digits read pixel by pixel (gru, 2 attention blocks,
     deltanet), forecasting of sunspots and of CO2, translation (encoder-decoders), text
     classification (the seed's attention_lstm) and next-item recommendation (lstm,
-    attention, deltanet). Every run beats its baseline. Measured with ``--workers 2`` on a
+    attention, deltanet). Each run stores its task's baselines (the strongest: logistic
+    regression on pixels, AR, TF-IDF + logistic regression, item-to-item Markov), and the
+    report says where a model loses to them. Measured (before those baselines) with ``--workers 2`` on a
     2-core CPU shared with other work: 166 s and 200 s (the slowest run, digits with
     deltanet, 100 s); ``train.max_seconds`` is only a safety net."""
     # The longest runs (digits) first, so that the two workers finish at about the same time.
