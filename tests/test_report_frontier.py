@@ -61,3 +61,23 @@ def test_the_learning_rate_is_picked_on_validation_and_seeds_are_averaged():
     page = build_report_html(ReportData(runs=runs, speed=[], source="memory"))
     assert "0.720 ± 0.028 (n=2, lr 0.01)" in page  # lr 1e-2's two test accuracies
     assert "0.95" not in page.split('id="accuracy-by-task"')[1].split("</table>")[0]
+
+
+def test_the_summary_is_generated_from_the_stored_cells():
+    runs = [
+        _swept(0, 1e-3, 0, 0.97, 0.96),
+        _swept(1, 1e-3, 1, 0.99, 0.98),
+        RunRecord(
+            run_id="cut",
+            config={},
+            config_hash="c",
+            status="truncated",
+            task="mqar",
+            layers=["lstm"],
+            metrics={"accuracy": 0.99},
+        ),
+    ]
+    page = build_report_html(ReportData(runs=runs, speed=[], source="memory"))
+    summary = page.split('id="summary"')[1].split("</section>")[0]
+    assert "solved (mean test accuracy ≥ 0.95) by gru (0.970, 1,000 B of state)" in summary
+    assert "Left out of every table: 1 truncated run(s)" in summary and "lstm" not in summary

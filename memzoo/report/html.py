@@ -23,6 +23,7 @@ from memzoo.errors import MemzooError
 from memzoo.report import apps as report_apps
 from memzoo.report import extra as report_extra
 from memzoo.report import sections as report_sections
+from memzoo.report import summary as report_summary
 from memzoo.report.data import ReportData, Section, esc
 from memzoo.report.plots import require_matplotlib
 from memzoo.results.store import ResultsStore
@@ -30,6 +31,7 @@ from memzoo.results.store import ResultsStore
 __all__ = ["SECTIONS", "ReportData", "Section", "build_report_html", "write_report"]
 
 SECTIONS: list[Section] = [
+    Section("summary", "What the runs found", report_summary.summary),
     Section("runs", "Runs", report_sections.runs_table),
     Section("accuracy-by-task", "Accuracy by task and layer", report_sections.accuracy_by_task),
     Section("applications", "Applications", report_apps.applications),
