@@ -20,6 +20,7 @@ from memzoo import layers as layer_registry
 from memzoo import tasks
 from memzoo.errors import ConfigError
 from memzoo.train.curriculum import CurriculumConfig, check_curriculum
+from memzoo.train.multitask_spec import MultiTask
 
 
 class TaskSpec(BaseModel):
@@ -33,6 +34,13 @@ class TaskSpec(BaseModel):
         return dict(self.model_extra or {})
 
     def build(self):
+        """The task this spec names, or the spec of a run kind that is not a task
+        (``multitask``: :class:`memzoo.train.multitask_spec.MultiTask`)."""
+        if self.name == MultiTask.name:
+            try:
+                return MultiTask(**self.params())
+            except ValidationError as err:
+                raise ConfigError(f"task 'multitask': {one_line_error(err)}") from None
         return tasks.build(self.name, **self.params())
 
     @model_validator(mode="after")

@@ -1,6 +1,6 @@
 """Several tasks learned at once: one shared trunk, an embedding and a head per task.
 
-A config whose task is ``multitask`` (:mod:`memzoo.tasks.multitask`) runs this recipe. One
+A config whose task is ``multitask`` (:mod:`memzoo.train.multitask_spec`) runs this recipe. One
 :class:`~memzoo.models.multi_head.MultiHeadModel` is built from the config's ``model``
 section; every task trains on ``train.num_train`` examples of its own (the data a single-task
 run with the same seed would see), is validated on ``train.num_validation`` and tested on

@@ -1,14 +1,16 @@
-"""Multi-task learning: several tasks, one model whose shared trunk learns them all at once.
+"""The ``multitask`` run kind's spec: several tasks, one model whose shared trunk learns them
+all at once. Not a Task (it has no data of its own): ``task.name=multitask`` in a config
+names this run kind, and ``TaskSpec`` validates its parameters with :class:`MultiTask`.
 
 ``multitask`` lists registered tasks (``tasks``, each ``{"name": ..., **params}`` with an
 optional ``label``). ``memzoo.train`` trains one :class:`~memzoo.models.multi_head.MultiHeadModel`
-on them (:mod:`memzoo.train.multitask`): the memory blocks are shared — long-term memory in
+on them (:mod:`memzoo.train.recipes.multitask`): the memory blocks are shared — long-term memory in
 the parameters that every task writes to — and each task has its own input embedding and
 output head (``lm``, ``classify`` or ``regress``, as the task needs).
 
 Each task keeps its own data: :meth:`MultiTask.split_each` returns, per label, the training
 and held-out sets a single-task run of that task with the same seed would use. There is no
-one joint ``TaskData`` (the heads and target shapes differ), so ``generate``/``split`` raise.
+one joint ``TaskData`` (the heads and target shapes differ).
 
 ``sampling`` orders the batches of an epoch (each epoch shows every example of every task
 once either way):
@@ -26,13 +28,11 @@ they default to the task name, must be unique and use letters, digits, ``_`` and
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from memzoo.errors import ConfigError
-from memzoo.tasks.base import Task, TaskData
-from memzoo.tasks.registry import build, register_task
+from memzoo.tasks import Task, TaskData, build
 
 DEFAULT_TASKS = [
     {"name": "mqar", "vocab_size": 64, "seq_len": 32, "num_kv_pairs": 4},
@@ -68,8 +68,7 @@ def _build_entry(index: int, spec: Any) -> tuple[str, Task]:
     return label, task
 
 
-@register_task("multitask")
-class MultiTask(Task):
+class MultiTask(BaseModel):
     """Several tasks learned at once by one model with a shared trunk and a head per task.
 
     Worked example (MQAR and copy; each task keeps its own data and head):
@@ -85,8 +84,13 @@ class MultiTask(Task):
     [(4, 12), (4, 8)]
     """
 
-    description = "several tasks at once: one shared memory trunk, an embedding and a head per task"
-    head = "multi"
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: ClassVar[str] = "multitask"
+    description: ClassVar[str] = (
+        "several tasks at once: one shared memory trunk, an embedding and a head per task"
+    )
+    head: ClassVar[str] = "multi"
 
     tasks: list[dict[str, Any]] = Field(
         DEFAULT_TASKS, min_length=2, description="tasks: [{name: ..., label?: ..., params}]"
@@ -123,7 +127,7 @@ class MultiTask(Task):
     def input_vocab_size(self) -> int:
         """The largest token vocabulary among the tasks (each task has its own embedding)."""
         return max(
-            (t.input_vocab_size for t in self.subtasks.values() if not getattr(t, "input_dim", None)),
+            (t.input_vocab_size for t in self.subtasks.values() if not t.input_dim),
             default=0,
         )
 
@@ -135,15 +139,3 @@ class MultiTask(Task):
     def split_each(self, num_train: int, num_test: int, seed: int) -> dict[str, tuple[TaskData, TaskData]]:
         """Per label, ``(train, test)`` as that task's own ``split`` draws them with ``seed``."""
         return {label: task.split(num_train, num_test, seed) for label, task in self.subtasks.items()}
-
-    def split(self, num_train: int, num_test: int, seed: int) -> tuple[TaskData, TaskData]:
-        raise ConfigError(
-            "task 'multitask' has one data set per task (their heads differ): "
-            "use MultiTask.split_each, or train it with memzoo.train"
-        )
-
-    def _generate(self, num_examples: int, generator) -> TaskData:
-        raise ConfigError(
-            "task 'multitask' has one data set per task (their heads differ): "
-            "use MultiTask.split_each, or train it with memzoo.train"
-        )
