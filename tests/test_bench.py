@@ -60,10 +60,14 @@ def test_suites_are_valid_and_unknown_suite_is_clear():
         suite_configs("nope")
 
 
-def test_quick_suite_fits_a_time_budget_and_frontier_covers_every_width():
+def test_suites_budget_steps_and_frontier_covers_every_width_and_three_learning_rates():
     quick = suite_configs("quick")
-    assert len(quick) == 3 * len({c.model.layers[0] for c in quick})
-    assert all(c.train.max_seconds is not None for c in quick)
+    assert len(quick) == 2 * len({c.model.layers[0] for c in quick})  # two seeds per layer
+    assert all(c.train.max_steps and c.train.max_seconds is None for c in quick)  # work, not time
+    for name in ("frontier", "frontier_cpu"):
+        configs = suite_configs(name)
+        assert len({c.train.lr for c in configs}) >= 3
+        assert all(c.train.max_seconds is None for c in configs)
     frontier = suite_configs("frontier")
     assert {c.model.d_model for c in frontier} == {32, 64, 128, 256}
     assert {c.task.params()["seq_len"] for c in frontier} == {256}

@@ -60,28 +60,38 @@ def sweep(configs: list[RunConfig], lrs=SWEEP_LRS, seeds=(0,)) -> list[RunConfig
     ]
 
 
-# Zoology's basic setting: 10k training and 1k test examples.
-QUICK_TASKS = [
-    {"name": "mqar", "vocab_size": 256, "seq_len": 64, "num_kv_pairs": 4},
-    {"name": "mqar", "vocab_size": 256, "seq_len": 128, "num_kv_pairs": 8},
-    {"name": "selective_copy", "seq_len": 128, "num_tokens_to_copy": 16},
-]
-# Each run gets a wall-time budget (checked every step) so that the suite finishes on a
-# 2-core CPU in about 10 minutes with --workers 2; a run stops earlier at 0.99 accuracy.
-# The budget makes how far a run gets depend on the machine: the stored curve shows it.
-QUICK_TRAIN = {"num_train": 10_000, "num_test": 1_000, "epochs": 8, "max_seconds": 30}
+# The demo (`make demo`): associative recall sized for a 2-core CPU, with a budget in steps so
+# that its numbers do not depend on the machine's load. Chosen by measuring (MQAR V=128, L=64,
+# 4 pairs, d_model 64, 2 blocks, batch 32): at lr 3e-3 attention and sliding_window reach
+# 0.999 within 750 steps, mlstm 0.976 and deltanet 0.939 at 800, while lstm and gru stay at
+# 0.06 and 0.22; at lr 1e-2 attention falls to 0.25 and deltanet to 0.77 (1,500 steps), so
+# one rate, 3e-3, serves every layer and the budget goes to two seeds (the report shows the
+# spread) rather than to a second rate. 1,500 steps (6 epochs of 8,000 examples) leave
+# the fast-weight layers room; a run stops once validation accuracy reaches 0.99.
+QUICK_TASK = {"name": "mqar", "vocab_size": 128, "seq_len": 64, "num_kv_pairs": 4}
+QUICK_TRAIN = {
+    "num_train": 8_000,
+    "num_validation": 500,
+    "num_test": 1_000,
+    "max_steps": 1_500,
+    "lr": 3e-3,
+    "checkpoint": False,
+}
+QUICK_SEEDS = (0, 1)
 
 
 @register_suite("quick")
 def quick() -> list[RunConfig]:
-    """Every short-term layer, d_model 64, 2 blocks, on two MQAR settings and selective copy."""
-    return [
+    """Every short-term layer (2 blocks, d_model 64) on MQAR V=128, L=64, 4 pairs, 1,500
+    steps at lr 3e-3, two seeds: the recall picture of the field (attention and the
+    fast-weight memories recall, the small-state recurrent nets do not) on a CPU."""
+    base = [
         validate_config(
-            {"task": task, "model": {"layers": [layer, layer], "d_model": 64}, "train": QUICK_TRAIN}
+            {"task": QUICK_TASK, "model": {"layers": [layer, layer], "d_model": 64}, "train": QUICK_TRAIN}
         )
-        for task in QUICK_TASKS
         for layer in short_term_layers()
     ]
+    return sweep(base, lrs=(QUICK_TRAIN["lr"],), seeds=QUICK_SEEDS)
 
 
 @register_suite("smoke")
