@@ -265,3 +265,20 @@ def test_task_segment_len_is_used_and_tbptt_needs_segments():
         build_config(overrides=["train.tbptt_segments=2"])  # mqar has no segments
     with pytest.raises(ConfigError, match="segment_len"):
         build_config(overrides=["train.segment_len=0"])
+
+
+def test_reset_long_term_memory_ablation_starts_long_layers_afresh_each_segment():
+    """The ablation: a long-term layer carries nothing across a segment boundary, while the
+    short-term layers still do."""
+    torch.manual_seed(0)
+    model = SequenceModel(
+        layers=["sliding_window", "neural_memory"], d_model=16, vocab_size=12, reset_long_term_memory=True
+    ).eval()
+    x = torch.randint(0, 12, (2, 12))
+    with torch.no_grad():
+        out, _ = SegmentRunner(model, 6)(x)
+        first, state = model(x[:, :6])
+        second, _ = model(x[:, 6:], [state[0], None])  # the window's state carried, memory fresh
+        carried, _ = model(x[:, 6:], state)
+    assert torch.allclose(out[:, :6], first, atol=1e-6) and torch.allclose(out[:, 6:], second, atol=1e-6)
+    assert not torch.allclose(out[:, 6:], carried, atol=1e-4)  # without the ablation it differs

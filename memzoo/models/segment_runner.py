@@ -107,6 +107,14 @@ class SegmentRunner:
                     f"got {list(targets.shape)}"
                 )
 
+    def _carried(self, state: list[Any] | None) -> list[Any] | None:
+        """The state the next segment starts from: ``state``, except that a model built with
+        ``reset_long_term_memory`` (an ablation) starts its long-term layers afresh at every
+        segment, so nothing they hold crosses a segment boundary."""
+        if state is None or not getattr(self.model, "reset_long_term_memory", False):
+            return state
+        return [None if block.layer.kind == "long" else s for block, s in zip(self.model.blocks, state)]
+
     # --- inference --------------------------------------------------------------------
 
     def forward(self, inputs: torch.Tensor, state: list[Any] | None = None):
@@ -115,7 +123,7 @@ class SegmentRunner:
         self._check(inputs)
         outputs = []
         for a, b in self.segments(inputs.shape[1]):
-            out, state = self.model(inputs[:, a:b], state)
+            out, state = self.model(inputs[:, a:b], self._carried(state))
             outputs.append(out)
         if self.model.head_kind == "lm":
             return torch.cat(outputs, dim=1), state  # [B, T, K]
@@ -147,7 +155,7 @@ class SegmentRunner:
                 (inputs.shape[0], width), IGNORE_INDEX, dtype=targets.dtype, device=targets.device
             )
             for a, b in self.segments(inputs.shape[1]):
-                hidden, state = model.hidden(inputs[:, a:b], state)  # [B, l, D]
+                hidden, state = model.hidden(inputs[:, a:b], self._carried(state))  # [B, l, D]
                 rows, cols = scored[:, a:b].nonzero(as_tuple=True)  # N in this segment
                 if rows.numel() == 0:
                     continue
@@ -196,7 +204,7 @@ class SegmentRunner:
             with torch.set_grad_enabled(needs_grad), autocast():
                 window_loss = None
                 for a, b in window:
-                    hidden, state = model.hidden(inputs[:, a:b], state)  # [B, l, D]
+                    hidden, state = model.hidden(inputs[:, a:b], self._carried(state))  # [B, l, D]
                     part = self._segment_loss(hidden, targets, scored, a, b, last and b == end)
                     if part is not None:
                         window_loss = part if window_loss is None else window_loss + part

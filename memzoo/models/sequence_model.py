@@ -41,6 +41,9 @@ class SequenceModel(nn.Module):
             ``vocab_size`` for ``lm``.
         layer_options: keyword options per layer name, e.g. ``{"sliding_window": {"window": 32}}``.
         mlp_ratio: MLP width multiplier in each block; 0 drops the MLP.
+        reset_long_term_memory: an ablation: read segment by segment (``SegmentRunner``), the
+            long-term layers start afresh at every segment, so their memory carries nothing
+            across a segment boundary (default False).
 
     Initialisation policy (model level, one place): every module keeps its own default init,
     and the memory layers keep their deliberate ones (gate biases, decay parameters, slots);
@@ -60,8 +63,10 @@ class SequenceModel(nn.Module):
         num_outputs: int | None = None,
         layer_options: dict[str, dict[str, Any]] | None = None,
         mlp_ratio: int = 4,
+        reset_long_term_memory: bool = False,
     ):
         super().__init__()
+        self.reset_long_term_memory = reset_long_term_memory
         if not layers:
             raise ConfigError("layers must name at least one memory layer")
         if (vocab_size is None) == (input_dim is None):

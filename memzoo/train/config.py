@@ -58,6 +58,9 @@ class ModelConfig(BaseModel):
     d_model: int = Field(64, gt=0)
     mlp_ratio: int = Field(4, ge=0)
     layer_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    reset_long_term_memory: bool = Field(
+        False, description="ablation: long-term layers start afresh at every segment"
+    )
 
     @field_validator("layers")
     @classmethod

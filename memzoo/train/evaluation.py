@@ -50,12 +50,16 @@ def evaluate(
 def evaluation_sweep_metrics(task, model, train_cfg, device) -> dict[str, Any]:
     """``accuracy_by_<setting>``: a dict keyed by the value as a string (``{"64": 0.98}``) for
     each setting of the task's ``evaluation_sweep()``, each variant scored on
-    ``train.num_test`` test examples drawn as its ``split`` does."""
+    ``train.num_test`` test examples drawn as its ``split`` does; and beside it
+    ``state_bytes_by_<setting>``: the bytes of memory state one sequence holds at that
+    variant's length (state is reported where accuracy is)."""
     out: dict[str, Any] = {}
     num_outputs = model.head.out_features
     for setting, variants in task.evaluation_sweep().items():
-        accuracies = {}
+        accuracies, state_bytes = {}, {}
         for value, variant in sorted(variants.items()):
+            key = f"{value:g}" if isinstance(value, float) else str(value)
+            state_bytes[key] = int(model.state_size(variant.seq_len))
             _, test = variant.split(0, train_cfg.num_test, seed=train_cfg.seed)
             metrics = evaluate(
                 model,
@@ -65,8 +69,9 @@ def evaluation_sweep_metrics(task, model, train_cfg, device) -> dict[str, Any]:
                 device,
                 segment_len=resolve_segment_len(train_cfg, variant),
             )
-            accuracies[f"{value:g}" if isinstance(value, float) else str(value)] = float(metrics["accuracy"])
+            accuracies[key] = float(metrics["accuracy"])
         out[f"accuracy_by_{setting}"] = accuracies
+        out[f"state_bytes_by_{setting}"] = state_bytes
     return out
 
 

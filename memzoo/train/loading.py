@@ -43,6 +43,7 @@ def load(path: str | Path) -> SequenceModel:
             num_outputs=meta["output_vocab_size"],
             layer_options=m.layer_options,
             mlp_ratio=m.mlp_ratio,
+            reset_long_term_memory=m.reset_long_term_memory,
         )
         model.load_state_dict(weights)
     except (KeyError, TypeError, RuntimeError) as err:

@@ -41,6 +41,7 @@ def build_model(config: RunConfig, task) -> SequenceModel:
         num_outputs=task.output_vocab_size,
         layer_options=m.layer_options,
         mlp_ratio=m.mlp_ratio,
+        reset_long_term_memory=m.reset_long_term_memory,
     )
 
 
