@@ -412,6 +412,22 @@ def test_longterm_suite_runs_every_layer_on_every_probe():
         assert cfg.model.layer_options["sliding_window"] == {"window": 32}
         by_task.setdefault(cfg.task.name, set()).add(cfg.model.layers[1])
     layers = {"sliding_window", "persistent", "memory_tokens", "knn", "neural_memory"}
-    assert by_task == {name: layers for name in ("cross_segment_recall", "memorization", "continual")}
-    recall = next(c for c in configs if c.task.name == "cross_segment_recall").task.build()
-    assert recall.test_distances == (64, 256, 1024, 4096) and recall.segment_len == 64
+    assert by_task == {
+        "cross_segment_recall": layers | {"attention"},  # + the O(T) upper bound
+        "memorization": layers,
+        "continual": layers,
+    }
+    recall_configs = [c for c in configs if c.task.name == "cross_segment_recall"]
+    recall = recall_configs[0].task.build()
+    assert recall.test_distances == (64, 256, 1024, 2048) and recall.segment_len == 64
+    assert recall.distractors == "separate" and recall.max_distance > recall.distance
+    # Each long-term layer also runs with its memory off, and every recall row has 2 seeds.
+    ablations = [c for c in recall_configs if c.model.reset_long_term_memory]
+    assert {c.model.layers[1] for c in ablations} == {"memory_tokens", "knn", "neural_memory"}
+    no_slots = [
+        c for c in recall_configs if c.model.layer_options.get("persistent", {}).get("num_slots") == 0
+    ]
+    assert no_slots and all(c.train.max_steps and c.train.max_seconds is None for c in recall_configs)
+    assert len(recall_configs) == 2 * len({c.model.model_dump_json() for c in recall_configs})
+    knn = next(c for c in recall_configs if c.model.layers[1] == "knn")
+    assert knn.model.layer_options["knn"]["capacity"] < max(recall.test_distances)
