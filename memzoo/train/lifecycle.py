@@ -49,7 +49,7 @@ from memzoo.train.optim import apply_update, make_optimizer, warmup_cosine
 from memzoo.train.progress import EpochProgress
 from memzoo.train.recipe import Recipe
 from memzoo.train.resume import ResumePoint, load_resume_point, save_resume_point
-from memzoo.train.run_ids import check_run_id
+from memzoo.train.run_ids import check_run_id, run_folder
 
 
 @dataclass
@@ -175,7 +175,7 @@ def _run(recipe, tc, record, store, progress, resumed, resumed_weights, dctx, de
     if resumed is not None:
         resumed.restore(model, optimizer, scheduler, order_gen, resumed_weights)
     selection = _Selection(recipe, point)
-    run_dir = Path(tc.out_dir) / record.run_id if tc.checkpoint else None
+    run_dir = run_folder(tc.out_dir, record.run_id) if tc.checkpoint else None
     checkpoint_dir = run_dir if dctx.is_main else None  # rank 0 alone writes files
     show = dctx.is_main and (progress if progress is not None else sys.stderr.isatty())
     start, step = time.perf_counter() - point.elapsed, point.step

@@ -1,0 +1,303 @@
+"""Hostile but fair inputs (issue 15): every one is refused in one line with exit code 2 (or
+handled), never a traceback, never a path outside its folder, never a row left ``running``."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import sys
+
+import pytest
+import torch
+
+import memzoo
+from memzoo.errors import MemzooError
+from memzoo.results.record import RunRecord
+from memzoo.results.store import ResultsStore
+from memzoo.train import build_config, fit
+
+TINY = [
+    "task.name=mqar",
+    "task.vocab_size=32",
+    "task.seq_len=16",
+    "task.num_kv_pairs=2",
+    "model.layers=[gru]",
+    "model.d_model=16",
+    "train.num_train=64",
+    "train.num_test=32",
+    "train.epochs=1",
+    "train.batch_size=32",
+]
+
+
+def run_main(monkeypatch, capsys, args):
+    """The console entry point in-process: (exit code, stdout, stderr)."""
+    from memzoo.cli.main import main
+
+    monkeypatch.setattr(sys, "argv", ["memzoo", *map(str, args)])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    captured = capsys.readouterr()
+    return exit_info.value.code, captured.out, captured.err
+
+
+def assert_one_line_error(code, err, *needles):
+    assert code == 2, err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    for needle in needles:
+        assert needle in err, (needle, err)
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """A tiny finished run with its checkpoint folder (best + last/)."""
+    root = tmp_path_factory.mktemp("run")
+    result = fit(build_config({}, TINY + [f"train.out_dir={root / 'runs'}"]), progress=False)
+    assert result.status == "completed"
+    return result.checkpoint_dir
+
+
+def copy_run(finished_run, tmp_path, name=None):
+    target = tmp_path / "ckpts" / (name or finished_run.name)
+    shutil.copytree(finished_run, target)
+    return target
+
+
+# ---------------------------------------------------------------- 1. path escape via run_id
+def test_forged_run_id_in_a_checkpoint_cannot_escape(finished_run, tmp_path, monkeypatch, capsys):
+    folder = copy_run(finished_run, tmp_path)
+    meta_file = folder / "last" / "config.json"
+    meta = json.loads(meta_file.read_text())
+    escaped = tmp_path / "elsewhere" / "ESCAPED"
+    meta["run_id"] = "../../../../" + str(escaped).lstrip("/")
+    meta_file.write_text(json.dumps(meta))
+    db = tmp_path / "r.db"
+    for extra in (["--no-store"], ["--db", db]):
+        code, _, err = run_main(monkeypatch, capsys, ["train", "--resume", folder, "train.epochs=3", *extra])
+        assert_one_line_error(code, err, "run id", "not valid")
+    assert not (tmp_path / "elsewhere").exists()
+    assert not escaped.exists()
+    assert ResultsStore(db).runs() == []
+
+
+def test_forged_run_id_in_the_store_cannot_escape(finished_run, tmp_path, monkeypatch, capsys):
+    db = tmp_path / "r.db"
+    meta = json.loads((finished_run / "config.json").read_text())
+    record = RunRecord(
+        run_id="../../outside",
+        config=meta["config"],
+        config_hash="x",
+        status="failed",
+        task="mqar",
+        layers=["gru"],
+    )
+    ResultsStore(db).write_record(record)
+    code, _, err = run_main(monkeypatch, capsys, ["train", "--resume", "../../outside", "--db", db])
+    assert_one_line_error(code, err, "cannot be resumed", "not valid")
+
+
+def test_resume_from_a_folder_stays_in_it(finished_run, tmp_path, monkeypatch, capsys):
+    """config.json's out_dir is not followed: the resumed run goes on in its own folder."""
+    folder = copy_run(finished_run, tmp_path, name="renamed")
+    code, _, err = run_main(monkeypatch, capsys, ["train", "--resume", folder, "--no-store"])
+    assert_one_line_error(code, err, "name the folder")
+    folder = copy_run(finished_run, tmp_path, name=finished_run.name)
+    meta_file = folder / "last" / "config.json"
+    meta = json.loads(meta_file.read_text())
+    meta["config"]["train"]["out_dir"] = str(tmp_path / "not-here")
+    meta_file.write_text(json.dumps(meta))
+    code, out, err = run_main(
+        monkeypatch, capsys, ["train", "--resume", folder, "train.epochs=2", "--no-store", "--json"]
+    )
+    assert code in (0, None), err
+    assert json.loads(out.splitlines()[-1])["status"] == "completed"
+    assert not (tmp_path / "not-here").exists()
+    assert sorted(p.name for p in (tmp_path / "ckpts").iterdir()) == sorted(["renamed", meta["run_id"]])
+    assert json.loads(meta_file.read_text())["epoch"] == 2  # went on in the folder itself
+
+
+# ---------------------------------------------------------------- 6. corrupt checkpoints
+def _garbage_state(folder):
+    (folder / "last" / "train_state.pt").write_bytes(b"garbage, not a zip")
+
+
+def _pickled_code_state(folder):
+    import pickle
+
+    (folder / "last" / "train_state.pt").write_bytes(pickle.dumps(print))
+
+
+def _truncated_weights(folder):
+    path = folder / "last" / "model.safetensors"
+    path.write_bytes(path.read_bytes()[:100])
+
+
+def _broken_json(folder):
+    (folder / "last" / "config.json").write_text("{")
+
+
+def _wrong_state_field(folder):
+    path = folder / "last" / "train_state.pt"
+    state = torch.load(path, weights_only=True)
+    state["step"] = "many"
+    torch.save(state, path)
+
+
+def _foreign_optimizer(folder):
+    path = folder / "last" / "train_state.pt"
+    state = torch.load(path, weights_only=True)
+    state["optimizer"] = {"state": {}, "param_groups": []}
+    torch.save(state, path)
+
+
+def _wrong_weight_shapes(folder):
+    from safetensors.torch import load_file, save_file
+
+    path = folder / "last" / "model.safetensors"
+    weights = load_file(str(path))
+    name = next(iter(weights))
+    weights[name] = torch.zeros(3, 5)
+    save_file(weights, str(path))
+
+
+@pytest.mark.parametrize(
+    "damage,needle",
+    [
+        (_garbage_state, "train_state.pt"),
+        (_pickled_code_state, "train_state.pt"),
+        (_truncated_weights, "model.safetensors"),
+        (_broken_json, "config.json"),
+        (_wrong_state_field, "'step'"),
+        (_foreign_optimizer, "train_state.pt"),
+        (_wrong_weight_shapes, "model.safetensors"),
+    ],
+)
+def test_damaged_checkpoint_is_one_line(finished_run, tmp_path, monkeypatch, capsys, damage, needle):
+    folder = copy_run(finished_run, tmp_path)
+    damage(folder)
+    db = tmp_path / "r.db"
+    code, _, err = run_main(monkeypatch, capsys, ["train", "--resume", folder, "train.epochs=3", "--db", db])
+    assert_one_line_error(code, err, needle)
+    assert "weights_only" not in err
+    assert [r.status for r in ResultsStore(db).runs()] in ([], ["failed"])  # never left running
+
+
+@pytest.mark.parametrize(
+    "damage,needle",
+    [
+        (lambda d: (d / "model.safetensors").write_bytes(b"\x00" * 50), "model.safetensors"),
+        (lambda d: (d / "config.json").write_text("not json"), "config.json"),
+        (lambda d: (d / "config.json").write_text("[1, 2]"), "JSON object"),
+        (lambda d: (d / "config.json").write_text('{"config": {}}'), "do not describe one model"),
+    ],
+)
+def test_memzoo_load_of_a_damaged_checkpoint(finished_run, tmp_path, damage, needle):
+    folder = copy_run(finished_run, tmp_path)
+    damage(folder)
+    with pytest.raises(MemzooError, match=needle):
+        memzoo.load(folder)
+
+
+def test_knn_store_with_wrong_shapes_is_refused_on_load(tmp_path):
+    from memzoo.layers import build
+    from memzoo.layers.knn import load_store, save_store
+
+    layer = build("knn", d_model=16, capacity=10, local_window=3, top_k=2)
+    state = layer.init_state(2)
+    save_store(state._replace(store_v=torch.zeros(2, 4, 9, 4)), tmp_path / "kv.safetensors")
+    with pytest.raises(memzoo.ConfigError, match="kv.safetensors.*keys and values differ"):
+        load_store(tmp_path / "kv.safetensors")
+    save_store(state._replace(seen=torch.zeros(3, dtype=torch.long)), tmp_path / "seen.safetensors")
+    with pytest.raises(memzoo.ConfigError, match="seen must be"):
+        load_store(tmp_path / "seen.safetensors")
+    save_store(state, tmp_path / "ok.safetensors")
+    other = build("knn", d_model=16, capacity=20, local_window=3, top_k=2)
+    with pytest.raises(memzoo.ConfigError, match="the layer needs"):
+        load_store(tmp_path / "ok.safetensors", layer=other)
+    assert load_store(tmp_path / "ok.safetensors", layer=layer).store_k.shape == (2, 4, 10, 4)
+    (tmp_path / "junk.safetensors").write_bytes(b"junk")
+    with pytest.raises(memzoo.ConfigError, match="junk.safetensors"):
+        load_store(tmp_path / "junk.safetensors")
+
+
+# ---------------------------------------------------------------- 7. output paths, missing dbs
+def test_report_out_onto_a_directory_or_under_a_file(tmp_path, monkeypatch, capsys):
+    db = tmp_path / "r.db"
+    ResultsStore(db)
+    (tmp_path / "plain").write_text("x")
+    for out, needle in ((tmp_path, "is a directory"), (tmp_path / "plain" / "r.html", "cannot create")):
+        code, _, err = run_main(monkeypatch, capsys, ["report", "--db", db, "--out", out])
+        assert_one_line_error(code, err, needle)
+
+
+def test_report_out_checked_before_the_database(tmp_path, monkeypatch, capsys):
+    code, _, err = run_main(monkeypatch, capsys, ["report", "--db", tmp_path / "no.db", "--out", tmp_path])
+    assert_one_line_error(code, err, "is a directory")
+
+
+@pytest.mark.parametrize("command", ["report", "runs"])
+def test_reading_a_missing_database_creates_nothing(tmp_path, monkeypatch, capsys, command):
+    db = tmp_path / "sub" / "mistyped.db"
+    code, _, err = run_main(monkeypatch, capsys, [command, "--db", db])
+    assert_one_line_error(code, err, "run a benchmark first")
+    assert not db.exists() and not db.parent.exists()
+
+
+def test_bench_of_an_unknown_suite_creates_no_database(tmp_path, monkeypatch, capsys):
+    db = tmp_path / "b.db"
+    code, _, err = run_main(monkeypatch, capsys, ["bench", "--suite", "nosuch", "--db", db])
+    assert_one_line_error(code, err, "nosuch", "smoke")
+    assert not db.exists()
+
+
+def test_runs_with_an_unknown_status_lists_the_allowed_ones(tmp_path, monkeypatch, capsys):
+    db = tmp_path / "r.db"
+    ResultsStore(db)
+    code, _, err = run_main(monkeypatch, capsys, ["runs", "--db", db, "--status", "bogus"])
+    assert_one_line_error(code, err, "bogus", "running, completed, failed, diverged, truncated")
+
+
+def test_a_read_only_database_is_called_read_only(tmp_path, monkeypatch):
+    """Opened read-only (as SQLite does for a file it may not write), a write says so."""
+    db = tmp_path / "r.db"
+    ResultsStore(db)
+    real = sqlite3.connect
+    monkeypatch.setattr(sqlite3, "connect", lambda path, **kw: real(f"file:{path}?mode=ro", uri=True, **kw))
+    store = ResultsStore(db)
+    assert store.runs() == []
+    record = RunRecord(run_id="a", config={}, config_hash="h", status="running", task="t", layers=[])
+    with pytest.raises(MemzooError, match="is read-only"):
+        store.start_run(record)
+
+
+# ---------------------------------------------------------------- 8. config files
+@pytest.mark.parametrize(
+    "name,text,needle",
+    [
+        ("alias.yaml", "a: &a [*a]\n", "refers to itself"),
+        ("empty.yaml", "", "is empty"),
+        ("blank.yaml", "# only a comment\n", "is empty"),
+        ("bad.yaml", "task:\n  name: [mqar\n x: {\n", "line 3"),
+        ("bad.json", '{"task": \n', "not valid YAML/JSON"),
+        ("list.yaml", "- 1\n- 2\n", "mapping"),
+        ("latin1.yaml", "task:\n  name: caf\xe9\n", "not UTF-8"),
+    ],
+)
+def test_bad_config_files_are_one_line(tmp_path, monkeypatch, capsys, name, text, needle):
+    path = tmp_path / name
+    path.write_bytes(text.encode("latin-1"))
+    code, _, err = run_main(monkeypatch, capsys, ["train", "--config", path, "--no-store"])
+    assert_one_line_error(code, err, needle, name)
+
+
+def test_config_directory_is_named_as_a_directory(tmp_path, monkeypatch, capsys):
+    code, _, err = run_main(monkeypatch, capsys, ["train", "--config", tmp_path, "--no-store"])
+    assert_one_line_error(code, err, "is a directory")
+
+
+def test_self_referencing_override_value(monkeypatch, capsys):
+    code, _, err = run_main(monkeypatch, capsys, ["train", "model.layer_options=&a [*a]", "--no-store"])
+    assert_one_line_error(code, err, "refers to itself")
