@@ -301,3 +301,79 @@ def test_config_directory_is_named_as_a_directory(tmp_path, monkeypatch, capsys)
 def test_self_referencing_override_value(monkeypatch, capsys):
     code, _, err = run_main(monkeypatch, capsys, ["train", "model.layer_options=&a [*a]", "--no-store"])
     assert_one_line_error(code, err, "refers to itself")
+
+
+# ---------------------------------------------------------------- 3. concurrent benches
+def test_two_benches_of_one_suite_share_the_work(tmp_path):
+    """Started together on one database, two drivers run each smoke config once."""
+    import os
+    import subprocess
+
+    from memzoo.report.html import write_report
+    from memzoo.results.record import config_hash
+    from memzoo.sweep.suites import suite_configs
+
+    db = tmp_path / "same.db"
+    args = [
+        sys.executable,
+        "-m",
+        "memzoo",
+        "bench",
+        "--suite",
+        "smoke",
+        "--workers",
+        "1",
+        "--db",
+        db,
+        "--json",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    procs = [
+        subprocess.Popen(
+            list(map(str, args)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        )
+    ]
+    procs.append(
+        subprocess.Popen(
+            list(map(str, args)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        )
+    )
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    summaries = [json.loads(out.strip().splitlines()[-1]) for out, _ in outs]
+    assert sum(s["completed"] for s in summaries) == 4, summaries
+    runs = ResultsStore(db).runs(with_curves=False)
+    hashes = {config_hash(c.model_dump(mode="json")) for c in suite_configs("smoke")}
+    assert sorted(r.config_hash for r in runs) == sorted(hashes)  # each config exactly once
+    assert {r.status for r in runs} == {"completed"}
+    page = write_report(db, tmp_path / "r.html").read_text()
+    assert "n=2)" in page and "n=4)" not in page  # two seeds per layer, not four
+
+
+def test_a_live_claim_is_respected_and_a_dead_one_reclaimed(tmp_path):
+    from memzoo.results.store import Lease
+
+    store = ResultsStore(tmp_path / "r.db")
+
+    def record(run_id):
+        return RunRecord(
+            run_id=run_id, config={}, config_hash="h", status="running", task="t", layers=[], suite="s"
+        )
+
+    mine = Lease()
+    assert store.claim(record("a"), mine)
+    assert not store.claim(record("b"), Lease())  # held by a live driver (this process)
+    store.release(mine)
+    assert store.claim(record("c"), Lease())  # released: a row left running is reclaimed
+    dead = Lease(pid=2**22 + 12345)  # no such process
+    assert store.claim(record("d"), dead) is False  # c is still held by its live lease
+    assert [r.run_id for r in store.runs()] == ["c"]
+    expired = Lease(ttl=-1)
+    store2 = ResultsStore(tmp_path / "r2.db")
+    assert store2.claim(record("e"), expired)
+    assert store2.claim(record("f"), Lease())  # an expired lease frees the row
+    assert store2.mark_interrupted("s") == []  # f's driver is alive: not interrupted
+    store3 = ResultsStore(tmp_path / "r3.db")
+    assert store3.claim(record("g"), Lease(pid=dead.pid))
+    assert store3.claim(record("h"), Lease())  # a killed driver's claim is recovered at once
+    assert store3.mark_interrupted("s") == []
