@@ -377,3 +377,79 @@ def test_a_live_claim_is_respected_and_a_dead_one_reclaimed(tmp_path):
     assert store3.claim(record("g"), Lease(pid=dead.pid))
     assert store3.claim(record("h"), Lease())  # a killed driver's claim is recovered at once
     assert store3.mark_interrupted("s") == []
+
+
+# ---------------------------------------------------------------- 4. non-finite data and weights
+@pytest.mark.parametrize("value,row", [("inf", 3), ("-Infinity", 2), ("1e400", 4), ("NaN", None)])
+def test_non_finite_series_values_name_the_row(tmp_path, value, row):
+    from memzoo.data.series import load_series
+
+    values = ["1", "2", "3", "4"]
+    values[(row or 2) - 1] = value
+    path = tmp_path / "s.csv"
+    path.write_text("value\n" + "\n".join(values) + "\n")
+    if row is None:  # NaN is a missing value: interpolated
+        assert load_series(path).tolist() == [1.0, 2.0, 3.0, 4.0]
+        return
+    with pytest.raises(MemzooError, match=rf"s.csv'.*non-finite value '{value}' at row {row}$"):
+        load_series(path)
+
+
+def test_non_finite_interaction_time_names_the_row(tmp_path):
+    from memzoo.data.interactions import load_interactions
+
+    path = tmp_path / "i.csv"
+    path.write_text("userId,movieId,timestamp\n1,a,1\n1,b,inf\n")
+    with pytest.raises(MemzooError, match="non-finite time 'inf' at row 2"):
+        load_interactions(path)
+
+
+@pytest.mark.parametrize("loader", ["series", "interactions"])
+def test_non_utf8_files_name_the_row(tmp_path, loader):
+    from memzoo.data.interactions import load_interactions
+    from memzoo.data.series import load_series
+
+    path = tmp_path / "d.csv"
+    if loader == "series":
+        path.write_bytes(b"value\n1\n2\n\xe93\n")
+        call = lambda: load_series(path)  # noqa: E731
+    else:
+        path.write_bytes(b"userId,movieId,timestamp\n1,a,1\n1,\xe9b,3\n")
+        call = lambda: load_interactions(path)  # noqa: E731
+    with pytest.raises(MemzooError, match=r"not valid utf-8 text at row \d \(line \d, byte 0xe9"):
+        call()
+
+
+def test_csv_text_fields_as_long_as_jsonl_ones(tmp_path):
+    from memzoo.data.text_files import read_records
+
+    long = "word " * 40_000  # 200,000 characters: over csv's default field limit
+    (tmp_path / "t.csv").write_text(f"text,label\n{long},a\nshort,b\n")
+    (tmp_path / "t.jsonl").write_text(
+        json.dumps({"text": long, "label": "a"}) + "\n" + json.dumps({"text": "short", "label": "b"}) + "\n"
+    )
+    for name in ("t.csv", "t.jsonl"):
+        _, records = read_records(tmp_path / name)
+        assert records[0].fields["text"] == long
+
+
+@pytest.mark.parametrize("override", ["train.lr=inf", "train.lr=nan", "train.lr=-inf", "train.lr=1e400"])
+def test_non_finite_learning_rate_is_refused(monkeypatch, capsys, override):
+    code, _, err = run_main(monkeypatch, capsys, ["train", override, "--no-store"])
+    assert_one_line_error(code, err, "train.lr")
+
+
+def test_a_blow_up_on_the_last_step_is_diverged(tmp_path):
+    """One Adam step of lr 1e30 leaves finite weights (~1e30) whose outputs are NaN."""
+    store = ResultsStore(tmp_path / "r.db")
+    cfg = build_config(
+        {},
+        TINY
+        + ["model.layers=[attention]", "train.num_train=32", "train.lr=1e30", "train.warmup_fraction=0"]
+        + [f"train.out_dir={tmp_path / 'runs'}"],
+    )
+    result = fit(cfg, store=store, progress=False)
+    assert result.metrics["steps"] == 1
+    assert result.status == "diverged" and "non-finite validation outputs after step 1" in result.record.error
+    assert store.get(result.run_id).status == "diverged"
+    assert not (tmp_path / "runs" / result.run_id / "model.safetensors").exists()  # nothing selected
