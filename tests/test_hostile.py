@@ -453,3 +453,88 @@ def test_a_blow_up_on_the_last_step_is_diverged(tmp_path):
     assert result.status == "diverged" and "non-finite validation outputs after step 1" in result.record.error
     assert store.get(result.run_id).status == "diverged"
     assert not (tmp_path / "runs" / result.run_id / "model.safetensors").exists()  # nothing selected
+
+
+# ---------------------------------------------------------------- 2. no row left running
+@pytest.mark.parametrize(
+    "override,needle",
+    [
+        ("model.layer_options={attention: {num_heads: 7}}", "num_heads"),
+        ("model.layer_options={attention: {score: bogus}}", "score"),
+        ("model.d_model=1e12", "model.d_model"),
+        ("train.num_train=1e12", "train.num_train"),
+    ],
+)
+def test_a_failed_train_leaves_no_running_row(tmp_path, monkeypatch, capsys, override, needle):
+    db = tmp_path / "t.db"
+    args = [
+        "train",
+        *TINY,
+        "model.layers=[attention]",
+        override,
+        "--db",
+        db,
+        f"train.out_dir={tmp_path}/runs",
+    ]
+    code, _, err = run_main(monkeypatch, capsys, args)
+    assert_one_line_error(code, err, needle)
+    runs = ResultsStore(db).runs()
+    assert all(r.status == "failed" and needle.split(".")[-1] in r.error for r in runs), runs
+    code, out, _ = run_main(monkeypatch, capsys, ["runs", "--db", db, "--status", "running", "--json"])
+    assert code in (0, None) and out.strip() == ""
+
+
+# ---------------------------------------------------------------- 5. sizes bounded
+@pytest.mark.parametrize(
+    "overrides,fields",
+    [
+        (["model.d_model=1e12"], ["model.d_model"]),
+        (["task.seq_len=1e12", "task.vocab_size=2e12"], ["task.seq_len", "task.vocab_size"]),
+        (["train.num_train=1e12"], ["train.num_train"]),
+        (["train.batch_size=1e9", "train.num_train=1e9", "task.seq_len=4096"], ["train.batch_size"]),
+    ],
+)
+def test_sizes_beyond_the_machine_are_one_line(tmp_path, monkeypatch, capsys, overrides, fields):
+    db = tmp_path / "t.db"
+    code, _, err = run_main(monkeypatch, capsys, ["train", *overrides, "--db", db])
+    assert_one_line_error(code, err, "GiB", *fields)
+    assert ResultsStore(db).runs() == []  # refused before the row is written
+
+
+def test_size_estimate_is_a_lower_bound_that_passes_the_suites():
+    from memzoo.sweep.suites import suite_configs, suite_names
+    from memzoo.train.sizes import check_memory, estimate_bytes
+
+    for name in suite_names():
+        for cfg in suite_configs(name):
+            if cfg.task.name != "translate":
+                check_memory(cfg, available=8 * 2**30)  # every suite fits a small laptop
+    cfg = build_config({}, TINY)
+    total = sum(size for size, _ in estimate_bytes(cfg).values())
+    with pytest.raises(memzoo.ConfigError, match="its data"):
+        check_memory(cfg, available=total - 1)
+
+
+def test_sigterm_during_training_marks_the_row_failed(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import time
+
+    db = tmp_path / "t.db"
+    args = [sys.executable, "-m", "memzoo", "train", *TINY, "train.epochs=1000", "--db", db]
+    args += [f"train.out_dir={tmp_path}/runs"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        list(map(str, args)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if db.exists() and ResultsStore(db).runs(status="running"):
+            break
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    (run,) = ResultsStore(db).runs()
+    assert run.status == "failed" and "signal" in run.error

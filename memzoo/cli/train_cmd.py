@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import signal
+import threading
 from pathlib import Path
 
 import typer
@@ -26,6 +28,16 @@ def overrides_from_shortcuts(task: str | None, layer: str | None, depth: int) ->
     return items
 
 
+def _terminated(signum, frame) -> None:
+    raise KeyboardInterrupt(f"terminated by signal {signum}")
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM unwinds like Ctrl-C, so the run's row is stored ``failed``, not left ``running``."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminated)
+
+
 @app.command("train", context_settings={"allow_extra_args": False})
 def train_command(
     overrides: list[str] = typer.Argument(None, help="key=value overrides, e.g. task.seq_len=128"),
@@ -41,6 +53,7 @@ def train_command(
     ),
 ) -> None:
     """Train one model on one task and store the run (data-parallel under torchrun)."""
+    _stop_on_sigterm()
     # Under torchrun only rank 0 writes the store; the others read it only to resume.
     main_rank = is_main_process()
     store = None if no_store or not (main_rank or resume) else ResultsStore(db)

@@ -30,6 +30,7 @@ from memzoo.train.recipes.translation import TranslationRecipe
 from memzoo.train.resume import LAST, last_folder
 from memzoo.train.run_ids import check_run_id, run_folder
 from memzoo.train.seq2seq_config import TranslationConfig, validate_translation_config
+from memzoo.train.sizes import check_memory
 
 #: run kinds other than a single task, by task name
 MULTI_PHASE_KINDS = ("continual", "multitask", "translate")
@@ -62,6 +63,7 @@ def fit(
     if _is_translation(config):
         return _translation(config, store, suite, run_id, progress, model, resume_from)
     cfg = validate_config(config)
+    check_memory(cfg)  # before any data or weights are allocated
     kind = cfg.task.name
     if resume_from is not None and kind in MULTI_PHASE_KINDS:
         raise ConfigError(f"task {kind!r} cannot be resumed; only {RESUMABLE} can")
