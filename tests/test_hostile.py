@@ -538,3 +538,24 @@ def test_sigterm_during_training_marks_the_row_failed(tmp_path):
     assert proc.returncode != 0
     (run,) = ResultsStore(db).runs()
     assert run.status == "failed" and "signal" in run.error
+
+
+# ---------------------------------------------------------------- 9. a file too small to learn
+def test_a_text_file_whose_training_part_has_one_class_is_refused(tmp_path, monkeypatch, capsys):
+    path = tmp_path / "three.csv"
+    path.write_text("text,label\ngood movie,pos\nbad movie,neg\nawful film,neg\n")
+    db = tmp_path / "t.db"
+    args = [
+        "train",
+        "--task",
+        "text_classify",
+        f"task.path={path}",
+        "--layer",
+        "gru",
+        "train.epochs=1",
+        "--db",
+        db,
+    ]
+    code, _, err = run_main(monkeypatch, capsys, args)  # split_seed 0 holds out the only "pos"
+    assert_one_line_error(code, err, "three.csv", "only one class", "at least 2 classes")
+    assert ResultsStore(db).runs() == []
