@@ -559,3 +559,93 @@ def test_a_text_file_whose_training_part_has_one_class_is_refused(tmp_path, monk
     code, _, err = run_main(monkeypatch, capsys, args)  # split_seed 0 holds out the only "pos"
     assert_one_line_error(code, err, "three.csv", "only one class", "at least 2 classes")
     assert ResultsStore(db).runs() == []
+
+
+# ---------------------------------------------------------------- property: random overrides
+KEYS = [
+    *("task." + k for k in ("name", "seq_len", "vocab_size", "num_kv_pairs")),
+    *("model." + k for k in ("layers", "d_model", "mlp_ratio", "layer_options")),
+    *(
+        "train." + k
+        for k in (
+            "lr",
+            "batch_size",
+            "epochs",
+            "max_steps",
+            "num_train",
+            "num_test",
+            "num_validation",
+            "seed",
+            "weight_decay",
+            "warmup_fraction",
+            "grad_clip",
+            "segment_len",
+            "tbptt_segments",
+            "checkpoint",
+            "device",
+            "target_accuracy",
+            "curriculum",
+        )
+    ),
+    "nosuch.key",
+    "train",
+    "model",
+    "a.b.c",
+    "train.lr.x",
+    "task.name.deeper",
+]
+YAML_ODDITIES = [
+    "~", "null", "yes", "off", "0x1F", "0o17", "1_000", ".inf", "-.inf", ".nan", "1e400", "-0",
+    "!!python/object/apply:os.system ['true']", "&a [*a]", "*undefined", "{", "[", "'", '"', "%x",
+    "@", "`", "{a: {b: {c: [1, {d: .nan}]}}}", "[attention, nosuch]", "[]", "{}", "2001-12-14",
+    "!!binary aGVsbG8=", "? complex key", "- item", "a: b: c", "\t", "",
+]  # fmt: skip
+
+
+def _values():
+    from hypothesis import strategies as st
+
+    numbers = st.one_of(
+        st.integers(min_value=-(10**30), max_value=10**30),
+        st.integers(min_value=-3, max_value=40),
+        st.floats(allow_nan=True, allow_infinity=True),
+    ).map(repr)
+    scalars = st.one_of(st.integers(-5, 5), st.floats(allow_nan=True), st.text(max_size=5), st.booleans())
+    nested = st.recursive(
+        scalars,
+        lambda inner: st.one_of(
+            st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=4), inner, max_size=3)
+        ),
+        max_leaves=6,
+    ).map(lambda v: json.dumps(v, allow_nan=True))
+    return st.one_of(numbers, st.text(max_size=12), nested, st.sampled_from(YAML_ODDITIES))
+
+
+def test_random_overrides_exit_0_or_2_without_traceback_or_running_rows(tmp_path, monkeypatch, capsys):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from memzoo.train import sizes
+
+    # A small machine: any size worth minutes is refused by the estimate, so examples stay fast.
+    monkeypatch.setattr(sizes, "machine_memory", lambda: 256 * 2**20)
+    monkeypatch.chdir(tmp_path)
+    overrides = st.lists(st.tuples(st.sampled_from(KEYS), _values()), min_size=1, max_size=3)
+    counter = iter(range(10**6))
+
+    examples = int(__import__("os").environ.get("MEMZOO_HOSTILE_EXAMPLES", "25"))
+
+    @settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(overrides)
+    def check(pairs):
+        db = tmp_path / f"p{next(counter)}.db"
+        args = ["train", *TINY, *(f"{k}={v}" for k, v in pairs), "train.max_seconds=3", "--db", db]
+        code, out, err = run_main(monkeypatch, capsys, args)
+        assert code in (0, None, 2), (pairs, code, err[-2000:])
+        assert "Traceback" not in out + err, (pairs, err[-2000:])
+        if code == 2:
+            assert len([line for line in err.splitlines() if line.strip()]) == 1, (pairs, err)
+        if db.exists():
+            assert not ResultsStore(db).runs(status="running"), pairs
+
+    check()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -32,10 +34,18 @@ def _terminated(signum, frame) -> None:
     raise KeyboardInterrupt(f"terminated by signal {signum}")
 
 
-def _stop_on_sigterm() -> None:
-    """SIGTERM unwinds like Ctrl-C, so the run's row is stored ``failed``, not left ``running``."""
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _terminated)
+@contextmanager
+def _stop_on_sigterm() -> Iterator[None]:
+    """SIGTERM unwinds like Ctrl-C while training, so the run's row is stored ``failed``, not
+    left ``running``; the previous handler is put back afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @app.command("train", context_settings={"allow_extra_args": False})
@@ -53,18 +63,18 @@ def train_command(
     ),
 ) -> None:
     """Train one model on one task and store the run (data-parallel under torchrun)."""
-    _stop_on_sigterm()
     # Under torchrun only rank 0 writes the store; the others read it only to resume.
     main_rank = is_main_process()
     store = None if no_store or not (main_rank or resume) else ResultsStore(db)
-    if resume:
-        if config or task or layer:
-            raise ConfigError("--resume takes the run's stored config; give only key=value overrides")
-        result = resume_run(resume, store=store, overrides=list(overrides or []))
-    else:
-        base = load_config_file(config) if config else {}
-        cfg = build_config(base, overrides_from_shortcuts(task, layer, depth) + list(overrides or []))
-        result = fit(cfg, store=store)
+    with _stop_on_sigterm():
+        if resume:
+            if config or task or layer:
+                raise ConfigError("--resume takes the run's stored config; give only key=value overrides")
+            result = resume_run(resume, store=store, overrides=list(overrides or []))
+        else:
+            base = load_config_file(config) if config else {}
+            cfg = build_config(base, overrides_from_shortcuts(task, layer, depth) + list(overrides or []))
+            result = fit(cfg, store=store)
     if not main_rank:
         return  # rank 0 reports the run
     record = result.record
