@@ -192,6 +192,7 @@ def test_damaged_checkpoint_is_one_line(finished_run, tmp_path, monkeypatch, cap
         (lambda d: (d / "config.json").write_text("not json"), "config.json"),
         (lambda d: (d / "config.json").write_text("[1, 2]"), "JSON object"),
         (lambda d: (d / "config.json").write_text('{"config": {}}'), "do not describe one model"),
+        (lambda d: (d / "config.json").write_text('{"kind": "multitask"}'), "do not describe one model"),
     ],
 )
 def test_memzoo_load_of_a_damaged_checkpoint(finished_run, tmp_path, damage, needle):
