@@ -261,7 +261,7 @@ def _run(recipe, tc, record, store, progress, resumed, resumed_weights, dctx, de
                 )
                 meta = _meta(recipe, record, metrics, epoch)
                 save_resume_point(checkpoint_dir, model, meta, state, optimizer, scheduler, order_gen)
-            if stop_reason == "truncated":
+            if stop_reason == "truncated" and record.status == "running":
                 record.status = "truncated"
                 record.error = (
                     f"stopped by train.max_seconds={tc.max_seconds} after {step} of {total_steps} steps"
