@@ -4,19 +4,34 @@ from __future__ import annotations
 
 import json
 from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from memzoo.cli.app import app
-from memzoo.report.html import write_report
+from memzoo.cli.app import app, fail
+from memzoo.report.html import check_output_file, write_report
 from memzoo.results import DEFAULT_DB
+from memzoo.results.record import RUN_STATUSES
 from memzoo.results.store import ResultsStore
 from memzoo.sweep.executors import LocalExecutor
 from memzoo.sweep.ray_executor import RayExecutor
 from memzoo.sweep.runner import run_bench
 from memzoo.sweep.suites import suite_names
+
+
+def suite_configs_check(suite: str) -> None:
+    """Refuse an unknown suite before a database or a Ray instance is touched."""
+    if suite not in suite_names():
+        fail(f"unknown suite {suite!r}; available suites: {', '.join(suite_names())}")
+
+
+def existing_store(db: str) -> ResultsStore:
+    """The results store at ``db``, which must exist (reading never creates a database)."""
+    if not Path(db).exists():
+        fail(f"no results store at {db}: run a benchmark first (memzoo bench --db {db})")
+    return ResultsStore(db)
 
 
 @app.command("bench")
@@ -49,6 +64,7 @@ def bench_command(
 
     Interrupted (Ctrl-C, a killed process), the same command runs only what did not finish.
     """
+    suite_configs_check(suite)
     if ray or ray_address:
         executor = RayExecutor(ray_address, retries=retries)
     else:
@@ -86,7 +102,9 @@ def runs_command(
     as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
 ) -> None:
     """List stored runs, optionally filtered."""
-    records = ResultsStore(db).runs(task=task, layer=layer, status=status, suite=suite, with_curves=False)
+    if status is not None and status not in RUN_STATUSES:
+        fail(f"--status {status!r} is not a run status; use one of {', '.join(RUN_STATUSES)}")
+    records = existing_store(db).runs(task=task, layer=layer, status=status, suite=suite, with_curves=False)
     if as_json:
         for r in records:
             typer.echo(json.dumps({k: v for k, v in r.to_dict().items() if k != "curve"}))
@@ -126,5 +144,6 @@ def report_command(
     out: str = typer.Option("results/report.html", "--out", help="HTML file to write."),
 ) -> None:
     """Write the self-contained HTML report of every stored run."""
-    path = write_report(ResultsStore(db), out)
+    check_output_file(out)  # before any work: a bad --out fails at once
+    path = write_report(existing_store(db), out)
     typer.echo(f"report written to {path}")

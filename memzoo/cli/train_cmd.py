@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -26,6 +30,24 @@ def overrides_from_shortcuts(task: str | None, layer: str | None, depth: int) ->
     return items
 
 
+def _terminated(signum, frame) -> None:
+    raise KeyboardInterrupt(f"terminated by signal {signum}")
+
+
+@contextmanager
+def _stop_on_sigterm() -> Iterator[None]:
+    """SIGTERM unwinds like Ctrl-C while training, so the run's row is stored ``failed``, not
+    left ``running``; the previous handler is put back afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 @app.command("train", context_settings={"allow_extra_args": False})
 def train_command(
     overrides: list[str] = typer.Argument(None, help="key=value overrides, e.g. task.seq_len=128"),
@@ -44,14 +66,15 @@ def train_command(
     # Under torchrun only rank 0 writes the store; the others read it only to resume.
     main_rank = is_main_process()
     store = None if no_store or not (main_rank or resume) else ResultsStore(db)
-    if resume:
-        if config or task or layer:
-            raise ConfigError("--resume takes the run's stored config; give only key=value overrides")
-        result = resume_run(resume, store=store, overrides=list(overrides or []))
-    else:
-        base = load_config_file(config) if config else {}
-        cfg = build_config(base, overrides_from_shortcuts(task, layer, depth) + list(overrides or []))
-        result = fit(cfg, store=store)
+    with _stop_on_sigterm():
+        if resume:
+            if config or task or layer:
+                raise ConfigError("--resume takes the run's stored config; give only key=value overrides")
+            result = resume_run(resume, store=store, overrides=list(overrides or []))
+        else:
+            base = load_config_file(config) if config else {}
+            cfg = build_config(base, overrides_from_shortcuts(task, layer, depth) + list(overrides or []))
+            result = fit(cfg, store=store)
     if not main_rank:
         return  # rank 0 reports the run
     record = result.record

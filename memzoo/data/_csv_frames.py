@@ -44,6 +44,7 @@ def read_csv(path: str | Path, *, sep: str = ",", encoding: str = "utf-8", heade
         raise MemzooError(f"{str(path)!r}: no such file")
     if path.stat().st_size == 0:
         raise MemzooError(f"{str(path)!r} is empty")
+    _check_decodes(path, encoding, header)
     try:
         frame = pd.read_csv(
             path,
@@ -70,6 +71,23 @@ def read_csv(path: str | Path, *, sep: str = ",", encoding: str = "utf-8", heade
     if len(frame) == 0:
         raise MemzooError(f"{str(path)!r} has a header but no rows")
     return frame
+
+
+def _check_decodes(path: Path, encoding: str, header: bool) -> None:
+    """Refuse bytes that are not ``encoding`` text, naming the row (counted as in every other
+    message: from 1 after the header) and the byte; pandas alone names a byte of its buffer."""
+    raw = path.read_bytes()
+    try:
+        raw.decode(encoding)
+    except LookupError:
+        raise MemzooError(f"{str(path)!r}: unknown encoding {encoding!r}") from None
+    except UnicodeDecodeError as err:
+        line = raw.count(b"\n", 0, err.start) + 1
+        where = f"row {line - 1}" if header and line > 1 else ("the header" if header else f"row {line}")
+        raise MemzooError(
+            f"{str(path)!r} is not valid {encoding} text at {where} (line {line}, byte "
+            f"0x{raw[err.start]:02x}: {err.reason}); pass encoding=... to read it"
+        ) from None
 
 
 def require_columns(frame, columns: list[str], source: str) -> None:
@@ -102,6 +120,12 @@ def numeric_column(frame, column: str, source: str, *, allow_missing: bool):
         raise MemzooError(
             f"{source}: column {column!r} has a non-numeric value {raw.iloc[row]!r} at row {row + 1}"
         )
+    infinite = ~values.isna() & ~values.abs().lt(float("inf"))
+    if bool(infinite.any()):
+        row = int(infinite.to_numpy().nonzero()[0][0])
+        raise MemzooError(
+            f"{source}: column {column!r} has a non-finite value {raw.iloc[row]!r} at row {row + 1}"
+        )
     if not allow_missing and bool(missing.any()):
         row = int(missing.to_numpy().nonzero()[0][0])
         raise MemzooError(f"{source}: column {column!r} has an empty value at row {row + 1}")
@@ -117,6 +141,12 @@ def time_values(frame, column: str, source: str):
     raw = frame[column]
     numbers = pd.to_numeric(raw, errors="coerce")
     if not bool(numbers.isna().any()):
+        infinite = ~numbers.abs().lt(float("inf"))
+        if bool(infinite.any()):
+            row = int(infinite.to_numpy().nonzero()[0][0])
+            raise MemzooError(
+                f"{source}: column {column!r} has a non-finite time {raw.iloc[row]!r} at row {row + 1}"
+            )
         return numbers.to_numpy(dtype="float64")
     dates = pd.to_datetime(raw.astype(str), errors="coerce", format="mixed")
     if bool(dates.isna().any()):

@@ -90,6 +90,9 @@ def read_records(path: str | Path) -> tuple[list[str], list[Record]]:
 
 
 def _read_delimited(path, text: str, fmt: str) -> tuple[list[str], list[Record]]:
+    # No field is longer than the file: CSV/TSV then take what JSONL takes (csv's own
+    # default refuses fields over 131,072 characters).
+    csv.field_size_limit(max(csv.field_size_limit(), min(len(text) + 1, 2**31 - 1)))
     if fmt == "csv":
         reader = csv.reader(io.StringIO(text, newline=""))
     else:  # a tab always separates fields: no quoting

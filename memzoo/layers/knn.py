@@ -279,18 +279,53 @@ def save_store(state: KNNState, path: str | os.PathLike) -> None:
     save_file(tensors, os.fspath(path), metadata={"format": _STORE_FORMAT})
 
 
-def load_store(path: str | os.PathLike, device=None) -> KNNState:
-    """Read a state written by :func:`save_store`; pass it to ``layer(x, state)``."""
-    from safetensors import safe_open
+def load_store(path: str | os.PathLike, device=None, layer: KNNMemoryAttention | None = None) -> KNNState:
+    """Read a state written by :func:`save_store`; pass it to ``layer(x, state)``.
+
+    The tensors are checked against each other (and against ``layer``'s heads, head size,
+    capacity and window when given): a file with the right tag and wrong shapes is a
+    ``ConfigError`` naming the file and the tensor, not a failure later."""
+    from safetensors import SafetensorError, safe_open
     from safetensors.torch import load_file
 
     path = os.fspath(path)
-    with safe_open(path, framework="pt") as handle:
-        meta = handle.metadata() or {}
-    if meta.get("format") != _STORE_FORMAT:
-        raise ConfigError(f"{path}: not a memzoo kNN store (format {meta.get('format')!r})")
-    tensors = load_file(path, device=str(device) if device is not None else "cpu")
+    try:
+        with safe_open(path, framework="pt") as handle:
+            meta = handle.metadata() or {}
+        if meta.get("format") != _STORE_FORMAT:
+            raise ConfigError(f"{path}: not a memzoo kNN store (format {meta.get('format')!r})")
+        tensors = load_file(path, device=str(device) if device is not None else "cpu")
+    except (SafetensorError, OSError) as err:
+        raise ConfigError(f"{path}: not a readable kNN store ({str(err).splitlines()[0]})") from None
     missing = sorted(set(KNNState._fields) - set(tensors))
     if missing:
         raise ConfigError(f"{path}: kNN store lacks tensors {missing}")
-    return KNNState(**{name: tensors[name] for name in KNNState._fields})
+    state = KNNState(**{name: tensors[name] for name in KNNState._fields})
+    _check_store_shapes(state, path, layer)
+    return state
+
+
+def _check_store_shapes(state: KNNState, path: str, layer: KNNMemoryAttention | None) -> None:
+    shapes = {name: tuple(t.shape) for name, t in state._asdict().items()}
+
+    def bad(what: str) -> ConfigError:
+        return ConfigError(f"{path}: kNN store tensors do not fit together: {what} (shapes {shapes})")
+
+    for name in ("store_k", "store_v", "window_k", "window_v"):
+        t = getattr(state, name)
+        if t.dim() != 4 or not t.is_floating_point():
+            raise bad(f"{name} must be a 4-d float tensor [B, H, slots, Dh]")
+    if state.store_k.shape != state.store_v.shape or state.window_k.shape != state.window_v.shape:
+        raise bad("keys and values differ in shape")
+    b, h, _, dh = state.store_k.shape
+    if (state.window_k.shape[0], state.window_k.shape[1], state.window_k.shape[3]) != (b, h, dh):
+        raise bad("store and window differ in batch, heads or head size")
+    if state.seen.dim() != 1 or state.seen.shape[0] != b or state.seen.is_floating_point():
+        raise bad(f"seen must be an integer tensor [B] with B={b}")
+    if bool((state.seen < 0).any()):
+        raise bad("seen holds a negative count")
+    if layer is not None:
+        want = (layer.num_heads, layer.capacity, layer.head_dim, layer.local_window)
+        got = (h, state.store_k.shape[2], dh, state.window_k.shape[2])
+        if want != got:
+            raise bad(f"the layer needs heads, capacity, head size, window = {want}, the file has {got}")

@@ -85,6 +85,25 @@ def build_report_html(data: ReportData, sections: Sequence[Section] | None = Non
     )
 
 
+def check_output_file(path: str | Path) -> Path:
+    """``path`` as a file that can be written (its folder created), checked before any work.
+
+    Raises ``MemzooError`` (one line) when ``path`` is a folder, or its folder cannot be
+    created or written to."""
+    out = Path(path)
+    if out.is_dir():
+        raise MemzooError(f"--out {str(out)!r} is a directory; give the HTML file to write")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise MemzooError(f"--out {str(out)!r}: cannot create its folder ({err.strerror or err})") from None
+    if not out.parent.is_dir() or not os.access(out.parent, os.W_OK | os.X_OK):
+        raise MemzooError(f"--out {str(out)!r}: the folder {str(out.parent)!r} is not writable")
+    if out.exists() and not out.is_file():
+        raise MemzooError(f"--out {str(out)!r} exists and is not a regular file")
+    return out
+
+
 def write_report(
     store: ResultsStore | str | Path,
     out_path: str | Path = "results/report.html",
@@ -104,13 +123,12 @@ def write_report(
             path does not exist, or the store is not a memzoo database.
     """
     require_matplotlib()
+    out = check_output_file(out_path)
     if not isinstance(store, ResultsStore):
         if not Path(store).is_file():
             raise MemzooError(f"no results store at {store}: run a benchmark first")
         store = ResultsStore(store)
     page = build_report_html(ReportData.from_store(store), sections)
-    out = Path(out_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".report-", suffix=".html", dir=out.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:

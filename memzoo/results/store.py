@@ -23,8 +23,12 @@ Typical life of a run in a benchmark driver::
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sqlite3
 import time
+import uuid
+from dataclasses import dataclass, field
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -33,7 +37,7 @@ from memzoo.results.record import RUN_STATUSES, RunRecord
 from memzoo.results.store_db import SCHEMA_VERSION, SqliteFile
 from memzoo.errors import MemzooError
 
-__all__ = ["DEFAULT_DB", "FINAL_STATUSES", "RESULT_STATUSES", "SCHEMA_VERSION", "SPEED_COLUMNS", "ResultsStore"]
+__all__ = ["DEFAULT_DB", "FINAL_STATUSES", "Lease", "RESULT_STATUSES", "SCHEMA_VERSION", "SPEED_COLUMNS", "ResultsStore"]
 
 DEFAULT_DB = "results/memzoo.db"  # where every command reads and writes runs unless told
 
@@ -70,6 +74,50 @@ _UPSERT_RUN = (
     f"INSERT INTO runs ({', '.join(_RUN_COLUMNS)}) VALUES ({', '.join('?' * len(_RUN_COLUMNS))})"
     f" ON CONFLICT (run_id) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in _RUN_COLUMNS[1:])
 )
+
+
+# Which benchmark holds a running row, until when. Created on first use (no schema change:
+# a database without it simply has no live claims).
+_CLAIMS_TABLE = (
+    "CREATE TABLE IF NOT EXISTS claims (run_id TEXT PRIMARY KEY, owner TEXT NOT NULL, "
+    "host TEXT NOT NULL, pid INTEGER NOT NULL, expires_at REAL NOT NULL)"
+)
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A benchmark driver's hold on the runs it claimed: its host and process, and an expiry
+    that the driver pushes back (:meth:`ResultsStore.renew`) while it works.
+
+    A claim is live while it has not expired and, on this host, its process still runs. So a
+    driver killed outright (``kill -9``) frees its runs at once for a driver on the same
+    machine, and after ``ttl`` seconds for one elsewhere."""
+
+    owner: str = field(default_factory=lambda: uuid.uuid4().hex)
+    host: str = field(default_factory=socket.gethostname)
+    pid: int = field(default_factory=os.getpid)
+    ttl: float = 120.0
+
+    @staticmethod
+    def alive(host: str, pid: int, expires_at: float) -> bool:
+        if expires_at <= time.time():
+            return False
+        return host != socket.gethostname() or _process_running(int(pid))
+
+
+def _process_running(pid: int) -> bool:
+    """Whether process ``pid`` runs on this machine (a zombie, killed but not reaped, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return True
 
 
 def _dumps(value: Any) -> str:
@@ -111,15 +159,20 @@ class ResultsStore(SqliteFile):
                 raise MemzooError(f"run id {record.run_id!r} is already in {self.path}") from err
             self._put_curve(conn, record)
 
-    def claim(self, record: RunRecord) -> bool:
-        """Start ``record`` unless its config already finished in the same suite.
+    def claim(self, record: RunRecord, lease: Lease | None = None) -> bool:
+        """Start ``record`` unless its config already finished in the same suite, or another
+        live benchmark holds it.
 
         Rows with the same ``(suite, config_hash)`` that did not finish (``running`` rows
         left by a killed process, ``failed`` rows) are deleted with their curves in the same
         transaction, so a resumed benchmark replaces them instead of adding duplicates.
-        Returns False (and writes nothing) when a ``completed``/``diverged`` row exists."""
+        Returns False (and writes nothing) when a ``completed``/``diverged``/``truncated``
+        row exists, or a ``running`` row whose lease is live (see :class:`Lease`): two
+        benchmarks of one suite on one database then share the work, each config run once.
+        With ``lease``, the new row is held under it until :meth:`release`."""
         row = self._row(record, status="running")
         with self._write() as conn:
+            conn.execute(_CLAIMS_TABLE)
             finished = conn.execute(
                 "SELECT 1 FROM runs WHERE suite IS ? AND config_hash = ? AND status IN "
                 f"({', '.join('?' * len(FINAL_STATUSES))}) LIMIT 1",
@@ -127,13 +180,39 @@ class ResultsStore(SqliteFile):
             ).fetchone()
             if finished:
                 return False
-            conn.execute(
-                "DELETE FROM runs WHERE (suite IS ? AND config_hash = ?) OR run_id = ?",
-                (record.suite, record.config_hash, record.run_id),
-            )
+            held = conn.execute(
+                "SELECT c.host, c.pid, c.expires_at FROM runs r JOIN claims c ON c.run_id = r.run_id "
+                "WHERE r.suite IS ? AND r.config_hash = ? AND r.status = 'running'",
+                (record.suite, record.config_hash),
+            ).fetchall()
+            if any(Lease.alive(*h) for h in held):
+                return False
+            stale = "SELECT run_id FROM runs WHERE (suite IS ? AND config_hash = ?) OR run_id = ?"
+            args = (record.suite, record.config_hash, record.run_id)
+            conn.execute(f"DELETE FROM claims WHERE run_id IN ({stale})", args)
+            conn.execute("DELETE FROM runs WHERE (suite IS ? AND config_hash = ?) OR run_id = ?", args)
             conn.execute(_UPSERT_RUN, row)
             self._put_curve(conn, record)
+            if lease is not None:
+                conn.execute(
+                    "INSERT INTO claims (run_id, owner, host, pid, expires_at) VALUES (?, ?, ?, ?, ?)",
+                    (record.run_id, lease.owner, lease.host, lease.pid, time.time() + lease.ttl),
+                )
         return True
+
+    def renew(self, lease: Lease) -> int:
+        """Push back the expiry of every claim held under ``lease``; how many there are."""
+        with self._write() as conn:
+            conn.execute(_CLAIMS_TABLE)
+            return conn.execute(
+                "UPDATE claims SET expires_at = ? WHERE owner = ?", (time.time() + lease.ttl, lease.owner)
+            ).rowcount
+
+    def release(self, lease: Lease) -> None:
+        """Drop the claims of ``lease`` (its rows still ``running`` become stale: reclaimable)."""
+        with self._write() as conn:
+            conn.execute(_CLAIMS_TABLE)
+            conn.execute("DELETE FROM claims WHERE owner = ?", (lease.owner,))
 
     def add_epoch(self, run_id: str, epoch: int, metrics: dict[str, Any]) -> None:
         """Store (or replace) one epoch of a run's curve as ``{"epoch": epoch, **metrics}``."""
@@ -162,11 +241,17 @@ class ResultsStore(SqliteFile):
 
         Call it when no benchmark process is alive: a ``running`` row then belongs to a
         process that was killed. Returns the run ids it changed."""
-        query, args = "SELECT run_id FROM runs WHERE status = 'running'", []
+        query = (
+            "SELECT r.run_id, c.host, c.pid, c.expires_at FROM runs r "
+            "LEFT JOIN claims c ON c.run_id = r.run_id WHERE r.status = 'running'"
+        )
+        args = []
         if suite is not None:
-            query, args = query + " AND suite = ?", [suite]
+            query, args = query + " AND r.suite = ?", [suite]
         with self._write() as conn:
-            ids = [r[0] for r in conn.execute(query, args)]
+            conn.execute(_CLAIMS_TABLE)
+            # A row a live benchmark holds under its lease is not interrupted.
+            ids = [r[0] for r in conn.execute(query, args) if r[1] is None or not Lease.alive(*r[1:])]
             conn.executemany(
                 "UPDATE runs SET status = 'failed', error = ? WHERE run_id = ?",
                 [("interrupted: the process ended before the run finished", i) for i in ids],

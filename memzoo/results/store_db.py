@@ -86,14 +86,17 @@ class SqliteFile:
             # skipping the fsync per commit keeps many small writers fast.
             conn.execute("PRAGMA synchronous = NORMAL")
             yield conn
-        except sqlite3.OperationalError as err:
-            if "locked" in str(err) or "busy" in str(err):
+        except sqlite3.DatabaseError as err:
+            if "readonly" in str(err) or "read-only" in str(err):
+                raise MemzooError(
+                    f"results store {self.path} is read-only (the file or its folder cannot be "
+                    f"written): pass a writable --db path ({err})"
+                ) from err
+            if isinstance(err, sqlite3.OperationalError) and ("locked" in str(err) or "busy" in str(err)):
                 raise MemzooError(
                     f"results store {self.path} stayed locked by another process for more "
                     f"than {self.timeout:g} s: {err}"
                 ) from err
-            raise MemzooError(f"results store {self.path} is unusable or corrupt: {err}") from err
-        except sqlite3.DatabaseError as err:
             raise MemzooError(f"results store {self.path} is unusable or corrupt: {err}") from err
         finally:
             conn.close()

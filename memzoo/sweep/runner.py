@@ -7,19 +7,27 @@ fresh run (``ResultsStore.claim``), so no run is duplicated or lost.
 Interrupting the driver (Ctrl-C) marks the runs it had not finished ``failed``
 ("interrupted") before the ``KeyboardInterrupt`` goes on; a driver killed outright leaves
 them ``running``. Either way the next ``run_bench`` of the suite runs them again.
+
+Two drivers of one suite on one database share the work: each claims a config atomically
+(one ``BEGIN IMMEDIATE`` transaction) under a :class:`~memzoo.results.store.Lease` that a
+heartbeat thread renews, so a config another live driver holds is skipped, and the claims of
+a driver that was killed lapse (at once on the same machine, after the lease's ttl elsewhere).
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from memzoo.errors import MemzooError
 from memzoo.results.record import RunRecord
-from memzoo.results.store import ResultsStore
+from memzoo.results.store import Lease, ResultsStore
 from memzoo.sweep.executors import Executor
 from memzoo.sweep.jobs import Job
 from memzoo.sweep.suites import suite_configs
@@ -39,9 +47,11 @@ class BenchSummary:
     run_ids: list[str] = field(default_factory=list)
 
 
-def plan_jobs(suite: str, store: ResultsStore, overrides: list[str] = ()) -> tuple[list[Job], int]:
-    """Jobs still to run for ``suite`` (claimed in the store as running) and how many were
-    skipped because they already finished.
+def plan_jobs(
+    suite: str, store: ResultsStore, overrides: list[str] = (), lease: Lease | None = None
+) -> tuple[list[Job], int]:
+    """Jobs still to run for ``suite`` (claimed in the store as running, under ``lease``) and
+    how many were skipped because they already finished or another live benchmark holds them.
 
     ``overrides`` (dotted ``key=value``, as for ``memzoo train``) apply to every config of
     the suite, e.g. ``train.max_seconds=120``; they are part of each config's hash, so a
@@ -55,7 +65,7 @@ def plan_jobs(suite: str, store: ResultsStore, overrides: list[str] = ()) -> tup
     jobs, skipped = [], 0
     for digest, config in unique.items():
         job = Job(uuid.uuid4().hex[:12], config, suite)
-        if digest in done or not store.claim(job.pending_record()):
+        if digest in done or not store.claim(job.pending_record(), lease):
             skipped += 1
             continue
         jobs.append(job)
@@ -72,7 +82,38 @@ def run_bench(
 ) -> BenchSummary:
     """Run every not-yet-finished run of ``suite`` on ``executor``; the driver writes records."""
     start = time.perf_counter()
-    jobs, skipped = plan_jobs(suite, store, overrides)
+    lease = Lease()
+    heartbeat = _Heartbeat(store, lease)
+    try:
+        return _run_claimed(suite, store, executor, progress, overrides, lease, start)
+    finally:
+        heartbeat.stop()
+        with contextlib.suppress(MemzooError):  # unreleased claims lapse after lease.ttl anyway
+            store.release(lease)  # rows still "running" now (an error, Ctrl-C) are reclaimable
+
+
+class _Heartbeat:
+    """Renews a lease every ``ttl / 4`` seconds in a daemon thread until stopped."""
+
+    def __init__(self, store: ResultsStore, lease: Lease):
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._beat, args=(store, lease), daemon=True)
+        self._thread.start()
+
+    def _beat(self, store: ResultsStore, lease: Lease) -> None:
+        while not self._stopped.wait(lease.ttl / 4):
+            try:
+                store.renew(lease)
+            except Exception:  # a busy database now: the next beat tries again
+                pass
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=5)
+
+
+def _run_claimed(suite, store, executor, progress, overrides, lease, start) -> BenchSummary:
+    jobs, skipped = plan_jobs(suite, store, overrides, lease)
     summary = BenchSummary(suite=suite, total=len(jobs) + skipped, skipped=skipped)
     bar = Progress(
         TextColumn(f"[bold]{suite}[/] ({executor.name})"),

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from memzoo.errors import MemzooError
@@ -46,4 +47,28 @@ def read_checkpoint(directory: str | Path) -> tuple[dict[str, torch.Tensor], dic
     weights, config = directory / WEIGHTS, directory / CONFIG
     if not weights.is_file() or not config.is_file():
         raise MemzooError(f"{str(directory)!r} is not a memzoo checkpoint (needs {WEIGHTS} and {CONFIG})")
-    return load_file(str(weights)), json.loads(config.read_text())
+    return read_weights(weights), read_meta(config)
+
+
+def read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file; a ``MemzooError`` naming the file if it is damaged."""
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise MemzooError(f"{path}: not a readable safetensors file ({_first_line(err)})") from None
+
+
+def read_meta(path: Path) -> dict[str, Any]:
+    """A checkpoint's ``config.json`` as a dict; a ``MemzooError`` naming the file if it is
+    not UTF-8 JSON holding an object."""
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise MemzooError(f"{path}: not a readable JSON checkpoint config ({_first_line(err)})") from None
+    if not isinstance(meta, dict):
+        raise MemzooError(f"{path}: a checkpoint config must be a JSON object, got {type(meta).__name__}")
+    return meta
+
+
+def _first_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0][:300]

@@ -201,9 +201,21 @@ def parse_value(text: str) -> Any:
         except ValueError:
             pass
     try:
-        return yaml.safe_load(text)
+        value = yaml.safe_load(text)
     except yaml.YAMLError:
         return text
+    check_acyclic(value, f"value {text!r}")
+    return value
+
+
+def check_acyclic(value: Any, where: str, _seen: tuple[int, ...] = ()) -> None:
+    """Refuse a value that contains itself (a self-referencing YAML alias: ``a: &a [*a]``)."""
+    if isinstance(value, (dict, list)):
+        if id(value) in _seen:
+            raise ConfigError(f"{where}: a YAML alias refers to itself (a recursive value)")
+        children = value.values() if isinstance(value, dict) else value
+        for child in children:
+            check_acyclic(child, where, (*_seen, id(value)))
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -225,17 +237,41 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:
-    """Read a YAML or JSON config file into a dict (validated later)."""
+    """Read a YAML or JSON config file into a dict (validated later).
+
+    Raises ``ConfigError`` (one line naming the file) for a missing file, a folder, an
+    empty file, bytes that are not UTF-8, malformed YAML/JSON (with its line and column), a
+    self-referencing alias, or a top level that is not a mapping."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"config file {str(path)!r} is a directory; give a YAML/JSON file")
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} does not exist")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
-        raise ConfigError(f"config file {str(path)!r} is not valid YAML/JSON: {err}") from None
+        text = path.read_text(encoding="utf-8")
+        data = yaml.safe_load(text)
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"config file {str(path)!r} is not UTF-8 text (byte {err.start})") from None
+    except OSError as err:
+        raise ConfigError(f"config file {str(path)!r} cannot be read: {err.strerror or err}") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {str(path)!r} is not valid YAML/JSON: {_yaml_problem(err)}") from None
+    if data is None:
+        raise ConfigError(
+            f"config file {str(path)!r} is empty; give at least one section (task, model, train)"
+        )
     if not isinstance(data, dict):
         raise ConfigError(f"config file {str(path)!r} must contain a mapping at the top level")
+    check_acyclic(data, f"config file {str(path)!r}")
     return data
+
+
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    """A YAML error in one line: what is wrong and where (line, column from 1)."""
+    mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+    problem = getattr(err, "problem", None) or getattr(err, "context", None) or str(err)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return " ".join(f"{problem}{where}".split())
 
 
 def build_config(base: dict[str, Any] | None = None, overrides: list[str] | None = None) -> RunConfig:

@@ -17,7 +17,7 @@ import torch
 from memzoo.tasks.base import DataSplits
 from memzoo.train.objectives import accumulator_for
 from memzoo.train.optim import autocast_for
-from memzoo.train.segmented import evaluate_segmented
+from memzoo.train.segmented import NON_FINITE, evaluate_segmented, non_finite_rows, with_non_finite  # noqa: F401
 
 
 def resolve_segment_len(train_cfg, task) -> int | None:
@@ -38,13 +38,15 @@ def evaluate(
         )
     model.eval()
     acc = accumulator_for(head, num_outputs)
+    non_finite = 0
     with torch.no_grad(), autocast_for(device):
         for start in range(0, len(data.inputs), batch_size):
             rows = slice(start, start + batch_size)
             outputs, _ = model(data.inputs[rows].to(device))
+            non_finite += non_finite_rows(outputs)
             slices = {k: v[rows] for k, v in data.slices.items()}
             acc.update(outputs.float(), data.targets[rows], slices)
-    return acc.compute()
+    return with_non_finite(acc.compute(), non_finite)
 
 
 def evaluation_sweep_metrics(task, model, train_cfg, device) -> dict[str, Any]:

@@ -10,8 +10,8 @@
               stops is stored "truncated", keeps its step count, and the report leaves it out
               of result tables. Same config and seed -> same stored metrics, on an idle or a
               busy machine, as long as no cap stops it.
-    divergence a non-finite loss, or non-finite weights after the last step, ends the run
-              "diverged"
+    divergence a non-finite loss, non-finite weights after the last step, or non-finite model
+              outputs (or primary metric) in a validation or the test ends the run "diverged"
     progress  one rich bar over the steps (when asked or stderr is a terminal)
     evaluate  after every epoch (and when the budget ends mid-epoch) on the *validation* set;
               the curve holds one point per evaluation
@@ -49,7 +49,8 @@ from memzoo.train.optim import apply_update, make_optimizer, warmup_cosine
 from memzoo.train.progress import EpochProgress
 from memzoo.train.recipe import Recipe
 from memzoo.train.resume import ResumePoint, load_resume_point, save_resume_point
-from memzoo.train.run_ids import check_run_id
+from memzoo.train.run_ids import check_run_id, run_folder
+from memzoo.train.segmented import NON_FINITE
 
 
 @dataclass
@@ -105,6 +106,12 @@ def scalars(metrics: dict[str, Any]) -> dict[str, float]:
 
 def finite_weights(model: torch.nn.Module) -> bool:
     return all(bool(torch.isfinite(p).all()) for p in model.parameters())
+
+
+def finite_evaluation(metrics: dict[str, Any], primary: str) -> bool:
+    """False when an evaluation saw non-finite model outputs or a non-finite primary metric."""
+    value = metrics.get(primary)
+    return not metrics.get(NON_FINITE) and not (isinstance(value, float) and not math.isfinite(value))
 
 
 class _Selection:
@@ -175,7 +182,7 @@ def _run(recipe, tc, record, store, progress, resumed, resumed_weights, dctx, de
     if resumed is not None:
         resumed.restore(model, optimizer, scheduler, order_gen, resumed_weights)
     selection = _Selection(recipe, point)
-    run_dir = Path(tc.out_dir) / record.run_id if tc.checkpoint else None
+    run_dir = run_folder(tc.out_dir, record.run_id) if tc.checkpoint else None
     checkpoint_dir = run_dir if dctx.is_main else None  # rank 0 alone writes files
     show = dctx.is_main and (progress if progress is not None else sys.stderr.isatty())
     start, step = time.perf_counter() - point.elapsed, point.step
@@ -223,11 +230,16 @@ def _run(recipe, tc, record, store, progress, resumed, resumed_weights, dctx, de
             stop, metrics = stop_reason is not None, {}
             if dctx.is_main:
                 metrics = recipe.validate()
+                if record.status == "running" and not finite_evaluation(metrics, recipe.primary_metric):
+                    record.status = "diverged"
+                    record.error = f"non-finite validation outputs after step {step} (epoch {epoch})"
+                    stop = True
                 curve_point.update(scalars(metrics))
                 if store is not None:
                     store.add_epoch(record.run_id, epoch, curve_point)
                 bar.epoch_done(epoch, metrics.get(recipe.primary_metric))
-                if selection.offer(metrics, epoch, model) and checkpoint_dir is not None:
+                offered = record.status != "diverged" and selection.offer(metrics, epoch, model)
+                if offered and checkpoint_dir is not None:
                     _save_best(checkpoint_dir, model, recipe, record, metrics, epoch)
                 value = metrics.get(recipe.primary_metric)
                 reached = recipe.target is not None and value is not None and value >= recipe.target
@@ -249,7 +261,7 @@ def _run(recipe, tc, record, store, progress, resumed, resumed_weights, dctx, de
                 )
                 meta = _meta(recipe, record, metrics, epoch)
                 save_resume_point(checkpoint_dir, model, meta, state, optimizer, scheduler, order_gen)
-            if stop_reason == "truncated":
+            if stop_reason == "truncated" and record.status == "running":
                 record.status = "truncated"
                 record.error = (
                     f"stopped by train.max_seconds={tc.max_seconds} after {step} of {total_steps} steps"
@@ -262,6 +274,8 @@ def _run(recipe, tc, record, store, progress, resumed, resumed_weights, dctx, de
     if record.status != "diverged" and not finite_weights(model):
         record.status, record.error = "diverged", f"non-finite weights after step {step}"
     _finish(recipe, record, model, selection, checkpoint_dir, dctx, step)
+    if record.status == "running" and not finite_evaluation(record.metrics, recipe.primary_metric):
+        record.status, record.error = "diverged", "non-finite test outputs from the selected weights"
     if record.status == "running":
         record.status = "completed"
     record.ended_at = time.time()

@@ -26,13 +26,13 @@ def load(path: str | Path) -> SequenceModel:
     """
     weights, meta = read_checkpoint(path)
     kind = meta.get("kind")
-    if kind == "multitask":  # a shared trunk with a head per task
-        return load_multitask(weights, meta)
     if kind == "seq2seq":
         raise MemzooError(
             f"{path}: a translation checkpoint; load it with memzoo.train.seq2seq_loading.load_translator"
         )
     try:
+        if kind == "multitask":  # a shared trunk with a head per task
+            return load_multitask(weights, meta)
         m = validate_as(ModelConfig, meta["config"]["model"])
         model = SequenceModel(
             layers=m.layers,

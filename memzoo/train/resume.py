@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,16 +52,29 @@ class ResumePoint:
     best_epoch: int | None = None  # the epoch whose weights are the selected checkpoint
     truncated: bool = False  # stopped by train.max_seconds
     states: dict[str, Any] = field(default_factory=dict)  # optimiser, scheduler, RNGs
+    source: str = ""  # the folder it was read from (named in errors)
 
     def restore(self, model, optimizer, scheduler, order_gen: torch.Generator, weights) -> None:
-        """Put the model, optimiser, scheduler and both random generators back in this state."""
-        model.load_state_dict(weights)
-        optimizer.load_state_dict(self.states["optimizer"])
-        scheduler.load_state_dict(self.states["scheduler"])
-        order_gen.set_state(self.states["order_rng"])
-        torch.set_rng_state(self.states["torch_rng"])
-        if self.states.get("cuda_rng") and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(self.states["cuda_rng"])
+        """Put the model, optimiser, scheduler and both random generators back in this state.
+
+        Weights or states that do not fit the model built from the config (a tampered or
+        foreign checkpoint) are a ``MemzooError`` naming the folder."""
+        part = "model.safetensors"
+        try:
+            model.load_state_dict(weights)
+            part = TRAIN_STATE
+            optimizer.load_state_dict(self.states["optimizer"])
+            scheduler.load_state_dict(self.states["scheduler"])
+            order_gen.set_state(self.states["order_rng"])
+            torch.set_rng_state(self.states["torch_rng"])
+            if self.states.get("cuda_rng") and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(self.states["cuda_rng"])
+        except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as err:
+            reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+            raise MemzooError(
+                f"{self.source or 'checkpoint'}/{part} does not fit the model of its config ({reason}); "
+                "cannot resume"
+            ) from None
 
 
 def _plain(value: Any) -> Any:
@@ -107,13 +121,14 @@ def load_resume_point(path: str | Path) -> tuple[ResumePoint, dict[str, torch.Te
     """The resume point and weights saved in ``path`` (a run folder or its ``last/``)."""
     folder = last_folder(Path(path))
     weights, meta = read_checkpoint(folder)
-    state = torch.load(folder / TRAIN_STATE, map_location="cpu", weights_only=True)
+    state = _read_train_state(folder / TRAIN_STATE)
     if state.get("format") != FORMAT or state.get("epoch") != meta.get("epoch"):
         raise MemzooError(
             f"{str(folder)!r}: train state and weights disagree (epoch "
             f"{state.get('epoch')} vs {meta.get('epoch')}); cannot resume"
         )
     keys = ("optimizer", "scheduler", "order_rng", "torch_rng", "cuda_rng")
+    _check_state(state, folder / TRAIN_STATE)
     point = ResumePoint(
         epoch=state["epoch"],
         step=state["step"],
@@ -126,8 +141,55 @@ def load_resume_point(path: str | Path) -> tuple[ResumePoint, dict[str, torch.Te
         best_epoch=state.get("best_epoch"),
         truncated=bool(state.get("truncated", False)),
         states={k: state[k] for k in keys},
+        source=str(folder),
     )
     return point, weights
+
+
+def _read_train_state(path: Path) -> dict[str, Any]:
+    """``train_state.pt`` read safely (``weights_only``): damage is one line naming the file.
+
+    The reason given is the file's, never torch's advice to load it unsafely."""
+    try:
+        with warnings.catch_warnings():  # torch warns about foreign pickle protocols; we refuse below
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # UnpicklingError, RuntimeError (zip), EOFError, ...
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if "weights_only" in str(err) or "Unsupported" in reason or "GLOBAL" in reason:
+            reason = "holds something other than tensors and plain containers"
+        raise MemzooError(
+            f"{path}: not a readable memzoo train state ({reason[:200]}); cannot resume"
+        ) from None
+    if not isinstance(state, dict):
+        raise MemzooError(f"{path}: not a memzoo train state (a {type(state).__name__}); cannot resume")
+    return state
+
+
+_STATE_TYPES = {
+    "epoch": int,
+    "step": int,
+    "elapsed": (int, float),
+    "best_metrics": dict,
+    "curve": list,
+    "done": bool,
+    "optimizer": dict,
+    "scheduler": dict,
+    "order_rng": torch.Tensor,
+    "torch_rng": torch.Tensor,
+    "cuda_rng": list,
+}
+
+
+def _check_state(state: dict[str, Any], path: Path) -> None:
+    for key, kind in _STATE_TYPES.items():
+        if not isinstance(state.get(key), kind):
+            raise MemzooError(
+                f"{path}: train state field {key!r} is missing or malformed "
+                f"({type(state.get(key)).__name__}); cannot resume"
+            )
+    if state["epoch"] < 0 or state["step"] < 0:
+        raise MemzooError(f"{path}: train state has a negative epoch or step; cannot resume")
 
 
 def last_folder(path: Path) -> Path:

@@ -9,6 +9,7 @@ the folder of a run always lies inside its ``out_dir``.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from memzoo.errors import ConfigError
 
@@ -23,3 +24,14 @@ def check_run_id(run_id: object) -> str:
             "starting with a letter or digit, and no '..'"
         )
     return run_id
+
+
+def run_folder(out_dir: str | Path, run_id: object) -> Path:
+    """``<out_dir>/<run_id>``, once ``run_id`` is checked and the resolved folder (symlinks
+    followed) is known to lie inside ``out_dir``; else a ``ConfigError``."""
+    root = Path(out_dir)
+    folder = root / check_run_id(run_id)
+    resolved_root, resolved = root.resolve(), folder.resolve()
+    if resolved == resolved_root or not resolved.is_relative_to(resolved_root):
+        raise ConfigError(f"run folder {str(folder)!r} resolves to {str(resolved)!r}, outside {str(root)!r}")
+    return folder

@@ -28,8 +28,9 @@ from memzoo.train.recipes.multitask import MultitaskRecipe
 from memzoo.train.recipes.single_task import SingleTaskRecipe
 from memzoo.train.recipes.translation import TranslationRecipe
 from memzoo.train.resume import LAST, last_folder
-from memzoo.train.run_ids import check_run_id
+from memzoo.train.run_ids import check_run_id, run_folder
 from memzoo.train.seq2seq_config import TranslationConfig, validate_translation_config
+from memzoo.train.sizes import check_memory
 
 #: run kinds other than a single task, by task name
 MULTI_PHASE_KINDS = ("continual", "multitask", "translate")
@@ -62,6 +63,7 @@ def fit(
     if _is_translation(config):
         return _translation(config, store, suite, run_id, progress, model, resume_from)
     cfg = validate_config(config)
+    check_memory(cfg)  # before any data or weights are allocated
     kind = cfg.task.name
     if resume_from is not None and kind in MULTI_PHASE_KINDS:
         raise ConfigError(f"task {kind!r} cannot be resumed; only {RESUMABLE} can")
@@ -176,7 +178,12 @@ def resume_run(run: str, *, store=None, overrides: list[str] | None = None, prog
             record = None
     if record is not None:
         config, run_id, suite = record.config, record.run_id, record.suite
-        run_dir = Path(config.get("train", {}).get("out_dir", "results/runs")) / run_id
+        train = config.get("train") if isinstance(config, dict) else None
+        out_dir = train.get("out_dir", "results/runs") if isinstance(train, dict) else "results/runs"
+        try:
+            run_dir = run_folder(out_dir, run_id)  # a stored id is checked before it names a folder
+        except ConfigError as err:
+            raise MemzooError(f"{store.path}: stored run {run_id!r} cannot be resumed: {err}") from None
     else:
         path = Path(run)
         if not path.is_dir():
@@ -189,6 +196,17 @@ def resume_run(run: str, *, store=None, overrides: list[str] | None = None, prog
         except (ValueError, KeyError, TypeError) as err:  # JSONDecodeError and ConfigError are ValueErrors
             raise MemzooError(f"{meta_file}: not a usable checkpoint config ({err})") from None
         run_dir = path.parent if path.name == LAST else path
+        # The resumed run goes on in the folder it came from, whatever config.json says.
+        if run_dir.resolve().name != run_id:
+            raise MemzooError(
+                f"{str(run_dir)!r} holds run {run_id!r}: a run resumes in its own folder, "
+                f"so name the folder {run_id!r}"
+            )
+        if isinstance(config, dict) and isinstance(config.get("train", {}), dict):
+            config = {
+                **config,
+                "train": {**config.get("train", {}), "out_dir": str(run_dir.resolve().parent)},
+            }
     cfg = build_config(config, list(overrides or []))
     if cfg.task.name in MULTI_PHASE_KINDS:
         raise ConfigError(f"task {cfg.task.name!r} cannot be resumed; only {RESUMABLE} can")

@@ -72,11 +72,30 @@ def evaluate_segmented(
     model.eval()
     runner = SegmentRunner(model, segment_len)
     acc = accumulator_for(head, num_outputs)
+    non_finite = 0
     with torch.no_grad(), autocast():
         for start in range(0, len(data.inputs), batch_size):
             rows = slice(start, start + batch_size)
             inputs, targets = data.inputs[rows].to(device), data.targets[rows].to(device)
             outputs, kept = runner.scored_outputs(inputs, targets)
             slices = {k: v[rows] for k, v in data.slices.items()}
+            non_finite += non_finite_rows(outputs)
             acc.update(outputs.float(), kept, slices)
-    return acc.compute()
+    return with_non_finite(acc.compute(), non_finite)
+
+
+#: the metric that counts examples with non-finite model outputs (absent when none)
+NON_FINITE = "non_finite_outputs"
+
+
+def non_finite_rows(outputs: torch.Tensor) -> int:
+    """How many rows (examples) of ``outputs`` hold a NaN or an infinity."""
+    return (
+        int((~torch.isfinite(outputs.float())).reshape(len(outputs), -1).any(1).sum()) if len(outputs) else 0
+    )
+
+
+def with_non_finite(metrics: dict, count: int) -> dict:
+    """``metrics`` plus :data:`NON_FINITE` when ``count`` examples had non-finite outputs (the
+    lifecycle then stores the run ``diverged``); unchanged otherwise."""
+    return {**metrics, NON_FINITE: count} if count else metrics

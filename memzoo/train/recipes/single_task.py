@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from memzoo.errors import ConfigError
+from memzoo.errors import ConfigError, MemzooError
 from memzoo.models import SequenceModel
 from memzoo.train.config import RunConfig
 from memzoo.train.curriculum import Curriculum
@@ -65,6 +65,21 @@ def check_fits(model: SequenceModel, task) -> SequenceModel:
     return model
 
 
+def check_classes_to_learn(task, targets: torch.Tensor) -> None:
+    """A classifier whose training part holds one class learns nothing to compare: refuse it
+    (a tiny file, or an unlucky split of one) before a row is written."""
+    if task.head != "classify" or targets.dim() != 1 or targets.is_floating_point():
+        return
+    present = torch.unique(targets)
+    if len(present) < 2:
+        where = getattr(task, "path", None) or f"task {getattr(task, 'name', type(task).__name__)!r}"
+        raise MemzooError(
+            f"{where}: the training part holds only one class (class id "
+            f"{int(present[0]) if len(present) else '-'}); a classifier needs at least 2 classes to "
+            "learn: add rows, or change task.split_seed"
+        )
+
+
 class SingleTaskRecipe(Recipe):
     """Train ``cfg.model`` on ``cfg.task`` (or go on training ``model``, e.g. continual)."""
 
@@ -82,6 +97,7 @@ class SingleTaskRecipe(Recipe):
     def prepare(self) -> None:
         tc = self.tc
         self.data = self.task.splits(tc.num_train, tc.num_validation, tc.num_test, tc.seed)
+        check_classes_to_learn(self.task, self.data.train.targets)
         self.curriculum = Curriculum(self.cfg, self.task, self.data.train) if tc.curriculum else None
         self.segment_len = resolve_segment_len(tc, self.task)
 
