@@ -71,3 +71,35 @@ def test_bad_speed_options_exit_2_naming_the_option(monkeypatch, capsys):
     assert code == 2 and "--seq-lens" in err
     code, _, err = run_main(monkeypatch, capsys, ["speed", "--layers", "nope", "--no-store"])
     assert code == 2 and "nope" in err
+
+
+def test_train_step_rows_time_a_whole_training_step_with_mfu(monkeypatch, capsys, tmp_path):
+    code, out, err = run_main(
+        monkeypatch,
+        capsys,
+        [
+            "speed",
+            "--layers",
+            "attention,gru",
+            "--modes",
+            "train_step",
+            "--seq-lens",
+            "16",
+            "--d-model",
+            "16",
+            "--batch-size",
+            "2",
+            "--repeats",
+            "1",
+            "--no-store",
+            "--json",
+        ],
+    )
+    assert code in (0, None), err
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert {(r["layer"], r["mode"], r["seq_len"]) for r in rows} == {
+        ("attention", "train_step", 16),
+        ("gru", "train_step", 16),
+    }
+    for row in rows:
+        assert row["tokens_per_s"] > 0 and 0 < row["mfu"] and row["extra"]["flops"] > 0

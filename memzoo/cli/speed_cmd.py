@@ -34,7 +34,7 @@ def speed_command(
     batch_size: int = typer.Option(8, "--batch-size", min=1),
     d_model: int = typer.Option(256, "--d-model", min=1),
     positions: str = typer.Option("1,4096", "--positions", help="Decode-step positions."),
-    modes: str = typer.Option(",".join(MODES), "--modes", help="Any of fwd,fwdbwd,step,generate."),
+    modes: str = typer.Option(",".join(MODES), "--modes", help="Any of fwd,fwdbwd,step,generate,train_step."),
     repeats: int = typer.Option(5, "--repeats", min=1, help="Timed repeats (median)."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
     db: str = typer.Option(DEFAULT_DB, "--db", help="Results database for the rows."),

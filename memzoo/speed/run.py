@@ -36,8 +36,9 @@ from memzoo.speed.timing import (
     paired_median_seconds,
     timed_row,
 )
+from memzoo.speed.train_step import train_step_rows
 
-MODES = ("fwd", "fwdbwd", "step", "generate")
+MODES = ("fwd", "fwdbwd", "step", "generate", "train_step")
 GENERATION_PROMPT, GENERATION_NEW_TOKENS = 1024, 256  # the generation rows: prompt + new tokens, B=1
 
 
@@ -164,6 +165,8 @@ def run_speed(settings: SpeedSettings, progress: Callable[[str], None] | None = 
             for row in steps:
                 row["extra"]["vs_first_position"] = row["extra"]["latency_ms"] / first
             layer_rows += steps
+        if "train_step" in settings.modes:  # the whole model's training step, optimiser included
+            layer_rows += list(train_step_rows(name, settings, device, peak))
         rows += layer_rows
     if "generate" in settings.modes:  # prompt in parallel form, then one token at a time
         if progress:
