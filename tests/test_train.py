@@ -164,3 +164,16 @@ def test_same_config_same_stored_metrics_under_a_competing_busy_process(tmp_path
     assert [{k: v for k, v in p.items() if k not in strip} for p in idle.record.curve] == [
         {k: v for k, v in p.items() if k not in strip} for p in busy.record.curve
     ]
+
+
+@pytest.mark.slow
+def test_compiled_training_follows_the_eager_loss_curve(tmp_path):
+    """``train.compile=true`` runs the same computation through torch.compile."""
+    extra = ("train.epochs=1", "train.checkpoint=false", "model.layers=[attention]", "model.d_model=16")
+    eager = memzoo.fit(tiny_config(tmp_path, *extra))
+    compiled = memzoo.fit(tiny_config(tmp_path, *extra, "train.compile=true"))
+    assert compiled.status == "completed"
+    assert compiled.record.curve[-1]["train_loss"] == pytest.approx(
+        eager.record.curve[-1]["train_loss"], rel=1e-4
+    )
+    assert compiled.metrics["accuracy"] == pytest.approx(eager.metrics["accuracy"], abs=0.02)

@@ -132,6 +132,9 @@ class TrainConfig(BaseTrainConfig):
     curriculum: CurriculumConfig | None = Field(
         None, description="grow a task parameter stage by stage (memzoo.train.curriculum)"
     )
+    compile: bool = Field(
+        False, description="torch.compile the training forward and loss (whole sequences, one process)"
+    )
 
 
 class RunConfig(BaseModel):

@@ -19,6 +19,7 @@ from contextlib import AbstractContextManager
 
 import torch
 
+from memzoo.errors import ConfigError
 from memzoo.models import SegmentRunner, SequenceModel
 from memzoo.train.objectives import accumulator_for, training_loss
 
@@ -30,17 +31,25 @@ def make_train_step(
     segment_len: int | None,
     tbptt_segments: int,
     autocast: Callable[[], AbstractContextManager],
+    compile: bool = False,
 ) -> TrainStep:
     """``step(inputs, targets) -> loss``: forward and backward of one batch.
 
     The returned loss is detached from the graph for the segmented path, attached for the
-    whole path (either way only its value is used afterwards).
+    whole path (either way only its value is used afterwards). ``compile`` (whole sequences
+    only) runs the forward and loss through ``torch.compile``; the backward is compiled with
+    it by AOTAutograd. The same numbers as eager up to float rounding.
     """
+    if compile and segment_len is not None:
+        raise ConfigError("train.compile works on whole sequences; leave train.segment_len unset")
     if segment_len is None:
+        loss_of = training_loss
+        if compile:
+            loss_of = torch.compile(training_loss)
 
         def whole_step(inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
             with autocast():
-                loss = training_loss(model, inputs, targets)
+                loss = loss_of(model, inputs, targets)
             loss.backward()  # a non-finite loss is caught by the caller before the update
             return loss
 

@@ -111,11 +111,15 @@ class SingleTaskRecipe(Recipe):
             return autocast_for(device)
 
         if self.dctx.enabled:
+            if self.tc.compile:
+                raise ConfigError("train.compile is not supported under torchrun; train in one process")
             self._step = make_ddp_train_step(
                 self.model, self.dctx, self.task.head, self.segment_len, autocast
             )
         else:
-            self._step = make_train_step(self.model, self.segment_len, self.tc.tbptt_segments, autocast)
+            self._step = make_train_step(
+                self.model, self.segment_len, self.tc.tbptt_segments, autocast, compile=self.tc.compile
+            )
         return self.model
 
     def state_bytes(self) -> int:
