@@ -13,8 +13,8 @@ A *voice* is an eSpeak language (its accent) plus a voice variant (its timbre: f
 pitch range, breathiness), written ``"en-us+m3"``; the speaking rate (words per minute) and
 the base pitch (0-100) are set per utterance.
 
->>> wave = synthesize("seven", voice="en-us+m3", rate=175, pitch=50)  # doctest: +SKIP
->>> wave.dtype, 0.3 < len(wave) / SYNTH_RATE < 1.5  # doctest: +SKIP
+>>> wave = synthesize("seven", voice="en-us+m3", rate=175, pitch=50)
+>>> wave.dtype, 0.3 < len(wave) / SYNTH_RATE < 1.5
 (dtype('float32'), True)
 """
 

@@ -8,6 +8,8 @@ merging repeated frames and dropping blanks (``a a _ b _ _ b`` -> ``a b b``). Th
 target of an utterance is its label sequence, stored left-aligned in a ``[T]`` row padded with
 -100 (the convention of :class:`memzoo.tasks.TaskData`: ``targets[n, :L_n]`` are the labels,
 the rest -100); every frame of the input counts (padding frames are expected to be blanks).
+By convention the blank is the **last** output id, ``K - 1`` (``speech_digits``: 10), so a
+training loop finds it from the head's size alone.
 
 >>> logits = torch.full((1, 6, 3), -5.0)
 >>> for t, k in enumerate([0, 0, 2, 1, 2, 1]):  # blank is 2: frames say "0 0 _ 1 _ 1"

@@ -18,12 +18,13 @@ Sizes by default: training ``num_train_utterances`` 1,200 from 40 voices; valida
 The ablation a reviewer expects is the same model without memory beyond a short window:
 :data:`SLIDING_WINDOW_ABLATION`. Slices: ``voice`` and ``num_digits``.
 
->>> task = SpeechDigits(num_train_utterances=4, held_out_utterances=2)  # doctest: +SKIP
->>> train, test = task.split(num_train=4, num_test=2, seed=0)  # doctest: +SKIP
->>> tuple(train.inputs.shape), task.output_vocab_size, task.blank  # doctest: +SKIP
+>>> import tempfile
+>>> task = SpeechDigits(num_train_utterances=4, held_out_utterances=2, cache_dir=tempfile.mkdtemp())
+>>> train, test = task.split(num_train=4, num_test=2, seed=0)
+>>> tuple(train.inputs.shape), task.output_vocab_size, task.blank
 ((4, 192, 40), 11, 10)
->>> train.targets[0, :8].tolist()  # doctest: +SKIP
-[3, 1, 4, 1, 5, -100, -100, -100]
+>>> task.corpus("train").texts[0], train.targets[0, :8].tolist()
+('nine two eight six zero', [9, 2, 8, 6, 0, -100, -100, -100])
 """
 
 from __future__ import annotations

@@ -16,10 +16,13 @@ The baseline a speech reviewer expects (:meth:`SpeechWords.baseline_metrics`): d
 warping nearest neighbour on the same frames, every training utterance a template
 (``dtw_accuracy``), next to ``majority_accuracy``. Slices: ``voice`` and ``word``.
 
->>> task = SpeechWords(repeats=1, train_voices=2)  # doctest: +SKIP
->>> train, test = task.split(num_train=8, num_test=4, seed=0)  # doctest: +SKIP
->>> tuple(train.inputs.shape), tuple(test.targets.shape), task.head  # doctest: +SKIP
+>>> import tempfile
+>>> task = SpeechWords(train_voices=2, repeats=1, held_out_repeats=1, cache_dir=tempfile.mkdtemp())
+>>> train, test = task.split(num_train=8, num_test=4, seed=0)
+>>> tuple(train.inputs.shape), tuple(test.targets.shape), task.head
 ((8, 64, 40), (4,), 'classify')
+>>> [task.class_names[i] for i in train.targets[:3].tolist()], task.voice_names[int(train.slices["voice"][0])]
+(['three', 'go', 'six'], 'en-us+Alex')
 """
 
 from __future__ import annotations
