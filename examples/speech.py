@@ -1,7 +1,7 @@
 """Speech recognition with memory over audio frames, on speech made on this machine.
 
 Spoken words are synthesised with eSpeak NG (``pip install 'memzoo[speech]'``; nothing is
-downloaded) by 82 training voices; validation and test use 6 and 8 other voices. Two tasks:
+downloaded) by 79 training voices; validation and test use 6 and 8 other voices. Two tasks:
 
 - ``speech_words``: one word (ten digits, six commands) per utterance, ``classify`` head,
   trained with ``memzoo.train``; scored by accuracy on the held-out voices next to dynamic
@@ -114,7 +114,9 @@ def digits(layers: list[str], epochs: int, path: str | None, seed: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", choices=["words", "digits", "both"], default="both")
-    parser.add_argument("--layers", nargs="+", default=["lstm", "attention"])
+    parser.add_argument(
+        "--layers", nargs="+", default=["lstm", "attention"], help="attention gets two blocks"
+    )
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--path", help="a folder of WAV files + transcript.txt instead of synthesis")
     parser.add_argument("--seed", type=int, default=0)

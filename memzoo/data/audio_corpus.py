@@ -38,14 +38,15 @@ ACCENTS = (
 
 # Voice variants (eSpeak's "voices/!v" files; names are case-sensitive) per part; no variant
 # is in two parts, nor a numbered sibling of a named held-out variant (iven2, steph2, ...).
+# Every one ships with eSpeak NG 1.51 (a Debian 12 system library) and 1.52 (the wheel).
 _VARIANTS = {
     "train": tuple(
         (
             "Alex Alicia Andrea Andy Annie AnxiousAndy Demonic Denis Diogo Gene Gene2 Henrique Hugo "
-            "Jacky Lee Marco Mario Michael Mike Nguyen Reed RicishayMax RicishayMax2 RicishayMax3 Storm "
+            "Jacky Lee Marco Mario Michael Mike Nguyen RicishayMax RicishayMax2 RicishayMax3 Storm "
             "Tweaky UniRobot adam anika anikaRobot announcer antonio aunty belinda benjamin boris caleb "
-            "croak david ed edward edward2 f1 f2 f3 fast grandma grandpa gustave ian "
-            "john kaukovalta klatt klatt3 klatt5 klatt6 m1 m2 m3 m4 m5 marcelo max michel miguel mike2 "
+            "croak david ed edward edward2 f1 f2 f3 fast grandma grandpa gustave "
+            "john kaukovalta klatt klatt3 klatt5 klatt6 m1 m2 m3 m4 m5 marcelo max michel miguel "
             "paul pedro robert robosoft robosoft2 robosoft3 robosoft4 robosoft5 robosoft6 robosoft7 "
             "robosoft8 sandro shelby travis victor zac"
         ).split()

@@ -153,9 +153,9 @@ def dtw_distances(
     for start in range(0, len(queries), step):
         a, la = a_all[start : start + step], la_all[start : start + step]  # [q, Ta, F], [q]
         cost = torch.cdist(a.reshape(-1, a.shape[-1]), b.reshape(-1, b.shape[-1]))  # [q*Ta, M*Tb]
-        cost = cost.view(len(a), ta, m, tb).transpose(1, 2).double()  # [q, M, Ta, Tb]
-        last = torch.empty(len(a), m, ta, dtype=torch.float64)  # acc[i, lb - 1] per row i
-        inf = torch.full((len(a), m, 1), float("inf"), dtype=torch.float64)
+        cost = cost.view(len(a), ta, m, tb).transpose(1, 2)  # [q, M, Ta, Tb]
+        last = torch.empty(len(a), m, ta)  # acc[i, lb - 1] per row i
+        inf = torch.full((len(a), m, 1), float("inf"))
         row = cost[:, :, 0].cumsum(-1)  # row 0: only steps to the right
         last[:, :, 0] = row.gather(-1, (lb - 1)[None, :, None].expand(len(a), m, 1))[..., 0]
         for i in range(1, ta):
@@ -165,7 +165,7 @@ def dtw_distances(
             row = s + torch.cummin(c + above - s, dim=-1).values
             last[:, :, i] = row.gather(-1, (lb - 1)[None, :, None].expand(len(a), m, 1))[..., 0]
         total = last.gather(-1, (la - 1)[:, None, None].expand(len(a), m, 1))[..., 0]  # [q, M]
-        out[start : start + len(a)] = (total / (la[:, None] + lb[None, :])).float()
+        out[start : start + len(a)] = total / (la[:, None] + lb[None, :])
     return out
 
 

@@ -12,7 +12,7 @@ convention of :mod:`memzoo.models.ctc`). The model emits a digit or the blank at
 greedy decoding merges repeats and drops blanks, and the run is scored by word error rate
 (:class:`memzoo.tasks._speech_metrics.CtcAccumulator`).
 
-Sizes by default: training ``num_train_utterances`` 1,200 from 40 voices; validation and test
+Sizes by default: training ``num_train_utterances`` 1,200 from 79 voices; validation and test
 ``held_out_utterances`` 200 each, from 6 and 8 other voices.
 
 The ablation a reviewer expects is the same model without memory beyond a short window:
