@@ -63,6 +63,17 @@ def test_synthesis_rejects_unknown_voices_and_rates():
         audio_synth.request("one", rate=20)
 
 
+def test_a_missing_espeak_names_the_install(monkeypatch):
+    import ctypes.util
+    import sys
+
+    monkeypatch.setitem(sys.modules, "espeakng_loader", None)  # the wheel is not installed
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: None)  # nor a system library
+    assert not audio_synth.available()
+    with pytest.raises(MemzooError, match=r"pip install 'memzoo\[speech\]'"):
+        audio_synth.synthesize_batch([audio_synth.request("one")])
+
+
 def test_voice_parts_share_no_variant():
     variants = {part: {v.split("+")[1] for v in voices} for part, voices in VOICES.items()}
     assert len(variants["train"]) == 79 and len(variants["validation"]) == 6 and len(variants["test"]) == 8
