@@ -1,12 +1,13 @@
 """Speech recognition with memory over audio frames, on speech made on this machine.
 
 Spoken words are synthesised with eSpeak NG (``pip install 'memzoo[speech]'``; nothing is
-downloaded) by 79 training voices; validation and test use 6 and 8 other voices. Two tasks:
+downloaded) by 77 training voices; validation and test use 6 and 8 other voices. Two tasks:
 
 - ``speech_words``: one word (ten digits, six commands) per utterance, ``classify`` head,
-  trained with ``memzoo.train``; scored by accuracy on the held-out voices next to dynamic
+  two blocks of each layer, trained with ``memzoo.train``; scored by accuracy on the held-out voices next to dynamic
   time warping nearest neighbour on the same log-mel frames (``dtw_accuracy``).
-- ``speech_digits``: 3-7 digits spoken in a row, CTC over the frames, word error rate on the
+- ``speech_digits``: 3-7 digits spoken in a row (one block of each layer, two of attention),
+  CTC over the frames, word error rate on the
   held-out voices, next to the same model with attention cut to a 4-frame sliding window.
   ``memzoo.train`` has no ``ctc`` head yet, so this example trains it with a short loop.
 
@@ -39,7 +40,7 @@ def words(layers: list[str], epochs: int, path: str | None, seed: int) -> None:
     for layer in layers:
         config = {
             "task": {"name": "speech_words", **params},
-            "model": {"layers": [layer] * (2 if "attention" in layer else 1), "d_model": 64, "mlp_ratio": 2},
+            "model": {"layers": [layer] * 2, "d_model": 64, "mlp_ratio": 2},
             "train": {
                 "epochs": epochs,
                 "num_train": len(task.corpus("train")),
@@ -114,9 +115,7 @@ def digits(layers: list[str], epochs: int, path: str | None, seed: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", choices=["words", "digits", "both"], default="both")
-    parser.add_argument(
-        "--layers", nargs="+", default=["lstm", "attention"], help="attention gets two blocks"
-    )
+    parser.add_argument("--layers", nargs="+", default=["lstm", "attention"], help="memory layers to compare")
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--path", help="a folder of WAV files + transcript.txt instead of synthesis")
     parser.add_argument("--seed", type=int, default=0)

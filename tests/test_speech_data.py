@@ -76,7 +76,7 @@ def test_a_missing_espeak_names_the_install(monkeypatch):
 
 def test_voice_parts_share_no_variant():
     variants = {part: {v.split("+")[1] for v in voices} for part, voices in VOICES.items()}
-    assert len(variants["train"]) == 79 and len(variants["validation"]) == 6 and len(variants["test"]) == 8
+    assert len(variants["train"]) == 77 and len(variants["validation"]) == 6 and len(variants["test"]) == 8
     assert not variants["train"] & variants["test"] and not variants["train"] & variants["validation"]
     assert not variants["validation"] & variants["test"]
 

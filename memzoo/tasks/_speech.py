@@ -42,7 +42,7 @@ class SpeechTask(Task):
     pad_side: ClassVar[Literal["left", "right"]] = "left"
 
     train_voices: int = Field(
-        79, ge=1, le=79, description="training voices used (of 79; 6 validation, 8 test)"
+        77, ge=1, le=77, description="training voices used (of 77; 6 validation, 8 test)"
     )
     rate: tuple[int, int] = Field((130, 210), description="speaking rate range, words per minute")
     pitch: tuple[int, int] = Field((30, 70), description="eSpeak base pitch range, 0-100")

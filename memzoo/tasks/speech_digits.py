@@ -1,6 +1,6 @@
 """``speech_digits``: connected digit strings, recognised with CTC (``ctc`` head).
 
-Shape legend: N utterances, T ``seq_len`` frames (20 ms each by default), F ``num_features``,
+Shape legend: N utterances, T ``seq_len`` frames (25 ms each by default), F ``num_features``,
 K = 11 outputs (the digits 0-9 and the CTC blank, id 10).
 
 Each utterance is a string of ``min_digits``-``max_digits`` random digits spoken in a row
@@ -12,7 +12,7 @@ convention of :mod:`memzoo.models.ctc`). The model emits a digit or the blank at
 greedy decoding merges repeats and drops blanks, and the run is scored by word error rate
 (:class:`memzoo.tasks._speech_metrics.CtcAccumulator`).
 
-Sizes by default: training ``num_train_utterances`` 1,200 from 79 voices; validation and test
+Sizes by default: training ``num_train_utterances`` 1,200 from 77 voices; validation and test
 ``held_out_utterances`` 200 each, from 6 and 8 other voices.
 
 The ablation a reviewer expects is the same model without memory beyond a short window:
@@ -60,7 +60,8 @@ class SpeechDigits(SpeechTask):
     pad_side: ClassVar[str] = "right"
     blank: ClassVar[int] = BLANK
 
-    seq_len: int = Field(192, ge=8, description="frames per example; utterances are right-padded")
+    seq_len: int = Field(192, ge=8, description="frames per example (4.8 s); utterances are right-padded")
+    frame_ms: float = Field(25.0, ge=5, le=50, description="milliseconds between frames")
     min_digits: int = Field(3, ge=1, description="fewest digits in an utterance")
     max_digits: int = Field(7, ge=1, description="most digits in an utterance")
     num_train_utterances: int = Field(1200, ge=1, description="training utterances synthesised")

@@ -9,7 +9,7 @@ zero frames, so the word ends at the last step, where the ``classify`` head read
 ``targets[n]`` is the word's index in :attr:`SpeechWords.class_names`. The model must keep
 what it heard at the start of the word until its end — short-term memory over ~30-50 frames.
 
-Sizes by default: training 16 words × 79 voices × ``repeats`` 2 = 2,528 utterances;
+Sizes by default: training 16 words × 77 voices × ``repeats`` 2 = 2,464 utterances;
 validation 16 × 6 voices × ``held_out_repeats`` 2 = 192; test 16 × 8 voices × 2 = 256.
 
 The baseline a speech reviewer expects (:meth:`SpeechWords.baseline_metrics`): dynamic time
