@@ -27,9 +27,9 @@ import torch
 
 import memzoo
 from memzoo import tasks
+from memzoo.metrics.speech import evaluate_ctc
 from memzoo.models import SequenceModel
 from memzoo.models.ctc import ctc_loss
-from memzoo.tasks._speech_metrics import evaluate_ctc
 from memzoo.tasks.speech_digits import SLIDING_WINDOW_ABLATION
 
 

@@ -16,9 +16,9 @@ import torch.nn.functional as F
 
 from memzoo import tasks
 from memzoo.data import audio_synth
+from memzoo.metrics.speech import evaluate_ctc
 from memzoo.models import SequenceModel
 from memzoo.models.ctc import ctc_loss
-from memzoo.tasks._speech_metrics import evaluate_ctc
 
 pytest.importorskip("librosa", reason="speech needs the speech extra: pip install 'memzoo[speech]'")
 if not audio_synth.available():
@@ -67,7 +67,7 @@ def words(tmp_path_factory):
     held-out voices x 2)."""
     task = tasks.build("speech_words", cache_dir=str(tmp_path_factory.mktemp("speech")))
     train, test = task.split(num_train=2464, num_test=1000, seed=0)
-    return task, train, test, task.baseline_metrics(test)["dtw_accuracy"]
+    return task, train, test, task.baseline_metrics(train, test)["dtw_accuracy"]
 
 
 @pytest.mark.slow

@@ -11,8 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from memzoo.errors import MemzooError
-from memzoo.models.ctc import ctc_loss, greedy_decode, label_lengths, targets_to_labels
-from memzoo.tasks._speech_metrics import (
+from memzoo.metrics.speech import (
     CtcAccumulator,
     dtw_distances,
     dtw_naive,
@@ -20,6 +19,7 @@ from memzoo.tasks._speech_metrics import (
     edit_distance,
     word_error_rate,
 )
+from memzoo.models.ctc import ctc_loss, greedy_decode, label_lengths, targets_to_labels
 
 
 def _edit_distance_reference(a: tuple, b: tuple) -> int:

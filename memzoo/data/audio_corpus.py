@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from memzoo.data import audio_features as af
+from memzoo.data import audio_synth
 from memzoo.errors import MemzooError
 
 ACCENTS = (
@@ -153,8 +154,6 @@ def synthesized_corpus(
     cached under ``cache_dir`` (see :func:`memzoo.data.audio_features.cached_arrays`) with
     ``name`` as the file name's prefix.
     """
-    from memzoo.data import audio_synth
-
     used = {voice for _, voice in items}
     voice_names = ALL_VOICES if used <= set(ALL_VOICES) else tuple(sorted(used))
     voice_index = {v: i for i, v in enumerate(voice_names)}

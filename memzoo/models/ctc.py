@@ -27,8 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from memzoo.errors import MemzooError
-
-IGNORE_INDEX = -100
+from memzoo.models.targets import IGNORE_INDEX
 
 
 def label_lengths(targets: torch.Tensor) -> torch.Tensor:

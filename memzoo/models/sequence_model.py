@@ -25,7 +25,8 @@ from memzoo.errors import ConfigError
 from memzoo.models.block import MemoryBlock
 from memzoo.models.generate import generate as generate_tokens
 
-HEADS = ("lm", "classify", "regress")
+HEADS = ("lm", "classify", "regress", "ctc")
+PER_POSITION_HEADS = ("lm", "ctc")  # logits at every position [B, T, K]
 
 
 class SequenceModel(nn.Module):
@@ -36,7 +37,8 @@ class SequenceModel(nn.Module):
         d_model: width of every block.
         vocab_size: number of input tokens (token-id inputs) — or
         input_dim: number of input features (real-valued inputs); exactly one is set.
-        head: one of ``"lm"``, ``"classify"``, ``"regress"``.
+        head: one of ``"lm"``, ``"classify"``, ``"regress"``, ``"ctc"`` (per-frame logits
+            with the blank as the last output, see ``memzoo.models.ctc``).
         num_outputs: size of the head (logits or regression targets); defaults to
             ``vocab_size`` for ``lm``.
         layer_options: keyword options per layer name, e.g. ``{"sliding_window": {"window": 32}}``.
@@ -122,7 +124,7 @@ class SequenceModel(nn.Module):
 
     def forward(self, x: torch.Tensor, state: list[Any] | None = None) -> tuple[torch.Tensor, list[Any]]:
         h, new_state = self.hidden(x, state)
-        if self.head_kind == "lm":
+        if self.head_kind in PER_POSITION_HEADS:
             return self.head(h), new_state  # [B, T, K]
         return self.head(h[:, -1]), new_state  # [B, K]
 

@@ -28,9 +28,13 @@ import numpy as np
 import torch
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
+from memzoo.data import audio_features as af
+from memzoo.data.audio_corpus import VOICES, FeatureSpec, Prosody, SpokenCorpus, synthesized_corpus
+from memzoo.data.audio_features import pad_frames
+from memzoo.data.audio_files import folder_fingerprint, load_wav_folder, read_transcript
 from memzoo.errors import MemzooError
 from memzoo.tasks._real_data import check_count, draw
-from memzoo.tasks.base import Task, TaskData
+from memzoo.tasks.base import DataSplits, Task, TaskData
 
 PARTS = ("train", "validation", "test")
 
@@ -103,8 +107,6 @@ class SpeechTask(Task):
         return self.num_features
 
     def _spec(self):
-        from memzoo.data.audio_corpus import FeatureSpec
-
         return FeatureSpec(self.features, self.num_features, self.frame_ms, self.sample_rate)
 
     def corpus(self, part: str):
@@ -120,8 +122,6 @@ class SpeechTask(Task):
         return self._cache[part]
 
     def _synthesised(self, part: str):
-        from memzoo.data.audio_corpus import VOICES, Prosody, synthesized_corpus
-
         voices = VOICES[part][: self.train_voices] if part == "train" else VOICES[part]
         rng = np.random.default_rng([self.data_seed, PARTS.index(part)])
         items = self._texts(part, voices, rng)
@@ -133,10 +133,6 @@ class SpeechTask(Task):
         )
 
     def _folder_parts(self) -> dict[str, Any]:
-        from memzoo.data import audio_features as af
-        from memzoo.data.audio_corpus import SpokenCorpus
-        from memzoo.data.audio_files import folder_fingerprint, load_wav_folder, read_transcript
-
         entries = read_transcript(Path(self.path) / self.transcript)
         for name, text, number in entries:
             self._check_text(text, f"{Path(self.path) / self.transcript}:{number} ({name})")
@@ -191,8 +187,6 @@ class SpeechTask(Task):
 
     def examples(self, part: str, rows=None) -> TaskData:
         """``TaskData`` of the utterances ``rows`` (default: all) of ``part``."""
-        from memzoo.data.audio_features import pad_frames
-
         corpus = self.corpus(part)
         rows = np.arange(len(corpus)) if rows is None else np.asarray(rows, dtype=np.int64)
         if len(rows) == 0:
@@ -220,6 +214,12 @@ class SpeechTask(Task):
         corpus = self.corpus("validation")
         count = len(corpus) if num_examples is None else min(num_examples, len(corpus))
         return self.examples("validation", np.arange(count))
+
+    def splits(self, num_train: int, num_validation: int, num_test: int, seed: int) -> DataSplits:
+        """Training utterances drawn with ``seed``, then the validation voices' and the test
+        voices' utterances: three disjoint sets of speakers."""
+        train, test = self.split(num_train, num_test, seed)
+        return DataSplits(train, self.validation(num_validation), test)
 
     def generate(self, num_examples: int, seed: int) -> TaskData:
         """``num_examples`` training utterances drawn with ``seed``."""

@@ -10,7 +10,7 @@ folder instead). ``inputs[n]`` holds its normalised log-mel frames **right**-pad
 frames; ``targets[n]`` holds the digits left-aligned and -100 after them (the ``ctc`` target
 convention of :mod:`memzoo.models.ctc`). The model emits a digit or the blank at every frame;
 greedy decoding merges repeats and drops blanks, and the run is scored by word error rate
-(:class:`memzoo.tasks._speech_metrics.CtcAccumulator`).
+(:class:`memzoo.metrics.speech.CtcAccumulator`).
 
 Sizes by default: training ``num_train_utterances`` 1,200 from 77 voices; validation and test
 ``held_out_utterances`` 200 each, from 6 and 8 other voices.
@@ -36,7 +36,7 @@ from pydantic import Field, model_validator
 
 from memzoo.errors import MemzooError
 from memzoo.tasks._speech import SpeechTask
-from memzoo.tasks.base import IGNORE_INDEX, TaskData
+from memzoo.tasks.base import IGNORE_INDEX
 from memzoo.tasks.registry import register_task
 from memzoo.tasks.speech_words import DIGIT_WORDS
 
@@ -115,26 +115,3 @@ class SpeechDigits(SpeechTask):
     def _slices(self, corpus, rows):
         lengths = [len(corpus.texts[i].split()) for i in rows]
         return {**super()._slices(corpus, rows), "num_digits": torch.tensor(lengths, dtype=torch.long)}
-
-    def model_metrics(self, model, test: TaskData) -> dict[str, float]:
-        """``wer`` and ``sentence_accuracy`` of greedy CTC decoding on ``test`` (per-slice WER
-        under ``wer_slices``)."""
-        from memzoo.tasks._speech_metrics import evaluate_ctc
-
-        metrics = evaluate_ctc(model, test, self.blank)
-        return {
-            "wer": metrics["wer"],
-            "sentence_accuracy": metrics["sentence_accuracy"],
-            "wer_slices": metrics["slices"],
-        }
-
-
-def transcribe(model, inputs: torch.Tensor, blank: int = BLANK) -> list[str]:
-    """Digit strings (``"3 1 4"``) a trained ``ctc`` model reads from frames ``[N, T, F]``."""
-    from memzoo.models.ctc import greedy_decode
-
-    device = next(model.parameters()).device
-    model.eval()
-    with torch.no_grad():
-        logits, _ = model(inputs.to(device))  # [N, T, K]
-    return [" ".join(str(d) for d in row) for row in greedy_decode(logits, blank)]

@@ -33,7 +33,9 @@ import numpy as np
 import torch
 from pydantic import Field, field_validator
 
+from memzoo.data import audio_features as af
 from memzoo.errors import MemzooError
+from memzoo.metrics.speech import dtw_nearest_neighbour
 from memzoo.tasks._speech import SpeechTask
 from memzoo.tasks.base import TaskData
 from memzoo.tasks.registry import register_task
@@ -93,15 +95,15 @@ class SpeechWords(SpeechTask):
         return {**super()._slices(corpus, rows), "word": self._targets([corpus.texts[i] for i in rows])}
 
     # ---- baselines ------------------------------------------------------------------------
-    def baseline_metrics(self, test: TaskData) -> dict[str, float]:
+    def baseline_metrics(self, train: TaskData, test: TaskData) -> dict[str, float]:
         """``dtw_accuracy``: dynamic-time-warping nearest neighbour over every training
         utterance (the same frames, padding removed) on the held-out ``test``; and
-        ``majority_accuracy``, always naming the most frequent word of ``test``. The DTW
+        ``majority_accuracy``, always naming the word most frequent in ``train``. The DTW
         predictions are cached beside the features."""
         if len(test) == 0:
             return {}
         predictions = self.dtw_predictions(test)
-        majority = torch.bincount(test.targets).max().item() / len(test)
+        majority = (test.targets == torch.bincount(train.targets).argmax()).float().mean().item()
         return {
             "dtw_accuracy": float((torch.from_numpy(predictions) == test.targets).float().mean()),
             "majority_accuracy": float(majority),
@@ -109,9 +111,6 @@ class SpeechWords(SpeechTask):
 
     def dtw_predictions(self, data: TaskData) -> np.ndarray:
         """``[N]`` the class of each example's DTW-nearest training utterance."""
-        from memzoo.data import audio_features as af
-        from memzoo.tasks._speech_metrics import dtw_nearest_neighbour
-
         train = self.corpus("train")
         queries = [af.trim_padding(x) for x in data.inputs.numpy()]
         if any(len(q) == 0 for q in queries):

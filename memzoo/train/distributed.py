@@ -167,5 +167,8 @@ def make_ddp_train_step(
 
 
 def _scored(targets: torch.Tensor, head: str) -> float:
-    """Positions the loss averages over: every value for regression, targets != -100 else."""
+    """What the loss averages over: every value for regression, utterances for ctc (its loss
+    is a mean over utterances), scored positions (targets != -100) else."""
+    if head == "ctc":
+        return float(targets.shape[0])
     return float(targets.numel() if head == "regress" else (targets != IGNORE_INDEX).sum())

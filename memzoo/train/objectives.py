@@ -2,7 +2,9 @@
 
 - ``lm`` (per-token logits) and ``classify`` (final-position logits): cross-entropy over
   scored positions (targets -100 are ignored) and classification metrics;
-- ``regress``: mean squared error and MAE/RMSE.
+- ``regress``: mean squared error and MAE/RMSE;
+- ``ctc``: the CTC loss of per-frame logits, the blank being the last output
+  (``memzoo.models.ctc``), scored by word error rate (``memzoo.metrics.speech``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import torch
 import torch.nn.functional as F
 
 from memzoo.metrics.classification import IGNORE_INDEX, MetricAccumulator
+from memzoo.metrics.speech import CtcAccumulator
+from memzoo.models.ctc import ctc_loss
 
 
 def training_loss(model, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -28,6 +32,8 @@ def training_loss(model, inputs: torch.Tensor, targets: torch.Tensor) -> torch.T
         logits = model.head(hidden[scored])  # [N_scored, K]
         return F.cross_entropy(logits.float(), targets[scored])
     outputs, _ = model(inputs)
+    if model.head_kind == "ctc":
+        return ctc_loss(outputs, targets, blank=outputs.shape[-1] - 1)
     if model.head_kind == "regress":
         return F.mse_loss(outputs.float(), targets.float())
     return F.cross_entropy(outputs.float(), targets, ignore_index=IGNORE_INDEX)
@@ -53,9 +59,13 @@ class RegressionAccumulator:
 
 
 def accumulator_for(head: str, num_outputs: int):
+    if head == "ctc":
+        return CtcAccumulator(blank=num_outputs - 1)
     return RegressionAccumulator() if head == "regress" else MetricAccumulator(num_outputs)
 
 
 def primary_metric(head: str) -> tuple[str, bool]:
     """The metric that picks the best checkpoint, and whether higher is better."""
+    if head == "ctc":
+        return "wer", False
     return ("mae", False) if head == "regress" else ("accuracy", True)

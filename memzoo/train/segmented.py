@@ -40,6 +40,8 @@ def make_train_step(
     only) runs the forward and loss through ``torch.compile``; the backward is compiled with
     it by AOTAutograd. The same numbers as eager up to float rounding.
     """
+    if segment_len is not None and model.head_kind == "ctc":
+        raise ConfigError("a ctc head aligns a whole utterance: leave train.segment_len unset")
     if compile and segment_len is not None:
         raise ConfigError("train.compile works on whole sequences; leave train.segment_len unset")
     if segment_len is None:
