@@ -14,6 +14,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import memzoo
 from memzoo import tasks
 from memzoo.data import audio_synth
 from memzoo.metrics.speech import evaluate_ctc
@@ -117,3 +118,34 @@ def test_ctc_models_transcribe_digit_strings_of_held_out_voices(digits, layers, 
     assert metrics["wer"] <= max_wer, (layers, metrics["wer"])
     assert metrics["sentence_accuracy"] > 0.2
     assert set(metrics["slices"]) >= {f"num_digits={n}" for n in range(3, 8)}
+
+
+@pytest.mark.slow
+def test_digit_strings_train_through_memzoo_fit_with_the_ctc_head(digits, tmp_path):
+    """The ctc head through the one run lifecycle: CTC loss, validation voices select the
+    checkpoint by WER, the held-out voices are scored once."""
+    task, _, _ = digits
+    config = {
+        "task": {
+            "name": "speech_digits",
+            "num_train_utterances": 600,
+            "held_out_utterances": 100,
+            "cache_dir": task.cache_dir,
+        },
+        "model": {"layers": ["lstm"], "d_model": 64, "mlp_ratio": 2},
+        "train": {
+            "epochs": 20,
+            "batch_size": 16,
+            "num_train": 600,
+            "num_validation": 100,
+            "num_test": 100,
+            "lr": 3e-3,
+            "weight_decay": 0.0,
+            "checkpoint": False,
+        },
+    }
+    result = memzoo.fit(config)
+    metrics = result.metrics
+    print(f"lstm via fit: WER {metrics['wer']:.3f}, validation WER {metrics['validation']['wer']:.3f}")
+    assert result.status == "completed" and metrics["wer"] <= 0.3
+    assert metrics["validation"]["wer"] <= 0.3 and 0 <= metrics["sentence_accuracy"] <= 1
