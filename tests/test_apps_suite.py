@@ -17,7 +17,7 @@ from memzoo.sweep.suites import suite_configs
 from memzoo.train import build_model, validate_config
 from memzoo.train.run_kinds import translation_config_from_run
 
-APPS = {"text_classify", "translate", "forecast", "digits", "recommend"}
+APPS = {"text_classify", "translate", "forecast", "digits", "recommend", "speech_words", "speech_digits"}
 
 
 def test_apps_suite_validates_and_covers_every_application():

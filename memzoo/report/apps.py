@@ -136,6 +136,12 @@ APP_METRICS: dict[str, tuple[AppMetric, ...]] = {
             (("markov_hr@1", "item-to-item Markov"), ("popularity_hr@1", "popularity")),
         ),
     ),
+    "speech_words": (
+        AppMetric("accuracy", "accuracy", True, (("dtw_accuracy", "DTW nearest neighbour"), _MAJORITY)),
+    ),
+    # Digit strings have no model-free baseline: the ablation is a model (a 4-frame sliding
+    # window, its own row), so the table shows the WER of every run side by side.
+    "speech_digits": (AppMetric("WER", "wer", False, ()),),
 }
 HEADER = [
     "task",

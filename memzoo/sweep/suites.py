@@ -342,6 +342,29 @@ APPS_RECOMMEND_TRAIN = {
 }
 
 
+# Speech (issue: the seed's first application): isolated words against DTW nearest neighbour
+# (stored by the task), connected digit strings with a CTC head against the ablation without
+# memory beyond 4 frames (a sliding window of 4, 100 ms). Settings of examples/speech.py.
+APPS_SPEECH_WORDS = {"name": "speech_words"}
+APPS_SPEECH_WORDS_TRAIN = {
+    "epochs": 12,
+    "num_train": 2464,
+    "num_validation": 192,
+    "num_test": 256,
+    "batch_size": 32,
+}
+APPS_SPEECH_DIGITS = {"name": "speech_digits"}
+APPS_SPEECH_DIGITS_TRAIN = {
+    "epochs": 12,
+    "num_train": 1200,
+    "num_validation": 200,
+    "num_test": 200,
+    "batch_size": 32,
+    "weight_decay": 0.0,
+}
+SPEECH_WINDOW_ABLATION = {"sliding_window": {"window": 4}}
+
+
 def _app_run(task: dict, layers: list[str], d_model: int, train: dict, **model) -> RunConfig:
     return validate_config(
         {
@@ -354,15 +377,16 @@ def _app_run(task: dict, layers: list[str], d_model: int, train: dict, **model) 
 
 @register_suite("apps")
 def apps() -> list[RunConfig]:
-    """The five applications, 18 runs, each application with a recurrent, an attention and a
-    fast-weight (deltanet) model: 8x8 digits read pixel by pixel (gru, 2 attention blocks,
-    deltanet), forecasting of sunspots and of CO2, translation (encoder-decoders), text
-    classification (the seed's attention_lstm) and next-item recommendation (lstm,
-    attention, deltanet). Each run stores its task's baselines (the strongest: logistic
-    regression on pixels, AR, TF-IDF + logistic regression, item-to-item Markov), and the
-    report says where a model loses to them. Measured (before those baselines) with ``--workers 2`` on a
-    2-core CPU shared with other work: 166 s and 200 s (the slowest run, digits with
-    deltanet, 100 s); ``train.max_seconds`` is only a safety net."""
+    """The applications, 24 runs, each with a recurrent, an attention and a fast-weight
+    (deltanet) model or, for speech digits, the 4-frame sliding-window ablation: 8x8 digits
+    read pixel by pixel, forecasting of sunspots and of CO2, translation (encoder-decoders),
+    text classification (the seed's attention_lstm), next-item recommendation, spoken words
+    (against DTW nearest neighbour) and spoken digit strings (a CTC head; WER). Each run
+    stores its task's baselines (the strongest: logistic regression on pixels, AR, TF-IDF +
+    logistic regression, item-to-item Markov, DTW), and the report says where a model loses
+    to them. Not timed since the speech runs were added (the other 18 took 166-200 s with
+    ``--workers 2`` on a shared 2-core CPU; the first speech run synthesises its corpus, about a
+    minute, then reads it from the cache)."""
     # The longest runs (digits) first, so that the two workers finish at about the same time.
     runs = [
         _app_run(
@@ -382,6 +406,18 @@ def apps() -> list[RunConfig]:
     runs += [
         _app_run(APPS_TEXT, [layer], 32, APPS_TEXT_TRAIN, mlp_ratio=2)
         for layer in ("attention_lstm", "lstm", "deltanet")
+    ]
+    runs += [
+        _app_run(APPS_SPEECH_WORDS, [layer, layer], 64, APPS_SPEECH_WORDS_TRAIN, mlp_ratio=2)
+        for layer in ("lstm", "attention", "deltanet")
+    ]
+    runs += [
+        _app_run(APPS_SPEECH_DIGITS, [layer] * depth, 64, APPS_SPEECH_DIGITS_TRAIN, mlp_ratio=2, **options)
+        for layer, depth, options in (
+            ("lstm", 1, {}),
+            ("attention", 2, {}),
+            ("sliding_window", 2, {"layer_options": SPEECH_WINDOW_ABLATION}),  # the ablation
+        )
     ]
     runs += [
         _app_run(APPS_RECOMMEND, [layer], 64, APPS_RECOMMEND_TRAIN)
