@@ -20,7 +20,7 @@ from pathlib import Path
 from memzoo.errors import ConfigError, MemzooError
 from memzoo.train import distributed
 from memzoo.train.checkpoint import CONFIG
-from memzoo.train.config import RunConfig, build_config, validate_config
+from memzoo.train.config import BaseTrainConfig, RunConfig, build_config, validate_config
 from memzoo.train.environment import resolve_device
 from memzoo.train.lifecycle import RunResult, run_lifecycle
 from memzoo.train.recipes.continual import continual_phases, run_continual
@@ -150,11 +150,7 @@ def translation_config_from_run(cfg: RunConfig) -> TranslationConfig:
                 "layer_options": m.layer_options,
             },
             "train": {
-                **{
-                    k: v
-                    for k, v in t.items()
-                    if k not in ("target_accuracy", "segment_len", "tbptt_segments", "curriculum")
-                },
+                **{k: v for k, v in t.items() if k in BaseTrainConfig.model_fields},
                 "target_chrf": 100 * t["target_accuracy"],
             },
         }
