@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from memzoo import layers as layer_registry
+from memzoo.models.seq2seq import Seq2Seq
 from memzoo.train.config import BaseTrainConfig, TaskSpec, apply_overrides, check_layer_options, validate_as
 
 
@@ -100,3 +101,20 @@ def build_translation_config(
 ) -> TranslationConfig:
     """Defaults <- ``base`` <- dotted ``key=value`` ``overrides``, validated."""
     return validate_translation_config(apply_overrides(base or {}, overrides or []))
+
+
+def build_seq2seq(model: Seq2SeqModelConfig, src_vocab_size: int, tgt_vocab_size: int) -> Seq2Seq:
+    """The ``Seq2Seq`` a model section describes, for these two vocabulary sizes (training
+    and loading build it alike)."""
+    return Seq2Seq(
+        src_vocab_size=src_vocab_size,
+        tgt_vocab_size=tgt_vocab_size,
+        d_model=model.d_model,
+        encoder_layers=model.encoder_layers,
+        decoder_layers=model.decoder_layers,
+        layer_options=model.layer_options,
+        num_heads=model.num_heads,
+        score=model.score,
+        bidirectional=model.bidirectional,
+        mlp_ratio=model.mlp_ratio,
+    )

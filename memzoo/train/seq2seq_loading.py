@@ -17,7 +17,7 @@ from memzoo.errors import MemzooError
 from memzoo.models.seq2seq import Seq2Seq
 from memzoo.tasks.translate import SOURCE_TOKENIZER_FILE, TARGET_TOKENIZER_FILE
 from memzoo.train.checkpoint import read_checkpoint
-from memzoo.train.seq2seq_config import Seq2SeqModelConfig
+from memzoo.train.seq2seq_config import Seq2SeqModelConfig, build_seq2seq
 
 
 @dataclass
@@ -45,18 +45,7 @@ def load_translator(directory: str | Path, device: str | torch.device = "cpu") -
     if meta.get("kind") != "seq2seq":
         raise MemzooError(f"{directory}: not a translation checkpoint (use memzoo.load for sequence models)")
     m = Seq2SeqModelConfig.model_validate(meta["config"]["model"])  # not the task: its file may be gone
-    model = Seq2Seq(
-        src_vocab_size=meta["src_vocab_size"],
-        tgt_vocab_size=meta["tgt_vocab_size"],
-        d_model=m.d_model,
-        encoder_layers=m.encoder_layers,
-        decoder_layers=m.decoder_layers,
-        layer_options=m.layer_options,
-        num_heads=m.num_heads,
-        score=m.score,
-        bidirectional=m.bidirectional,
-        mlp_ratio=m.mlp_ratio,
-    )
+    model = build_seq2seq(m, meta["src_vocab_size"], meta["tgt_vocab_size"])
     model.load_state_dict(weights)
     model.checkpoint_meta = meta
     return Translator(

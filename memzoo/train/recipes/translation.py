@@ -27,25 +27,14 @@ from memzoo.tasks.translate import HeldOutTexts
 from memzoo.train.optim import autocast_for
 from memzoo.train.recipe import Recipe
 from memzoo.train.seq2seq_config import TranslationConfig
+from memzoo.train.seq2seq_config import build_seq2seq as build_from_section
 
 NUM_EXAMPLES = 5  # held-out translations kept in the metrics, to show
 
 
 def build_seq2seq(config: TranslationConfig, task) -> Seq2Seq:
     """The model ``config`` describes, sized for ``task``'s two vocabularies."""
-    m = config.model
-    return Seq2Seq(
-        src_vocab_size=task.input_vocab_size,
-        tgt_vocab_size=task.output_vocab_size,
-        d_model=m.d_model,
-        encoder_layers=m.encoder_layers,
-        decoder_layers=m.decoder_layers,
-        layer_options=m.layer_options,
-        num_heads=m.num_heads,
-        score=m.score,
-        bidirectional=m.bidirectional,
-        mlp_ratio=m.mlp_ratio,
-    )
+    return build_from_section(config.model, task.input_vocab_size, task.output_vocab_size)
 
 
 @torch.no_grad()
