@@ -52,7 +52,7 @@ def words(layers: list[str], epochs: int, path: str | None, seed: int) -> None:
             },
         }
         start = time.time()
-        result = memzoo.train(config, progress=False)
+        result = memzoo.fit(config, progress=False)
         m = result.metrics
         worst = min(m["slices"].items(), key=lambda kv: kv[1]) if m.get("slices") else None
         print(

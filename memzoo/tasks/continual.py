@@ -5,7 +5,7 @@ Shape legend: N examples, T ``seq_len`` = the longer of the two tasks' lengths.
 ``continual`` names two registered tasks, ``task_a`` and ``task_b`` (each ``{"name": ...,
 **params}``). ``memzoo.train`` trains a ``continual`` config phase after phase — A, then B
 starting from A's weights — and records the accuracy on A before and after learning B
-(:mod:`memzoo.train.continual`: ``accuracy_a_before``, ``accuracy_a_after``,
+(:mod:`memzoo.train.recipes.continual`: ``accuracy_a_before``, ``accuracy_a_after``,
 ``accuracy_b``, ``retention``, ``forgetting``).
 
 The model must take both tasks' tokens, so its vocabularies are the larger of the two. The

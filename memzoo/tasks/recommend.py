@@ -230,7 +230,7 @@ class Recommend(Task):
         """``num_examples`` training examples drawn with ``seed``."""
         return self.split(num_examples, 0, seed)[0]
 
-    # ---- what a run stores beyond accuracy (memzoo.train.task_metrics) -------------------
+    # ---- what a run stores beyond accuracy (the Task hooks) ------------------------------
     def baseline_metrics(self, train: TaskData, test: TaskData) -> dict[str, float]:
         """Two model-free rankings of every item for the held-out users ``test``
         (``memzoo.metrics.ranking``), each as ``<name>_hr@1`` (compares with the run's

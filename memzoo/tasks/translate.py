@@ -16,7 +16,7 @@ their own vocabularies (``input_vocab_size``, ``output_vocab_size``).
   (``<eos>`` counted) are left out of both parts (counted in :attr:`Translate.dropped_pairs`).
 
 This task trains an encoder-decoder, so it has its own trainer
-(:func:`memzoo.train.seq2seq_trainer.train_translation`, ``memzoo translate``);
+(``memzoo.fit`` of a translation config, ``memzoo translate``);
 :meth:`Translate.translation_split` gives it the data with the reference texts.
 
 >>> task = Translate(seq_len=10)
