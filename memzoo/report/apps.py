@@ -277,9 +277,13 @@ def applications(data: ReportData) -> str | None:
 
 
 def _legend() -> str:
+    def against(spec: AppMetric) -> str:
+        if not spec.baselines:  # e.g. speech digits: the ablation is a model, in its own row
+            return "no model-free baseline; compare the runs' rows (the ablation is a run)"
+        return "against " + " / ".join(label for _, label in spec.baselines)
+
     items = "".join(
-        f"<li><b>{esc(task)}</b>: {esc(spec.label)} against "
-        f"{esc(' / '.join(label for _, label in spec.baselines))}</li>"
+        f"<li><b>{esc(task)}</b>: {esc(spec.label)} {esc(against(spec))}</li>"
         for task, specs in APP_METRICS.items()
         for spec in specs
     )
