@@ -385,9 +385,8 @@ def apps() -> list[RunConfig]:
     (against DTW nearest neighbour) and spoken digit strings (a CTC head; WER). Each run
     stores its task's baselines (the strongest: logistic regression on pixels, AR, TF-IDF +
     logistic regression, item-to-item Markov, DTW), and the report says where a model loses
-    to them. Not timed since the speech runs were added (the other 18 took 166-200 s with
-    ``--workers 2`` on a shared 2-core CPU; the first speech run synthesises its corpus, about a
-    minute, then reads it from the cache)."""
+    to them. Measured with ``--workers 2`` on 2 cores: 3 min 5 s with the speech corpora
+    already cached (the first speech run synthesises its corpus, about a minute)."""
     # The longest runs (digits) first, so that the two workers finish at about the same time.
     runs = [
         _app_run(
