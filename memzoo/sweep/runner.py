@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import sqlite3
 import threading
 import time
 import uuid
@@ -104,8 +105,8 @@ class _Heartbeat:
         while not self._stopped.wait(lease.ttl / 4):
             try:
                 store.renew(lease)
-            except Exception:  # a busy database now: the next beat tries again
-                pass
+            except (MemzooError, sqlite3.Error):  # a busy database now: the next beat tries again
+                continue
 
     def stop(self) -> None:
         self._stopped.set()

@@ -18,6 +18,7 @@ Order of calls, each once unless said::
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from typing import Any
 import torch
 
 
-class Recipe:
+class Recipe(abc.ABC):
     """Base class of the run kinds. Subclasses set the attributes and override the methods."""
 
     #: record fields
@@ -40,8 +41,10 @@ class Recipe:
     model: torch.nn.Module
 
     def prepare(self) -> None:
-        """Load or generate the data (errors here leave nothing stored)."""
+        """Load or generate the data (errors here leave nothing stored); default: nothing."""
+        return None
 
+    @abc.abstractmethod
     def build_model(self, device: torch.device) -> torch.nn.Module:
         raise NotImplementedError
 
@@ -49,13 +52,16 @@ class Recipe:
         """Bytes of memory state one sequence holds at the task's length."""
         return None
 
+    @abc.abstractmethod
     def steps_per_epoch(self) -> int:
         raise NotImplementedError
 
+    @abc.abstractmethod
     def batches(self, epoch: int, generator: torch.Generator) -> Iterable[Any]:
         """One epoch's batches, in the order ``generator`` draws (1-based ``epoch``)."""
         raise NotImplementedError
 
+    @abc.abstractmethod
     def train_step(self, batch: Any) -> torch.Tensor:
         """Forward and backward of one batch; the (global mean) loss."""
         raise NotImplementedError
@@ -72,10 +78,12 @@ class Recipe:
         """What a curve point records beyond losses and validation metrics."""
         return {}
 
+    @abc.abstractmethod
     def validate(self) -> dict[str, Any]:
         """Metrics of the current model on the validation set."""
         raise NotImplementedError
 
+    @abc.abstractmethod
     def test(self) -> dict[str, Any]:
         """Metrics of the current (selected) model on the test set, and what the task adds
         about it (baselines, per-distance accuracy, application metrics)."""
@@ -86,4 +94,6 @@ class Recipe:
         return {}
 
     def save_artifacts(self, directory: Path) -> None:
-        """Files that prediction needs beside the weights (tokenizers, class names)."""
+        """Files that prediction needs beside the weights (tokenizers, class names); default:
+        none."""
+        return None
