@@ -12,7 +12,7 @@ from memzoo import layers as layer_registry
 from memzoo.cli.app import app
 from memzoo.errors import ConfigError
 from memzoo.results import DEFAULT_DB, ResultsStore
-from memzoo.speed.run import MODES, SpeedSettings, run_speed
+from memzoo.speed.run import DEFAULT_MODES, MODES, SpeedSettings, run_speed
 
 DEFAULT_LAYERS = "attention,sliding_window,lstm,linear_attention,deltanet,gated_deltanet,mlstm"
 
@@ -34,7 +34,12 @@ def speed_command(
     batch_size: int = typer.Option(8, "--batch-size", min=1),
     d_model: int = typer.Option(256, "--d-model", min=1),
     positions: str = typer.Option("1,4096", "--positions", help="Decode-step positions."),
-    modes: str = typer.Option(",".join(MODES), "--modes", help="Any of fwd,fwdbwd,step,generate,train_step."),
+    modes: str = typer.Option(
+        ",".join(DEFAULT_MODES),
+        "--modes",
+        help="Any of " + ",".join(MODES) + " (train_step_compiled: torch.compile against eager, "
+        "compiles for minutes, so not a default).",
+    ),
     repeats: int = typer.Option(5, "--repeats", min=1, help="Timed repeats (median)."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
     db: str = typer.Option(DEFAULT_DB, "--db", help="Results database for the rows."),

@@ -5,14 +5,18 @@ For each layer and sequence length it measures (median of ``repeats`` after ``wa
 - ``fwd``: forward tokens/s on ``[B, T, D]`` inputs, no autograd;
 - ``fwdbwd``: forward + backward tokens/s;
 - ``step``: the latency of decoding one token at position ``p`` (the state holds ``p - 1``
-  tokens) for each ``p`` in ``decode_positions``; tokens/s is ``B / latency``.
+  tokens) for each ``p`` in ``decode_positions``; tokens/s is ``B / latency``. ``attention``'s
+  step is timed against a preallocated-KV-buffer decode step (``ratio_vs_reference`` =
+  reference latency ÷ layer latency);
+- ``train_step`` / ``train_step_compiled``: a whole training step of a small language model,
+  eager, and compiled against eager (``train_step.py``; the compiled mode is not a default).
 
 In the same run it measures a matrix-multiply peak (FLOP/s) for the model-FLOP utilisation
 (FLOPs counted by ``torch.utils.flop_counter``) and each layer's reference
-(``speed_references.py``), reporting ``ratio_vs_reference`` = layer ÷ reference tokens/s, so
+(``references.py``), reporting ``ratio_vs_reference`` = layer ÷ reference tokens/s, so
 the ratios hold on a noisy machine. A fast-weight layer also gets rows ``"<name>/op"``: its
-chunked op alone against the op's naive recurrence (``speed_ops.py``). Timing primitives are
-in ``speed_timing.py``. This is a benchmark, not a test: nothing is asserted.
+chunked op alone against the op's naive recurrence (``ops.py``). Timing primitives are
+in ``timing.py``. This is a benchmark, not a test: nothing is asserted.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import torch
 from memzoo import layers as layer_registry
 from memzoo.speed.generation import generation_rows
 from memzoo.speed.ops import op_rows
-from memzoo.speed.references import reference_for
+from memzoo.speed.references import decode_reference_for, reference_for
 from memzoo.speed.timing import (
     forward_backward,
     forward_only,
@@ -36,9 +40,11 @@ from memzoo.speed.timing import (
     paired_median_seconds,
     timed_row,
 )
-from memzoo.speed.train_step import train_step_rows
+from memzoo.speed.train_step import compiled_train_step_rows, train_step_rows
 
-MODES = ("fwd", "fwdbwd", "step", "generate", "train_step")
+#: every mode; ``train_step_compiled`` is left out of the default run (compiling takes minutes)
+MODES = ("fwd", "fwdbwd", "step", "generate", "train_step", "train_step_compiled")
+DEFAULT_MODES = ("fwd", "fwdbwd", "step", "generate", "train_step")
 GENERATION_PROMPT, GENERATION_NEW_TOKENS = 1024, 256  # the generation rows: prompt + new tokens, B=1
 
 
@@ -49,7 +55,7 @@ class SpeedSettings:
     batch_size: int = 8
     d_model: int = 256
     decode_positions: list[int] = field(default_factory=lambda: [1, 4096])
-    modes: list[str] = field(default_factory=lambda: list(MODES))
+    modes: list[str] = field(default_factory=lambda: list(DEFAULT_MODES))
     repeats: int = 5
     warmup: int = 2
     device: str = "cpu"
@@ -93,39 +99,82 @@ def _timed_pairs(name, module, reference, settings, device, peak) -> Iterator[di
             yield timed_row(name, seq_len, mode, fns, settings, device, peak, uncounted)
 
 
-def _step_rows(name, layer, settings, device) -> Iterator[dict]:
+def _step_rows(name, layer, settings, device, options=None) -> Iterator[dict]:
     """Decode latency of one token at each position in ``decode_positions``.
 
     The states for every position are built first, then the steps are timed in alternation
     (like the references), so that the ratio between positions holds on a noisy machine.
     Each timed step continues from the state the previous step at that position returned, as
     decoding does (a chain, so a cache may append in place); the few extra tokens this adds
-    to a position are negligible next to it."""
-    x = torch.randn(settings.batch_size, 1, settings.d_model, device=device)
-    states = []
+    to a position are negligible next to it.
+
+    A layer with a decode reference (``attention``: a preallocated KV buffer, see
+    ``references.py``) has the reference's step at the same position timed right after its
+    own; the row's ``ratio_vs_reference`` is reference latency ÷ layer latency (> 1: memzoo
+    is faster). The reference's buffer holds random keys/values for the prefix (same cost)."""
+    batch, d_model = settings.batch_size, settings.d_model
+    x = torch.randn(batch, 1, d_model, device=device)
+    repeats = max(settings.repeats, 9)
+    reference = decode_reference_for(name, d_model, options or {})
+    label, ref_module = reference if reference is not None else (None, None)
+    if ref_module is not None:
+        ref_module = ref_module.to(device)
+    states, buffers = [], []
     with torch.no_grad():
         for position in settings.decode_positions:
-            state = layer.init_state(settings.batch_size, device=device)
+            state = layer.init_state(batch, device=device)
             if position > 1:
-                prefix = torch.randn(settings.batch_size, position - 1, settings.d_model, device=device)
+                prefix = torch.randn(batch, position - 1, d_model, device=device)
                 _, state = layer(prefix, state)
             states.append(state)
+            if ref_module is not None:  # room for the prefix and every warm-up and timed step
+                buffer = ref_module.allocate(batch, position + settings.warmup + repeats, device=device)
+                buffer.k.normal_()
+                buffer.v.normal_()
+                buffer.length = position - 1
+                buffers.append(buffer)
         chains = list(states)
 
         def step_at(i: int) -> None:
             _, chains[i] = layer(x, chains[i])
 
-        steps = [functools.partial(step_at, i) for i in range(len(chains))]
-        seconds = paired_median_seconds(steps, max(settings.repeats, 9), settings.warmup, device)
-    for position, latency in zip(settings.decode_positions, seconds):
-        yield {
+        steps = []
+        for i in range(len(chains)):
+            steps.append(functools.partial(step_at, i))
+            if ref_module is not None:
+                steps.append(functools.partial(ref_module.step, x, buffers[i]))
+        seconds = paired_median_seconds(steps, repeats, settings.warmup, device)
+    per_position = 2 if ref_module is not None else 1
+    for i, position in enumerate(settings.decode_positions):
+        latency = seconds[per_position * i]
+        row = {
             "layer": name,
             "seq_len": position,
             "mode": "step",
-            "tokens_per_s": settings.batch_size / latency,
+            "tokens_per_s": batch / latency,
             "state_bytes": layer.state_size(position),
-            "extra": {"latency_ms": 1000 * latency},
+            "extra": {"latency_ms": 1000 * latency, "reference": label},
         }
+        if ref_module is not None:
+            ref_latency = seconds[per_position * i + 1]
+            row["ratio_vs_reference"] = ref_latency / latency
+            row["extra"]["reference_latency_ms"] = 1000 * ref_latency
+        yield row
+
+
+def _report(progress: Callable[[str], None] | None, row: dict) -> None:
+    """One progress line for a measured row: tokens/s (and latency for a decode step), then the
+    ratio to its reference when it has one."""
+    if progress is None:
+        return
+    ratio, extra = row.get("ratio_vs_reference"), row["extra"]
+    where = f"pos={row['seq_len']}" if row["mode"] == "step" else f"T={row['seq_len']}"
+    line = f"{row['layer']} {where} {row['mode']}: {row['tokens_per_s']:,.0f} tokens/s"
+    if "latency_ms" in extra:
+        line += f", {extra['latency_ms']:.3f} ms"
+    if ratio is not None:
+        line += f", {ratio:.2f}x {extra.get('reference')}"
+    progress(line)
 
 
 def run_speed(settings: SpeedSettings, progress: Callable[[str], None] | None = None) -> list[dict]:
@@ -153,20 +202,22 @@ def run_speed(settings: SpeedSettings, progress: Callable[[str], None] | None = 
             row["state_bytes"] = layer.state_size(row["seq_len"])
             row["extra"].setdefault("reference", label)
             layer_rows.append(row)
-            if progress:  # one line per measurement: a T=4096 naive reference takes minutes
-                ratio = row.get("ratio_vs_reference")
-                progress(
-                    f"{row['layer']} T={row['seq_len']} {row['mode']}: {row['tokens_per_s']:,.0f} tokens/s"
-                    + (f", {ratio:.2f}x {row['extra']['reference']}" if ratio is not None else "")
-                )
+            _report(progress, row)  # one line per measurement: a T=4096 naive reference takes minutes
         if "step" in settings.modes:
-            steps = list(_step_rows(name, layer, settings, device))
+            steps = list(_step_rows(name, layer, settings, device, options))
             first = steps[0]["extra"]["latency_ms"]
             for row in steps:
                 row["extra"]["vs_first_position"] = row["extra"]["latency_ms"] / first
+                _report(progress, row)
             layer_rows += steps
         if "train_step" in settings.modes:  # the whole model's training step, optimiser included
-            layer_rows += list(train_step_rows(name, settings, device, peak))
+            for row in train_step_rows(name, settings, device, peak):
+                _report(progress, row)
+                layer_rows.append(row)
+        if "train_step_compiled" in settings.modes:  # the same, compiled against eager
+            for row in compiled_train_step_rows(name, settings, device, peak, progress):
+                _report(progress, row)
+                layer_rows.append(row)
         rows += layer_rows
     if "generate" in settings.modes:  # prompt in parallel form, then one token at a time
         if progress:
