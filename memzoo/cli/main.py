@@ -12,7 +12,15 @@ import sys
 import torch
 import typer
 
-from memzoo.cli import bench_cmd, layers_cmd, speed_cmd, tasks_cmd, train_cmd, translate_cmd  # noqa: F401  (registers)
+from memzoo.cli import (  # noqa: F401  (registers)
+    bench_cmd,
+    layers_cmd,
+    profile_cmd,
+    speed_cmd,
+    tasks_cmd,
+    train_cmd,
+    translate_cmd,
+)
 from memzoo.cli.app import app, fail  # noqa: F401  (fail: re-exported)
 from memzoo.errors import MemzooError
 

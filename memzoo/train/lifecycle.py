@@ -40,12 +40,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.profiler import record_function
 
 from memzoo.results.record import RunRecord, config_hash
 from memzoo.train.checkpoint import read_checkpoint, save_checkpoint
 from memzoo.train.distributed import Distributed
 from memzoo.train.environment import git_revision
 from memzoo.train.optim import apply_update, make_optimizer, warmup_cosine
+from memzoo.train.phases import FORWARD_BACKWARD, OPTIMIZER, labelled_batches
 from memzoo.train.progress import EpochProgress
 from memzoo.train.recipe import Recipe
 from memzoo.train.resume import ResumePoint, load_resume_point, save_resume_point
@@ -134,6 +136,23 @@ class _Selection:
         return True
 
 
+def train_batch(
+    recipe: Recipe, model, optimizer, scheduler, grad_clip: float, batch
+) -> tuple[torch.Tensor, bool]:
+    """One optimiser step on ``batch``: zero_grad, the recipe's forward and backward, then, if
+    the loss is finite, the clipped update (a non-finite loss leaves the weights as they were).
+    Returns the loss and whether it was finite. The phases carry the profiler labels of
+    :mod:`memzoo.train.phases`."""
+    optimizer.zero_grad(set_to_none=True)
+    with record_function(FORWARD_BACKWARD):
+        loss = recipe.train_step(batch)
+    finite = bool(torch.isfinite(loss))
+    if finite:
+        with record_function(OPTIMIZER):
+            apply_update(model, optimizer, scheduler, grad_clip)
+    return loss, finite
+
+
 def run_lifecycle(
     recipe: Recipe,
     tc,
@@ -193,18 +212,16 @@ def _run(recipe, tc, record, store, progress, resumed, resumed_weights, dctx, de
             model.train()
             sums: dict[str | None, list[float]] = {}
             stop_reason = None
-            for batch in recipe.batches(epoch, order_gen):
-                optimizer.zero_grad(set_to_none=True)
-                loss = recipe.train_step(batch)
+            for batch in labelled_batches(recipe.batches(epoch, order_gen)):  # profiler labels: phases.py
+                loss, finite = train_batch(recipe, model, optimizer, scheduler, tc.grad_clip, batch)
                 step += 1
-                if not torch.isfinite(loss):
+                if not finite:
                     record.status = "diverged"
                     record.error = (
                         f"non-finite loss {loss.item()}{recipe.describe_batch(batch)} at step {step} "
                         f"(epoch {epoch})"
                     )
                     break
-                apply_update(model, optimizer, scheduler, tc.grad_clip)
                 value = loss.item()
                 for key in {None, recipe.loss_key(batch)}:
                     total = sums.setdefault(key, [0.0, 0])
