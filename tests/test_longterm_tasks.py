@@ -127,7 +127,8 @@ def test_cross_segment_recall_invariants(params, seed):
         scored = [t for t in range(task.seq_len) if targets[t] != IGNORE]
         assert scored == list(range(2 * k + g, task.seq_len, 2))
         for t in scored:
-            assert targets[t] == answer[inputs[t]] == inputs[t + 1]
+            assert targets[t] == answer[inputs[t]]
+            assert inputs[t + 1] == 0, "the input never shows an answer (no recall by elimination)"
             assert t - inputs.index(inputs[t]) >= g + 2, "a query lies >= distance after its pair"
 
 
@@ -137,13 +138,17 @@ def test_cross_segment_recall_invariants(params, seed):
     extra=st.integers(0, 30),
     separate=st.booleans(),
     u=st.integers(1, 9),
+    shown=st.booleans(),
     seed=st.integers(0, 999),
 )
-def test_cross_segment_recall_separate_distractors_and_distance_range(params, extra, separate, u, seed):
+def test_cross_segment_recall_separate_distractors_and_distance_range(
+    params, extra, separate, u, shown, seed
+):
     """Distances drawn from [distance, max_distance], each row padded after its queries;
-    separate distractors come only from [V, V + U) and are never scored."""
+    separate distractors come only from [V, V + U) and are never scored; with answers_shown
+    the token after each query is its answer, otherwise a blank."""
     lo = params["distance"]
-    more = dict(max_distance=lo + extra)
+    more = dict(max_distance=lo + extra, answers_shown=shown)
     if separate:
         more.update(distractors="separate", distractor_vocab_size=u)
     task = tasks.build("cross_segment_recall", **params, **more)
@@ -165,7 +170,8 @@ def test_cross_segment_recall_separate_distractors_and_distance_range(params, ex
         answer = dict(zip(keys, values))
         scored = [t for t in range(task.seq_len) if targets[t] != IGNORE]
         assert scored == list(range(2 * k + g, 4 * k + g, 2))
-        assert all(targets[t] == answer[inputs[t]] == inputs[t + 1] for t in scored)
+        assert all(targets[t] == answer[inputs[t]] for t in scored)
+        assert [inputs[t + 1] for t in scored] == ([targets[t] for t in scored] if shown else [0] * k)
 
 
 def test_cross_segment_recall_range_covers_several_segment_writes_and_sweeps_exactly():
@@ -419,8 +425,12 @@ def test_longterm_suite_runs_every_layer_on_every_probe():
     }
     recall_configs = [c for c in configs if c.task.name == "cross_segment_recall"]
     recall = recall_configs[0].task.build()
-    assert recall.test_distances == (64, 256, 1024, 2048) and recall.segment_len == 64
+    assert recall.test_distances == (64, 256, 512, 1024, 2048) and recall.segment_len == 64
     assert recall.distractors == "separate" and recall.max_distance > recall.distance
+    assert not recall.answers_shown  # no recall by elimination
+    # training covers distances inside the window (the layers' attention learns to bind there)
+    # and several segment writes
+    assert recall.distance < 32 and recall.max_distance >= 4 * recall.segment_len
     # Each long-term layer also runs with its memory off, and every recall row has 2 seeds.
     ablations = [c for c in recall_configs if c.model.reset_long_term_memory]
     assert {c.model.layers[1] for c in ablations} == {"memory_tokens", "knn", "neural_memory"}
