@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import statistics
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from memzoo.report.data import accuracy, layer_label, number
@@ -84,13 +85,15 @@ def cell_key(run: RunRecord) -> str:
     return json.dumps([config, run.task, run.layers, run.state_bytes], sort_keys=True, default=str)
 
 
-def result_cells(runs: list[RunRecord]) -> list[Cell]:
-    """The cells of the runs that count (finished, not truncated, with a test accuracy)."""
+def result_cells(runs: list[RunRecord], labels: Mapping[str, str] | None = None) -> list[Cell]:
+    """The cells of the runs that count (finished, not truncated, with a test accuracy).
+    ``labels`` (``{run_id: label}``, e.g. ``ReportData.run_labels``) names each cell; by
+    default its layer combination."""
     scored = [r for r in runs if r.status in RESULT_STATUSES and accuracy(r) is not None]
     by_key: dict[str, list[RunRecord]] = {}
     for run in scored:
         by_key.setdefault(cell_key(run), []).append(run)
-    return [_cell(group) for group in by_key.values()]
+    return [_cell(group, labels or {}) for group in by_key.values()]
 
 
 def _lr(run: RunRecord) -> float | None:
@@ -98,7 +101,7 @@ def _lr(run: RunRecord) -> float | None:
     return number(train.get("lr")) if isinstance(train, dict) else None
 
 
-def _cell(runs: list[RunRecord]) -> Cell:
+def _cell(runs: list[RunRecord], labels: Mapping[str, str]) -> Cell:
     by_lr: dict[float | None, list[RunRecord]] = {}
     for run in runs:
         by_lr.setdefault(_lr(run), []).append(run)
@@ -112,7 +115,7 @@ def _cell(runs: list[RunRecord]) -> Cell:
     picked = by_lr[lr]
     return Cell(
         task=runs[0].task,
-        label=layer_label(runs[0].layers),
+        label=labels.get(runs[0].run_id) or layer_label(runs[0].layers),
         runs=picked,
         lr=lr,
         lrs=sorted(x for x in by_lr if x is not None),

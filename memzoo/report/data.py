@@ -8,6 +8,7 @@ through :func:`esc` or :func:`html_table`, which escape it.
 
 from __future__ import annotations
 
+import functools
 import html
 import math
 from collections import defaultdict
@@ -15,6 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from memzoo.report.variants import layer_label, run_labels
 from memzoo.results.record import RunRecord
 from memzoo.results.store import RESULT_STATUSES, ResultsStore
 
@@ -37,9 +39,18 @@ class ReportData:
         """Runs that finished with a finite final ``accuracy``: the points of every plot."""
         return [r for r in self.runs if r.status in RESULT_STATUSES and accuracy(r) is not None]
 
+    @functools.cached_property
+    def run_labels(self) -> dict[str, str]:
+        """``{run_id: label}``: the layer combination, with the model settings that tell apart
+        runs of one task and layer combination (an ablation; see :mod:`memzoo.report.variants`)."""
+        return run_labels(self.runs)
+
+    def label(self, run: RunRecord) -> str:
+        return self.run_labels.get(run.run_id) or layer_label(run.layers)
+
     def labels(self) -> list[str]:
-        """Every layer-combination label, sorted: the fixed order of colours and columns."""
-        return sorted({layer_label(r.layers) for r in self.runs})
+        """Every run label, sorted: the fixed order of colours and columns."""
+        return sorted({self.label(r) for r in self.runs})
 
 
 class Section(NamedTuple):
@@ -48,19 +59,6 @@ class Section(NamedTuple):
     id: str
     title: str
     render: Callable[[ReportData], str | None]
-
-
-def layer_label(layers: Sequence[str]) -> str:
-    """The name of a layer combination: layers joined with '+', one name if all equal.
-
-    >>> layer_label(["attention", "attention"]), layer_label(["gru", "attention"])
-    ('attention', 'gru+attention')
-    """
-    if not layers:
-        return "(no layers)"
-    if len(set(layers)) == 1:
-        return layers[0]
-    return "+".join(layers)
 
 
 def number(value: Any) -> float | None:

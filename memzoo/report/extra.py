@@ -20,7 +20,6 @@ from memzoo.report.data import (
     esc,
     group,
     html_table,
-    layer_label,
     number,
 )
 from memzoo.report.plots import (
@@ -134,7 +133,7 @@ def extra_metrics(data: ReportData) -> str | None:
     scalars: list[tuple[tuple[str, str, str], float]] = []
     series: list[tuple[tuple[str, str], tuple[str, list[tuple[float, float]]]]] = []
     for r in finished:
-        label = layer_label(r.layers)
+        label = data.label(r)
         for name, value in r.metrics.items():
             if name == "accuracy":
                 continue
@@ -178,4 +177,21 @@ def extra_metrics(data: ReportData) -> str | None:
             ax.set_ylabel(name)
             legend(ax)
         parts.append(f"<h3>{esc(name)}</h3>" + figure_html(fig, f"{name} (mean over runs)"))
+        parts.append(_series_table(by_task))
     return "".join(parts)
+
+
+def _series_table(by_task: dict[str, list[tuple[str, list[tuple[float, float]]]]]) -> str:
+    """The numbers behind a series figure: a row per (task, label), a column per x, each
+    cell the mean over runs (n); so a reader can quote them."""
+    xs = sorted({x for lines in by_task.values() for _, points in lines for x, _ in points})
+    rows = []
+    for task, lines in sorted(by_task.items()):
+        cells = group(((label, x), y) for label, points in lines for x, y in points)
+        for label in sorted({lb for lb, _ in cells}):
+            row = [task, label]
+            for x in xs:
+                ys = cells.get((label, x))
+                row.append(f"{sum(ys) / len(ys):.4g} (n={len(ys)})" if ys else "–")
+            rows.append(row)
+    return html_table(["task", "layers", *(f"{x:g}" for x in xs)], rows)

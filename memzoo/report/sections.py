@@ -20,7 +20,6 @@ from memzoo.report.data import (
     esc,
     group,
     html_table,
-    layer_label,
     number,
     task_setting,
 )
@@ -59,7 +58,7 @@ def runs_table(data: ReportData) -> str:
                 r.run_id,
                 r.suite,
                 r.task,
-                layer_label(r.layers),
+                data.label(r),
                 accuracy(r),
                 r.state_bytes,
                 r.params,
@@ -102,7 +101,7 @@ def _by_validation(cells: list[Cell]) -> Cell:
 def accuracy_by_task(data: ReportData) -> str | None:
     """Pivot table (task x layer combination) of test accuracy, mean ± std over seeds at the
     learning rate picked on validation, and a grouped bar chart of the means."""
-    all_cells = result_cells(data.runs)
+    all_cells = result_cells(data.runs, data.run_labels)
     if not all_cells:
         return None
     grouped = group(((task_label(c), c.label), c) for c in all_cells)
@@ -147,7 +146,7 @@ def accuracy_vs_length(data: ReportData) -> str | None:
     colors = color_map(data.labels())
     parts = []
     for key, axis_name in LENGTH_SETTINGS:
-        points = [(c, task_setting(c.runs[0], key)) for c in result_cells(data.runs)]
+        points = [(c, task_setting(c.runs[0], key)) for c in result_cells(data.runs, data.run_labels)]
         points = [(c, x) for c, x in points if x is not None]
         if not points:
             continue
@@ -183,7 +182,7 @@ def recall_vs_state(data: ReportData) -> str | None:
     """Zoology's headline figure: accuracy against memory-state bytes (log x), a line per
     layer combination through its best accuracy at each state size, a panel per task, the
     0.99 target dashed; then a table of the smallest state at which each layer reaches it."""
-    points = [c for c in result_cells(data.runs) if (c.state_bytes or 0) > 0]
+    points = [c for c in result_cells(data.runs, data.run_labels) if (c.state_bytes or 0) > 0]
     if not points:
         return None
     colors = color_map(data.labels())
@@ -254,7 +253,7 @@ def learning_curves(data: ReportData) -> str | None:
     fig, axes = subplots(len(by_task), width=3.8, height=2.8)
     for ax, (task, entries) in zip(axes, sorted(by_task.items())):
         for r, pts in entries:
-            label = layer_label(r.layers)
+            label = data.label(r)
             ax.plot(
                 [e for e, _ in pts],
                 [a for _, a in pts],

@@ -26,7 +26,7 @@ def _named(cells: list[Cell]) -> str:
 
 def summary(data: ReportData) -> str | None:
     """An HTML list: one sentence per task setting, then what was left out and why."""
-    cells = result_cells(data.runs)
+    cells = result_cells(data.runs, data.run_labels)
     if not cells:
         return None
     items = []
