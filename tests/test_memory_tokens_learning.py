@@ -59,11 +59,11 @@ def test_memory_tokens_recall_beyond_the_sliding_window():
     only guess. Memory tokens written at the end of the pairs' segment and rewritten at the
     next one carry them to the queries.
 
-    Measured (seeds 0-2, on a contended 2-core machine): 0.65-0.70 against 0.06 for the
-    window. The per-query accuracies (first query ~0.5, second ~0.9) show a memory that
-    holds the *set* of values but binds them to their keys only partly: the write tokens
-    pool the pairs instead of each taking one."""
+    Measured (seed 0, answers hidden in the queries, 2 idle-ish cores): 0.48 against 0.04
+    for the window. (With the answers shown, as the task did before, seeds 0-2 gave
+    0.65-0.70: about half of that came from answering the second query by elimination.)
+    The assertion leaves room for float differences between machines: 0.3 is 5x chance."""
     baseline = recall_at_distance("sliding_window")
     memory = recall_at_distance("memory_tokens")
     assert baseline < 2.5 * CHANCE, baseline
-    assert memory > 0.4 and memory > baseline + 0.3, (memory, baseline)
+    assert memory > 0.3 and memory > baseline + 0.25, (memory, baseline)
