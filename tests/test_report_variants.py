@@ -39,6 +39,14 @@ def runs() -> list[RunRecord]:
         run("on0", 0, 1.0, 1.0),
         run("on1", 1, 0.98, 0.99),
         run("off0", 0, 0.06, 0.07, reset_long_term_memory=True),
+        run(
+            "nope",
+            0,
+            0.5,
+            0.5,
+            reset_long_term_memory=False,
+            layer_options={"knn": {"capacity": 1024, "rope": False}},
+        ),
         run("off1", 1, 0.07, 0.06, reset_long_term_memory=True),
     ]
 
@@ -46,7 +54,11 @@ def runs() -> list[RunRecord]:
 def test_the_ablation_is_its_own_cell_with_its_own_label():
     data = ReportData(runs=runs())
     cells = {c.label: c for c in result_cells(data.runs, data.run_labels)}
-    assert set(cells) == {"sliding_window+knn", "sliding_window+knn (memory reset every segment)"}
+    assert set(cells) == {
+        "sliding_window+knn",
+        "sliding_window+knn (memory reset every segment)",
+        "sliding_window+knn (layer_options.knn.rope=False)",  # a False option is a variant too
+    }
     assert cells["sliding_window+knn"].test == [1.0, 0.98]
     assert cells["sliding_window+knn (memory reset every segment)"].test == [0.06, 0.07]
 

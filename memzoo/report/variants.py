@@ -30,7 +30,11 @@ from memzoo.results.record import RunRecord
 
 NOT_A_VARIANT = ("layers", "d_model")  # the label's own name; widths have their own axis
 _UNSET = "<unset>"
-_PHRASES = {("reset_long_term_memory", "True"): "memory reset every segment"}
+# How a setting reads in a label; None: the setting's default, left out of the label.
+_PHRASES = {
+    ("reset_long_term_memory", "True"): "memory reset every segment",
+    ("reset_long_term_memory", "False"): None,
+}
 
 
 def layer_label(layers: Sequence[str]) -> str:
@@ -65,8 +69,8 @@ def _model_settings(run: RunRecord) -> dict[str, str]:
 
 
 def _phrase(key: str, value: str) -> str | None:
-    """How setting ``key=value`` reads in a label; None for an unset or switched-off flag."""
-    if value in (_UNSET, "None", "False"):
+    """How setting ``key=value`` reads in a label; None for an unset one (the default)."""
+    if value in (_UNSET, "None"):
         return None
     return _PHRASES.get((key, value), f"{key}={value}")
 
