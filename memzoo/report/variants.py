@@ -9,8 +9,8 @@ combination the model settings in which the runs of one task and layer combinati
 
     sliding_window+knn
     sliding_window+knn (memory reset every segment)
-    sliding_window+persistent (persistent.num_slots=0)
-    sliding_window+persistent (persistent.num_slots=16)
+    sliding_window+persistent (layer_options.persistent.num_slots=0)
+    sliding_window+persistent (layer_options.persistent.num_slots=16)
 
 >>> from memzoo.results.record import RunRecord
 >>> def run(run_id, **model):
