@@ -1,6 +1,7 @@
 import os
 import sys
 
+import pytest
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -16,3 +17,16 @@ from hypothesis import settings  # noqa: E402
 settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """A tiny finished run's checkpoint folder (best + last/), shared by the hostile-input tests."""
+    from test_hostile import TINY
+
+    from memzoo.train import build_config, fit
+
+    root = tmp_path_factory.mktemp("run")
+    result = fit(build_config({}, TINY + [f"train.out_dir={root / 'runs'}"]), progress=False)
+    assert result.status == "completed"
+    return result.checkpoint_dir

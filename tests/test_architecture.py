@@ -13,7 +13,9 @@ ROOT = Path(memzoo.__file__).parent
 # Lower ranks never import higher ones; packages of one rank never import each other.
 RANKS = {
     "errors": 0,
+    "files": 1,  # safe writes and folder checks (needs errors only)
     "ops": 1,
+    "parsing": 1,  # bounded JSON/YAML parsing (needs errors only)
     "layers": 2,
     "models": 3,
     "metrics": 4,

@@ -51,15 +51,6 @@ def assert_one_line_error(code, err, *needles):
         assert needle in err, (needle, err)
 
 
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
-    """A tiny finished run with its checkpoint folder (best + last/)."""
-    root = tmp_path_factory.mktemp("run")
-    result = fit(build_config({}, TINY + [f"train.out_dir={root / 'runs'}"]), progress=False)
-    assert result.status == "completed"
-    return result.checkpoint_dir
-
-
 def copy_run(finished_run, tmp_path, name=None):
     target = tmp_path / "ckpts" / (name or finished_run.name)
     shutil.copytree(finished_run, target)
@@ -229,7 +220,10 @@ def test_report_out_onto_a_directory_or_under_a_file(tmp_path, monkeypatch, caps
     db = tmp_path / "r.db"
     ResultsStore(db)
     (tmp_path / "plain").write_text("x")
-    for out, needle in ((tmp_path, "is a directory"), (tmp_path / "plain" / "r.html", "cannot create")):
+    for out, needle in (
+        (tmp_path, "is a directory"),
+        (tmp_path / "plain" / "r.html", "is a file, not a folder"),
+    ):
         code, _, err = run_main(monkeypatch, capsys, ["report", "--db", db, "--out", out])
         assert_one_line_error(code, err, needle)
 
@@ -278,7 +272,7 @@ def test_a_read_only_database_is_called_read_only(tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     "name,text,needle",
     [
-        ("alias.yaml", "a: &a [*a]\n", "refers to itself"),
+        ("alias.yaml", "a: &a [*a]\n", "YAML alias"),
         ("empty.yaml", "", "is empty"),
         ("blank.yaml", "# only a comment\n", "is empty"),
         ("bad.yaml", "task:\n  name: [mqar\n x: {\n", "line 3"),
@@ -301,7 +295,7 @@ def test_config_directory_is_named_as_a_directory(tmp_path, monkeypatch, capsys)
 
 def test_self_referencing_override_value(monkeypatch, capsys):
     code, _, err = run_main(monkeypatch, capsys, ["train", "model.layer_options=&a [*a]", "--no-store"])
-    assert_one_line_error(code, err, "refers to itself")
+    assert_one_line_error(code, err, "YAML alias")
 
 
 # ---------------------------------------------------------------- 3. concurrent benches
@@ -603,6 +597,20 @@ YAML_ODDITIES = [
 ]  # fmt: skip
 
 
+def alias_bomb(levels: int, width: int) -> str:
+    """A one-line YAML mapping whose last entry expands to ``width ** levels`` leaves."""
+    entries = ["a0: &a0 [x]"]
+    for level in range(1, levels + 1):
+        refs = ", ".join([f"*a{level - 1}"] * width)
+        entries.append(f"a{level}: &a{level} [{refs}]")
+    return "{" + ", ".join(entries) + "}"
+
+
+def _nested(depth: int, opener: str) -> str:
+    """``[[1]]`` or ``{a: {a: 1}}``, ``depth`` levels deep."""
+    return opener * depth + "1" + ("]" if opener == "[" else "}") * depth
+
+
 def _values():
     from hypothesis import strategies as st
 
@@ -619,7 +627,9 @@ def _values():
         ),
         max_leaves=6,
     ).map(lambda v: json.dumps(v, allow_nan=True))
-    return st.one_of(numbers, st.text(max_size=12), nested, st.sampled_from(YAML_ODDITIES))
+    deep = st.builds(_nested, st.integers(1, 3000), st.sampled_from(["[", "{a: "]))
+    aliased = st.builds(alias_bomb, st.integers(1, 7), st.integers(1, 12))
+    return st.one_of(numbers, st.text(max_size=12), nested, deep, aliased, st.sampled_from(YAML_ODDITIES))
 
 
 def test_random_overrides_exit_0_or_2_without_traceback_or_running_rows(tmp_path, monkeypatch, capsys):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+
+import torch
 import typer
 
 app = typer.Typer(
@@ -12,7 +15,29 @@ app = typer.Typer(
 )
 
 
+DEBUG_ENV = "MEMZOO_DEBUG"  # =1: failures keep their traceback instead of one line
+
+
+def debugging() -> bool:
+    """Whether the user asked for tracebacks (``MEMZOO_DEBUG=1``)."""
+    return os.environ.get(DEBUG_ENV) == "1"
+
+
 def fail(message: str) -> None:
     """Print a one-line error and exit with code 2 (bad input)."""
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code=2)
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of ``err``'s message (its type name if it has none), at most 300 characters."""
+    return (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
+
+
+def out_of_memory(err: BaseException) -> bool:
+    """Whether ``err`` is the machine (or GPU) running out of memory."""
+    if isinstance(err, (MemoryError, torch.OutOfMemoryError)):
+        return True
+    return isinstance(err, RuntimeError) and (
+        "can't allocate memory" in str(err) or "out of memory" in str(err)
+    )

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from contextlib import AbstractContextManager, nullcontext
+import warnings
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
 import typer
@@ -11,10 +13,11 @@ from rich.console import Console
 from rich.table import Table
 
 from memzoo.cli.app import app, fail
-from memzoo.report.html import check_output_file, write_report
+from memzoo.files import check_output_file
+from memzoo.report.html import write_report
 from memzoo.results import DEFAULT_DB
 from memzoo.results.record import RUN_STATUSES
-from memzoo.results.store import ResultsStore
+from memzoo.results.store import DamagedRowWarning, ResultsStore
 from memzoo.sweep.executors import LocalExecutor
 from memzoo.sweep.ray_executor import RayExecutor
 from memzoo.sweep.runner import run_bench
@@ -32,6 +35,24 @@ def existing_store(db: str) -> ResultsStore:
     if not Path(db).exists():
         fail(f"no results store at {db}: run a benchmark first (memzoo bench --db {db})")
     return ResultsStore(db)
+
+
+@contextmanager
+def damaged_rows_as_lines() -> Iterator[None]:
+    """Each damaged row a read inside skips (a :class:`DamagedRowWarning`) becomes one
+    ``warning: ...`` line on stderr, after the block (even one that fails); other warnings
+    show as they would."""
+    caught: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", DamagedRowWarning)
+            yield
+    finally:
+        for w in caught:
+            if issubclass(w.category, DamagedRowWarning):
+                typer.echo(f"warning: {w.message}", err=True)
+            else:
+                warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
 
 @app.command("bench")
@@ -101,10 +122,14 @@ def runs_command(
     db: str = typer.Option(DEFAULT_DB, "--db", help="Results database."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
 ) -> None:
-    """List stored runs, optionally filtered."""
+    """List stored runs, optionally filtered (a run whose process died shows as interrupted;
+    one a benchmark claimed but has not started, as queued)."""
     if status is not None and status not in RUN_STATUSES:
         fail(f"--status {status!r} is not a run status; use one of {', '.join(RUN_STATUSES)}")
-    records = existing_store(db).runs(task=task, layer=layer, status=status, suite=suite, with_curves=False)
+    with damaged_rows_as_lines():
+        records = existing_store(db).runs(
+            task=task, layer=layer, status=status, suite=suite, with_curves=False
+        )
     if as_json:
         for r in records:
             typer.echo(json.dumps({k: v for k, v in r.to_dict().items() if k != "curve"}))
@@ -144,6 +169,7 @@ def report_command(
     out: str = typer.Option("results/report.html", "--out", help="HTML file to write."),
 ) -> None:
     """Write the self-contained HTML report of every stored run."""
-    check_output_file(out)  # before any work: a bad --out fails at once
-    path = write_report(existing_store(db), out)
+    check_output_file(out, "--out")  # before any work: a bad --out fails at once
+    with damaged_rows_as_lines():
+        path = write_report(existing_store(db), out)
     typer.echo(f"report written to {path}")

@@ -2,14 +2,15 @@
 
 Any ``MemzooError`` (bad user input) becomes one line on stderr and exit code 2; so does
 running out of memory (sizes too large for the machine, past the estimate of
-``memzoo.train.sizes``).
+``memzoo.train.sizes``). Any other exception that escapes a training run is one line and exit
+code 1 (``memzoo.cli.train_cmd``), and so is an ``OSError`` from any command (a full disk, a
+read-only mount): the file and the problem, never a traceback unless ``MEMZOO_DEBUG=1``.
 """
 
 from __future__ import annotations
 
 import sys
 
-import torch
 import typer
 
 from memzoo.cli import (  # noqa: F401  (registers)
@@ -21,8 +22,9 @@ from memzoo.cli import (  # noqa: F401  (registers)
     train_cmd,
     translate_cmd,
 )
-from memzoo.cli.app import app, fail  # noqa: F401  (fail: re-exported)
+from memzoo.cli.app import DEBUG_ENV, app, debugging, fail, first_line, out_of_memory  # noqa: F401  (fail: re-exported)
 from memzoo.errors import MemzooError
+from memzoo.files import os_problem
 
 
 @app.callback()
@@ -40,15 +42,14 @@ def main() -> None:
     except MemzooError as err:
         typer.echo(f"error: {err}", err=True)
         sys.exit(2)
-    except (MemoryError, torch.OutOfMemoryError) as err:
-        typer.echo(f"error: out of memory ({_first_line(err)}); lower the sizes of the run", err=True)
-        sys.exit(2)
-    except RuntimeError as err:
-        if "can't allocate memory" not in str(err) and "out of memory" not in str(err):
+    except (MemoryError, RuntimeError) as err:  # torch.OutOfMemoryError is a RuntimeError
+        if not out_of_memory(err):
             raise
-        typer.echo(f"error: out of memory ({_first_line(err)}); lower the sizes of the run", err=True)
+        typer.echo(f"error: out of memory ({first_line(err)}); lower the sizes of the run", err=True)
         sys.exit(2)
-
-
-def _first_line(err: BaseException) -> str:
-    return (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
+    except OSError as err:  # the machine (a disk, a mount, a permission), not the input: exit 1
+        if debugging():
+            raise
+        where = f"{str(err.filename)!r}: " if err.filename else ""
+        typer.echo(f"error: {where}{os_problem(err)} (rerun with {DEBUG_ENV}=1 for the traceback)", err=True)
+        sys.exit(1)

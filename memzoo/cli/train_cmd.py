@@ -1,10 +1,18 @@
-"""``memzoo train``: one training run, stored in the results database."""
+"""``memzoo train``: one training run, stored in the results database.
+
+An exception that escapes the run and is neither bad input (a ``MemzooError``: exit code 2)
+nor running out of memory — a user layer that raises, or a bug — is one ``error:`` line
+naming the run id, the exception's type and first line and where it was raised, with exit
+code 1; the run's row is stored ``failed``. ``MEMZOO_DEBUG=1`` lets the exception through with
+its traceback.
+"""
 
 from __future__ import annotations
 
 import json
 import signal
 import threading
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,11 +20,12 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from memzoo.cli.app import app
-from memzoo.errors import ConfigError
+from memzoo.cli.app import DEBUG_ENV, app, debugging, first_line, out_of_memory
+from memzoo.errors import ConfigError, MemzooError
 from memzoo.results import DEFAULT_DB, ResultsStore
 from memzoo.train import build_config, fit, load_config_file
 from memzoo.train.distributed import is_main_process
+from memzoo.train.run_ids import new_run_id
 from memzoo.train.run_kinds import resume_run
 
 
@@ -48,6 +57,24 @@ def _stop_on_sigterm() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+@contextmanager
+def _failure_as_one_line(run: str) -> Iterator[None]:
+    """Inside, an exception of run ``run`` that is not bad input nor out of memory becomes one
+    line and exit code 1 (see the module); with ``MEMZOO_DEBUG=1`` it goes through unchanged."""
+    try:
+        yield
+    except Exception as err:
+        if isinstance(err, MemzooError) or out_of_memory(err) or debugging():
+            raise
+        where = traceback.extract_tb(err.__traceback__)[-1]
+        typer.echo(
+            f"error: run {run!r} failed: {type(err).__name__}: {first_line(err)} (raised in "
+            f"{where.name}, {where.filename}:{where.lineno}; rerun with {DEBUG_ENV}=1 for the traceback)",
+            err=True,
+        )
+        raise typer.Exit(code=1) from None
+
+
 @app.command("train", context_settings={"allow_extra_args": False})
 def train_command(
     overrides: list[str] = typer.Argument(None, help="key=value overrides, e.g. task.seq_len=128"),
@@ -61,6 +88,9 @@ def train_command(
     resume: str | None = typer.Option(
         None, "--resume", help="Continue this run id (or checkpoint folder) from its last epoch."
     ),
+    trust_code: bool = typer.Option(
+        False, "--trust-code", help="Let --resume FOLDER import a layer its config names by import path."
+    ),
 ) -> None:
     """Train one model on one task and store the run (data-parallel under torchrun)."""
     # Under torchrun only rank 0 writes the store; the others read it only to resume.
@@ -70,11 +100,16 @@ def train_command(
         if resume:
             if config or task or layer:
                 raise ConfigError("--resume takes the run's stored config; give only key=value overrides")
-            result = resume_run(resume, store=store, overrides=list(overrides or []))
+            with _failure_as_one_line(resume):
+                result = resume_run(
+                    resume, store=store, overrides=list(overrides or []), trust_code=trust_code
+                )
         else:
             base = load_config_file(config) if config else {}
             cfg = build_config(base, overrides_from_shortcuts(task, layer, depth) + list(overrides or []))
-            result = fit(cfg, store=store)
+            run_id = new_run_id()  # drawn here, not in fit, so a failure can name it
+            with _failure_as_one_line(run_id):
+                result = fit(cfg, store=store, run_id=run_id)
     if not main_rank:
         return  # rank 0 reports the run
     record = result.record

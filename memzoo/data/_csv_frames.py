@@ -1,9 +1,10 @@
 """Reading user CSV files into pandas frames with errors a user can act on.
 
 Every problem — a missing file, an undecodable byte, an empty file, a missing column, a value
-that is not a number — becomes a ``MemzooError`` whose message names the file and, where
-there is one, the column (and the first offending row, counted from 1 after the header).
-pandas comes with the ``apps`` extra and is imported only here, when a file is read.
+that is not a number or too large to standardise — becomes a ``MemzooError`` whose message
+names the file and, where there is one, the column (and the first offending row, counted from 1
+after the header: row 1 is the file's second line). pandas comes with the ``apps`` extra and is
+imported only here, when a file is read.
 """
 
 from __future__ import annotations
@@ -12,6 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from memzoo.errors import MemzooError
+
+# Values are standardised ((x - mean) / std), scored by RMSE and fitted by least squares, all
+# in float64 (largest 1.8e308): squares and sums of squares of values up to 1e100 stay finite
+# for any length of series, while a value near 1e154 or above overflows when squared.
+MAX_MAGNITUDE = 1e100
 
 
 def require_pandas() -> Any:
@@ -103,7 +109,8 @@ def numeric_column(frame, column: str, source: str, *, allow_missing: bool):
     """Column ``column`` of ``frame`` as float64 numpy values.
 
     Empty cells (and ``NA``/``NaN`` spellings) are missing values: NaN when ``allow_missing``,
-    an error otherwise. Any other text that is not a number is an error naming the row.
+    an error otherwise. Any other text that is not a number, an infinite value, or one whose
+    magnitude exceeds ``MAX_MAGNITUDE`` is an error naming the row (the first such).
     """
     pd = require_pandas()
     raw = frame[column]
@@ -125,6 +132,14 @@ def numeric_column(frame, column: str, source: str, *, allow_missing: bool):
         row = int(infinite.to_numpy().nonzero()[0][0])
         raise MemzooError(
             f"{source}: column {column!r} has a non-finite value {raw.iloc[row]!r} at row {row + 1}"
+        )
+    too_large = ~values.isna() & values.abs().gt(MAX_MAGNITUDE)
+    if bool(too_large.any()):
+        row = int(too_large.to_numpy().nonzero()[0][0])
+        raise MemzooError(
+            f"{source}: column {column!r} has a value too large to standardise {raw.iloc[row]!r} "
+            f"at row {row + 1} (accepted: |value| up to {MAX_MAGNITUDE:g}, where squares and their "
+            "sums stay finite in float64); rescale the column"
         )
     if not allow_missing and bool(missing.any()):
         row = int(missing.to_numpy().nonzero()[0][0])

@@ -11,7 +11,8 @@ Layout::
 ``transcript.txt`` (the name can be changed) holds ``alice/one_1.wav one`` per line: the
 file's path relative to the folder, whitespace, then the words. Blank lines and lines that
 start with ``#`` are skipped. Every WAV file must have a line and every line a file; the
-files must be mono or multi-channel (averaged) at the expected sample rate. Each of these
+files must be mono or multi-channel (averaged) at the expected sample rate with finite samples,
+and every name (the transcript's too) must lie inside the folder, links followed. Each of these
 problems raises a :class:`memzoo.errors.MemzooError` that names the file and the fix.
 """
 
@@ -23,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from memzoo.errors import MemzooError
+from memzoo.files import path_inside
 
 TRANSCRIPT = "transcript.txt"
 LINE_FORMAT = "'<file.wav> <words>' (e.g. 'alice/one_1.wav one')"
@@ -77,7 +79,16 @@ def read_wav(path: Path, sample_rate: int) -> np.ndarray:
         )
     if len(samples) == 0:
         raise MemzooError(f"{path}: the file holds no samples")
+    if not np.isfinite(samples).all():
+        raise MemzooError(
+            f"{path}: holds non-finite samples (NaN or infinity) at sample {_first_bad(samples)}"
+        )
     return samples.mean(1).astype(np.float32)
+
+
+def _first_bad(samples: np.ndarray) -> int:
+    """Index (from 0) of the first sample frame holding a non-finite value."""
+    return int(np.flatnonzero(~np.isfinite(samples).all(1))[0])
 
 
 def load_wav_folder(
@@ -87,7 +98,7 @@ def load_wav_folder(
     folder = Path(folder)
     if not folder.is_dir():
         raise MemzooError(f"{folder}: not a folder (expected a folder of WAV files and {transcript})")
-    transcript_path = folder / transcript
+    transcript_path = path_inside(folder, transcript, "transcript")
     if not transcript_path.is_file():
         raise MemzooError(
             f"{folder}: no transcript file {transcript!r}; write one with a line per recording, {LINE_FORMAT}"
@@ -103,7 +114,7 @@ def load_wav_folder(
         raise MemzooError(f"{transcript_path}: no line for {shown}; add one per file, {LINE_FORMAT}")
     recordings = []
     for name, text, number in entries:
-        path = folder / name
+        path = path_inside(folder, name, f"{transcript_path}:{number}")
         if not path.is_file():
             raise MemzooError(f"{transcript_path}:{number}: file {name!r} does not exist in {folder}")
         speaker = str(Path(name).parent) if Path(name).parent != Path(".") else ""

@@ -10,8 +10,10 @@ Shape legend: L series length, F features (columns).
 
 Missing values (empty cells, ``NA``) inside the series are filled by linear interpolation and
 missing values at either end are dropped (``missing="interpolate"``, the default), or they
-are an error (``missing="error"``). Text that is not a number is always an error naming the
-file, the column and the row.
+are an error (``missing="error"``). Text that is not a number, an infinite value and a value
+beyond ±1e100 (``MAX_MAGNITUDE``: squared in the standardisation, it could overflow float64)
+are always errors naming the file, the column and the row as the file holds it (from 1 after
+the header, whatever ``time_column`` does to the order).
 """
 
 from __future__ import annotations
@@ -50,8 +52,8 @@ def load_series(
         missing: ``"interpolate"`` or ``"error"`` (see the module docstring).
 
     Raises:
-        MemzooError: missing file or column, empty file, bad encoding, non-numeric value,
-            repeated time stamps, fewer than two values.
+        MemzooError: missing file or column, empty file, bad encoding, non-numeric, infinite
+            or too large value, repeated time stamps, fewer than two values.
     """
     if missing not in MISSING:
         raise ConfigError(f"missing must be one of {', '.join(MISSING)}; got {missing!r}")
@@ -71,12 +73,13 @@ def load_series(
             f"source must be a CSV path, a pandas Series or a DataFrame; got {type(source).__name__}"
         )
     require_columns(frame, columns + ([time_column] if time_column else []), where)
-    if time_column:
-        frame = _sorted_by_time(frame, time_column, where)
+    order = _time_order(frame, time_column, where) if time_column else None
     values = np.stack(
         [numeric_column(frame, name, where, allow_missing=missing == "interpolate") for name in columns],
         axis=1,
-    )  # [L, F]
+    )  # [L, F], in file order: an error names the row as the file holds it
+    if order is not None:
+        values = values[order]
     values = _fill_gaps(values, where)
     if len(values) < 2:
         raise MemzooError(f"{where}: a series needs at least 2 values; got {len(values)}")
@@ -105,7 +108,9 @@ def builtin_series(name: str) -> np.ndarray:
     return load_series(frame["co2"])
 
 
-def _sorted_by_time(frame, time_column: str, where: str):
+def _time_order(frame, time_column: str, where: str) -> np.ndarray:
+    """Row indices ``[L]`` that sort ``frame`` by ``time_column`` (stable); repeated times are
+    an error naming the first repeat's row."""
     times = time_values(frame, time_column, where)
     _, first_seen, counts = np.unique(times, return_index=True, return_counts=True)
     if (counts > 1).any():
@@ -114,7 +119,7 @@ def _sorted_by_time(frame, time_column: str, where: str):
             f"{where}: column {time_column!r} repeats the time {frame[time_column].iloc[later]!r} "
             f"at row {later + 1}"
         )
-    return frame.iloc[np.argsort(times, kind="stable")].reset_index(drop=True)
+    return np.argsort(times, kind="stable")
 
 
 def _fill_gaps(values: np.ndarray, where: str) -> np.ndarray:

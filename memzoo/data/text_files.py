@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from memzoo.errors import MemzooError
+from memzoo.parsing import load_json_text
 
 FORMATS = {
     ".csv": "csv",
@@ -137,7 +138,7 @@ def _read_jsonl(path, text: str) -> tuple[list[str], list[Record]]:
         if not content.strip():
             continue
         try:
-            obj = json.loads(content)
+            obj = load_json_text(content, f"{path}:{line}")
         except json.JSONDecodeError as err:
             raise MemzooError(f"{path}:{line}:{err.colno}: invalid JSON: {err.msg}") from None
         if not isinstance(obj, dict):

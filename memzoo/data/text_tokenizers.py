@@ -31,6 +31,8 @@ from typing import Protocol
 import torch
 
 from memzoo.errors import ConfigError, MemzooError
+from memzoo.files import write_file
+from memzoo.parsing import load_json_text
 
 SPECIAL_TOKENS = ("<pad>", "<unk>", "<bos>", "<eos>")
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = range(4)
@@ -86,9 +88,9 @@ class SymbolTokenizer:
         return ("" if self.kind == "char" else " ").join(parts)
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.write_text(json.dumps({FORMAT_KEY: self.kind, "symbols": self.symbols}, ensure_ascii=False))
-        return path
+        return write_file(
+            path, json.dumps({FORMAT_KEY: self.kind, "symbols": self.symbols}, ensure_ascii=False)
+        )
 
 
 class BPETokenizer:
@@ -131,9 +133,7 @@ class BPETokenizer:
         return self.hf.decode(list(ids), skip_special_tokens=True)
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.write_text(self.hf.to_str())
-        return path
+        return write_file(path, self.hf.to_str())
 
 
 def _hf_tokenizers():
@@ -166,7 +166,7 @@ def load_tokenizer(path: str | Path) -> TextTokenizer:
     if not path.is_file():
         raise MemzooError(f"{path}: tokenizer file does not exist")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = load_json_text(path.read_text(encoding="utf-8"), str(path))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise MemzooError(f"{path}: not a tokenizer JSON file: {err}") from None
     if isinstance(data, dict) and FORMAT_KEY in data:

@@ -56,6 +56,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from memzoo.errors import ConfigError
+from memzoo.files import write_file
 from memzoo.layers._longterm_common import (
     HeadProjection,
     attend,
@@ -272,11 +273,12 @@ class KNNMemoryAttention(MemoryLayer):
 
 
 def save_store(state: KNNState, path: str | os.PathLike) -> None:
-    """Write a kNN layer's state (store, window, counter) to a safetensors file."""
-    from safetensors.torch import save_file
+    """Write a kNN layer's state (store, window, counter) to a safetensors file (atomically,
+    never through a link: ``memzoo.files.write_file``)."""
+    from safetensors.torch import save
 
     tensors = {name: t.detach().contiguous().cpu() for name, t in state._asdict().items()}
-    save_file(tensors, os.fspath(path), metadata={"format": _STORE_FORMAT})
+    write_file(path, save(tensors, metadata={"format": _STORE_FORMAT}))
 
 
 def load_store(path: str | os.PathLike, device=None, layer: KNNMemoryAttention | None = None) -> KNNState:

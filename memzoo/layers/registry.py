@@ -4,17 +4,26 @@ A layer outside memzoo is named by its import path, ``"package.module:ClassName"
 ``MemoryLayer`` subclass): :func:`get` imports the module the first time the name is used, in
 whichever process uses it, so a config naming it works in local worker processes and on Ray
 workers too (the module must be importable there, e.g. installed or on ``PYTHONPATH``).
+
+Names read from a checkpoint someone else may have written are resolved inside
+:func:`imports_refused`: such a path is imported only with the caller's consent
+(``memzoo.load(path, trust_code=True)``, ``memzoo train --resume FOLDER --trust-code``).
 """
 
 from __future__ import annotations
 
 import importlib
 import inspect
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from memzoo.errors import ConfigError
 from memzoo.layers.base import KINDS, STATE_GROWTHS, LayerInfo, MemoryLayer
 
 _REGISTRY: dict[str, type[MemoryLayer]] = {}
+# (where the names come from, how to consent) while loading something that may not import code
+_IMPORTS_REFUSED: ContextVar[tuple[str, str] | None] = ContextVar("memzoo_imports_refused", default=None)
 
 
 def register(name: str):
@@ -39,10 +48,29 @@ def names() -> list[str]:
     return sorted(_REGISTRY)
 
 
+@contextmanager
+def imports_refused(source: str, consent: str) -> Iterator[None]:
+    """Inside this block, a layer named by import path whose module this process has not
+    imported yet is refused (a ``ConfigError`` naming ``source`` and how to give ``consent``)
+    instead of imported: a checkpoint or file from elsewhere runs no code it names."""
+    token = _IMPORTS_REFUSED.set((source, consent))
+    try:
+        yield
+    finally:
+        _IMPORTS_REFUSED.reset(token)
+
+
 def get(name: str) -> type[MemoryLayer]:
     """The class registered as ``name`` (or imported from ``"module:Class"``); a clear error
     listing the known names otherwise."""
     if name not in _REGISTRY and isinstance(name, str) and ":" in name:
+        refused = _IMPORTS_REFUSED.get()
+        if refused is not None:
+            source, consent = refused
+            raise ConfigError(
+                f"{source} names layer {name[:100]!r}, code outside memzoo; it was not imported "
+                f"(importing runs that module's code). If you trust {source}, {consent}"
+            )
         _REGISTRY[name] = _import_layer(name)
     try:
         return _REGISTRY[name]
@@ -56,6 +84,11 @@ def get(name: str) -> type[MemoryLayer]:
 def _import_layer(path: str) -> type[MemoryLayer]:
     """The ``MemoryLayer`` subclass at ``"module:Class"``, checked like a registered one."""
     module_name, _, class_name = path.partition(":")
+    if not all(part.isidentifier() for part in module_name.split(".")) or not class_name.isidentifier():
+        raise ConfigError(
+            f"layer {path[:100]!r} is not an import path: use 'package.module:ClassName' (Python "
+            "names joined by dots, no relative import, then one class name)"
+        )
     try:
         cls = getattr(importlib.import_module(module_name), class_name)
     except (ImportError, AttributeError, ValueError) as err:

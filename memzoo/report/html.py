@@ -13,13 +13,12 @@ They need matplotlib, the ``plot`` extra (``pip install memzoo[plot]``).
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from memzoo.errors import MemzooError
+from memzoo.files import check_output_file, write_file
 from memzoo.report import apps as report_apps
 from memzoo.report import extra as report_extra
 from memzoo.report import sections as report_sections
@@ -85,25 +84,6 @@ def build_report_html(data: ReportData, sections: Sequence[Section] | None = Non
     )
 
 
-def check_output_file(path: str | Path) -> Path:
-    """``path`` as a file that can be written (its folder created), checked before any work.
-
-    Raises ``MemzooError`` (one line) when ``path`` is a folder, or its folder cannot be
-    created or written to."""
-    out = Path(path)
-    if out.is_dir():
-        raise MemzooError(f"--out {str(out)!r} is a directory; give the HTML file to write")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise MemzooError(f"--out {str(out)!r}: cannot create its folder ({err.strerror or err})") from None
-    if not out.parent.is_dir() or not os.access(out.parent, os.W_OK | os.X_OK):
-        raise MemzooError(f"--out {str(out)!r}: the folder {str(out.parent)!r} is not writable")
-    if out.exists() and not out.is_file():
-        raise MemzooError(f"--out {str(out)!r} exists and is not a regular file")
-    return out
-
-
 def write_report(
     store: ResultsStore | str | Path,
     out_path: str | Path = "results/report.html",
@@ -123,19 +103,11 @@ def write_report(
             path does not exist, or the store is not a memzoo database.
     """
     require_matplotlib()
-    out = check_output_file(out_path)
+    out = check_output_file(out_path, "--out")
     if not isinstance(store, ResultsStore):
         if not Path(store).is_file():
             raise MemzooError(f"no results store at {store}: run a benchmark first")
         store = ResultsStore(store)
     page = build_report_html(ReportData.from_store(store), sections)
-    fd, tmp = tempfile.mkstemp(prefix=".report-", suffix=".html", dir=out.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(page)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a report is meant to be shared
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_file(out, page)
     return out

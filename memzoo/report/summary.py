@@ -52,7 +52,11 @@ def summary(data: ReportData) -> str | None:
         lrs = sorted({len(c.lrs) for c in chosen})
         sentence += f". Seeds per cell: {', '.join(map(str, seeds))}; learning rates tried: {', '.join(map(str, lrs))}."
         items.append(f"<li>{sentence}</li>")
-    left_out = group((r.status, 1) for r in data.runs if r.status in ("truncated", "failed", "running"))
+    left_out = group(
+        (r.status, 1)
+        for r in data.runs
+        if r.status in ("truncated", "failed", "running", "queued", "interrupted")
+    )
     if left_out:
         counts = ", ".join(f"{len(v)} {esc(k)}" for k, v in sorted(left_out.items()))
         items.append(f"<li>Left out of every table: {counts} run(s) (see the runs table).</li>")

@@ -7,7 +7,10 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-RUN_STATUSES = ("running", "completed", "failed", "diverged", "truncated")
+# "queued" (claimed by a benchmark, not started by a worker yet) and "interrupted" (its
+# process ended without finishing it) are how the store shows a row stored "running"; see
+# ``ResultsStore.runs``.
+RUN_STATUSES = ("queued", "running", "completed", "failed", "diverged", "truncated", "interrupted")
 
 
 def config_hash(config: dict[str, Any]) -> str:

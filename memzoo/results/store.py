@@ -7,6 +7,17 @@ Tables (schema version ``SCHEMA_VERSION``, kept in ``memzoo_meta``; see ``store_
   Indexed on ``(suite, config_hash)`` for resuming a benchmark.
 - ``curves``: one row per (run, epoch); ``metrics`` is the whole per-epoch dict as JSON.
 - ``speed``: one row per speed measurement (see :data:`SPEED_COLUMNS`).
+- ``claims`` (created on first use): which process holds a ``running`` row, under a
+  :class:`~memzoo.results.lease.Lease`, and whether a benchmark worker started it.
+
+Reads show a row stored ``running`` as what it is: ``running`` while its holder lives (or
+when it has none: a row written without a lease), ``interrupted`` once the holder's process
+is gone without finishing it (a ``kill -9``; ``memzoo train --resume`` continues it, a
+benchmark reruns it), ``queued`` while a benchmark claimed it but no worker started it.
+
+A damaged row (a JSON column that does not decode to its shape, see
+:mod:`~memzoo.results.rows`) is skipped by every read with a
+:class:`~memzoo.results.rows.DamagedRowWarning` naming the database, the row and the column.
 
 Several processes may write at once (each operation is one transaction on a fresh
 connection, waiting while another process writes); nothing is lost.
@@ -23,21 +34,29 @@ Typical life of a run in a benchmark driver::
 from __future__ import annotations
 
 import json
-import os
-import socket
 import sqlite3
 import time
-import uuid
-from dataclasses import dataclass, field
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from memzoo.results.record import RUN_STATUSES, RunRecord
-from memzoo.results.store_db import SCHEMA_VERSION, SqliteFile
 from memzoo.errors import MemzooError
+from memzoo.results.lease import Lease
+from memzoo.results.record import RUN_STATUSES, RunRecord
+from memzoo.results.rows import DamagedColumn, DamagedRowWarning, decode_run, json_object
+from memzoo.results.store_db import SCHEMA_VERSION, SqliteFile
 
-__all__ = ["DEFAULT_DB", "FINAL_STATUSES", "Lease", "RESULT_STATUSES", "SCHEMA_VERSION", "SPEED_COLUMNS", "ResultsStore"]
+__all__ = [
+    "DEFAULT_DB",
+    "FINAL_STATUSES",
+    "DamagedRowWarning",
+    "Lease",
+    "RESULT_STATUSES",
+    "SCHEMA_VERSION",
+    "SPEED_COLUMNS",
+    "ResultsStore",
+]
 
 DEFAULT_DB = "results/memzoo.db"  # where every command reads and writes runs unless told
 
@@ -76,48 +95,44 @@ _UPSERT_RUN = (
 )
 
 
-# Which benchmark holds a running row, until when. Created on first use (no schema change:
-# a database without it simply has no live claims).
+# Which process holds a running row, until when, and whether a worker started it (0: a
+# benchmark's claim still queued). Created on first use (no schema change: a database
+# without it simply has no holders); ``started`` was added later (see _claims_table).
 _CLAIMS_TABLE = (
     "CREATE TABLE IF NOT EXISTS claims (run_id TEXT PRIMARY KEY, owner TEXT NOT NULL, "
-    "host TEXT NOT NULL, pid INTEGER NOT NULL, expires_at REAL NOT NULL)"
+    "host TEXT NOT NULL, pid INTEGER NOT NULL, expires_at REAL NOT NULL, "
+    "started INTEGER NOT NULL DEFAULT 1)"
 )
 
 
-@dataclass(frozen=True)
-class Lease:
-    """A benchmark driver's hold on the runs it claimed: its host and process, and an expiry
-    that the driver pushes back (:meth:`ResultsStore.renew`) while it works.
-
-    A claim is live while it has not expired and, on this host, its process still runs. So a
-    driver killed outright (``kill -9``) frees its runs at once for a driver on the same
-    machine, and after ``ttl`` seconds for one elsewhere."""
-
-    owner: str = field(default_factory=lambda: uuid.uuid4().hex)
-    host: str = field(default_factory=socket.gethostname)
-    pid: int = field(default_factory=os.getpid)
-    ttl: float = 120.0
-
-    @staticmethod
-    def alive(host: str, pid: int, expires_at: float) -> bool:
-        if expires_at <= time.time():
-            return False
-        return host != socket.gethostname() or _process_running(int(pid))
+def _claims_table(conn: sqlite3.Connection) -> None:
+    """Create the claims table, or add ``started`` to one of an older memzoo (in a write)."""
+    conn.execute(_CLAIMS_TABLE)
+    if "started" not in {row[1] for row in conn.execute("PRAGMA table_info(claims)")}:
+        conn.execute("ALTER TABLE claims ADD COLUMN started INTEGER NOT NULL DEFAULT 1")
 
 
-def _process_running(pid: int) -> bool:
-    """Whether process ``pid`` runs on this machine (a zombie, killed but not reaped, does not)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except (OSError, IndexError):
-        return True
+def _holders(conn: sqlite3.Connection) -> dict[str, tuple[str, int, float, int]]:
+    """``{run_id: (host, pid, expires_at, started)}`` of the held ``running`` rows (read only)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(claims)")}
+    if not columns:
+        return {}
+    started = "c.started" if "started" in columns else "1"
+    rows = conn.execute(
+        f"SELECT c.run_id, c.host, c.pid, c.expires_at, {started} FROM claims c "
+        "JOIN runs r ON r.run_id = c.run_id WHERE r.status = 'running'"
+    )
+    return {row[0]: tuple(row)[1:] for row in rows}
+
+
+def _shown_status(stored: str, holder: tuple[str, int, float, int] | None) -> str:
+    """What a reader sees of a row stored with status ``stored`` (see the module docstring)."""
+    if stored != "running" or holder is None:
+        return stored
+    host, pid, expires_at, started = holder
+    if not started:
+        return "queued"
+    return "running" if Lease.alive(host, pid, expires_at) else "interrupted"
 
 
 def _dumps(value: Any) -> str:
@@ -144,8 +159,9 @@ class ResultsStore(SqliteFile):
         return f"ResultsStore({str(self.path)!r})"
 
     # ---------------------------------------------------------------- runs: writes
-    def start_run(self, record: RunRecord) -> None:
-        """Insert ``record`` with status ``running`` (and its curve, usually empty).
+    def start_run(self, record: RunRecord, lease: Lease | None = None) -> None:
+        """Insert ``record`` with status ``running`` (and its curve, usually empty), held
+        under ``lease`` when given (renew it while the run goes on; see :class:`Lease`).
 
         Raises MemzooError when a run with this id is already stored."""
         row = self._row(record, status="running")
@@ -158,6 +174,9 @@ class ResultsStore(SqliteFile):
             except sqlite3.IntegrityError as err:
                 raise MemzooError(f"run id {record.run_id!r} is already in {self.path}") from err
             self._put_curve(conn, record)
+            if lease is not None:
+                _claims_table(conn)
+                self._hold(conn, record.run_id, lease, started=True)
 
     def claim(self, record: RunRecord, lease: Lease | None = None) -> bool:
         """Start ``record`` unless its config already finished in the same suite, or another
@@ -169,10 +188,10 @@ class ResultsStore(SqliteFile):
         Returns False (and writes nothing) when a ``completed``/``diverged``/``truncated``
         row exists, or a ``running`` row whose lease is live (see :class:`Lease`): two
         benchmarks of one suite on one database then share the work, each config run once.
-        With ``lease``, the new row is held under it until :meth:`release`."""
+        With ``lease``, the new row is held under it, ``queued`` until :meth:`mark_started`."""
         row = self._row(record, status="running")
         with self._write() as conn:
-            conn.execute(_CLAIMS_TABLE)
+            _claims_table(conn)
             finished = conn.execute(
                 "SELECT 1 FROM runs WHERE suite IS ? AND config_hash = ? AND status IN "
                 f"({', '.join('?' * len(FINAL_STATUSES))}) LIMIT 1",
@@ -194,25 +213,29 @@ class ResultsStore(SqliteFile):
             conn.execute(_UPSERT_RUN, row)
             self._put_curve(conn, record)
             if lease is not None:
-                conn.execute(
-                    "INSERT INTO claims (run_id, owner, host, pid, expires_at) VALUES (?, ?, ?, ?, ?)",
-                    (record.run_id, lease.owner, lease.host, lease.pid, time.time() + lease.ttl),
-                )
+                self._hold(conn, record.run_id, lease, started=False)
         return True
+
+    def mark_started(self, run_ids: Iterable[str]) -> None:
+        """A worker began the claimed runs ``run_ids``: they read ``running``, not ``queued``."""
+        with self._write() as conn:
+            _claims_table(conn)
+            conn.executemany("UPDATE claims SET started = 1 WHERE run_id = ?", [(i,) for i in run_ids])
 
     def renew(self, lease: Lease) -> int:
         """Push back the expiry of every claim held under ``lease``; how many there are."""
         with self._write() as conn:
-            conn.execute(_CLAIMS_TABLE)
+            _claims_table(conn)
             return conn.execute(
                 "UPDATE claims SET expires_at = ? WHERE owner = ?", (time.time() + lease.ttl, lease.owner)
             ).rowcount
 
     def release(self, lease: Lease) -> None:
-        """Drop the claims of ``lease`` (its rows still ``running`` become stale: reclaimable)."""
+        """End ``lease`` now: its rows still ``running`` have no live holder any more, so they
+        read ``interrupted`` (or ``queued``, if never started) and any benchmark reclaims them."""
         with self._write() as conn:
-            conn.execute(_CLAIMS_TABLE)
-            conn.execute("DELETE FROM claims WHERE owner = ?", (lease.owner,))
+            _claims_table(conn)
+            conn.execute("UPDATE claims SET expires_at = 0 WHERE owner = ?", (lease.owner,))
 
     def add_epoch(self, run_id: str, epoch: int, metrics: dict[str, Any]) -> None:
         """Store (or replace) one epoch of a run's curve as ``{"epoch": epoch, **metrics}``."""
@@ -226,10 +249,19 @@ class ResultsStore(SqliteFile):
             except sqlite3.IntegrityError as err:
                 raise MemzooError(f"no run {run_id!r} in {self.path}; start_run first") from err
 
-    def write_record(self, record: RunRecord) -> None:
-        """Insert or replace the whole record, its curve included, in one transaction."""
+    def write_record(self, record: RunRecord, lease: Lease | None = None) -> None:
+        """Insert or replace the whole record, its curve included, in one transaction.
+
+        A record that is not ``running`` (finished, failed) drops the run's holder. A
+        ``running`` one given ``lease`` (a resumed run) is held under it from now on;
+        MemzooError, and nothing written, if another live process holds the run."""
         row = self._row(record)
         with self._write() as conn:
+            _claims_table(conn)
+            if record.status != "running":
+                conn.execute("DELETE FROM claims WHERE run_id = ?", (record.run_id,))
+            elif lease is not None:
+                self._hold(conn, record.run_id, lease, started=True)
             conn.execute(_UPSERT_RUN, row)
             conn.execute("DELETE FROM curves WHERE run_id = ?", (record.run_id,))
             self._put_curve(conn, record)
@@ -249,8 +281,8 @@ class ResultsStore(SqliteFile):
         if suite is not None:
             query, args = query + " AND r.suite = ?", [suite]
         with self._write() as conn:
-            conn.execute(_CLAIMS_TABLE)
-            # A row a live benchmark holds under its lease is not interrupted.
+            _claims_table(conn)
+            # A row a live process holds under its lease is not interrupted.
             ids = [r[0] for r in conn.execute(query, args) if r[1] is None or not Lease.alive(*r[1:])]
             conn.executemany(
                 "UPDATE runs SET status = 'failed', error = ? WHERE run_id = ?",
@@ -261,11 +293,14 @@ class ResultsStore(SqliteFile):
     def delete_run(self, run_id: str) -> bool:
         """Delete one run and its curve; True if it existed."""
         with self._write() as conn:
+            _claims_table(conn)
+            conn.execute("DELETE FROM claims WHERE run_id = ?", (run_id,))
             return conn.execute("DELETE FROM runs WHERE run_id = ?", (run_id,)).rowcount > 0
 
     # ---------------------------------------------------------------- runs: reads
     def get(self, run_id: str) -> RunRecord:
-        """The stored record of ``run_id``, curve included; MemzooError if unknown."""
+        """The stored record of ``run_id``, curve included; MemzooError if unknown (or damaged:
+        then with a :class:`DamagedRowWarning`)."""
         found = self._select("WHERE run_id = ?", [run_id], with_curves=True)
         if not found:
             raise MemzooError(f"no run {run_id!r} in {self.path}")
@@ -280,27 +315,36 @@ class ResultsStore(SqliteFile):
         *,
         with_curves: bool = True,
     ) -> list[RunRecord]:
-        """Stored runs matching every given filter, ordered by start time then id.
+        """Stored runs matching every given filter, ordered by start time then id; damaged
+        rows are skipped, each with a :class:`DamagedRowWarning`.
 
-        ``layer`` matches a run that uses that layer anywhere in its ``layers`` list."""
+        ``layer`` matches a run that uses that layer anywhere in its ``layers`` list;
+        ``status`` matches the status as shown (a row stored ``running`` may show
+        ``queued`` or ``interrupted``, see the module docstring)."""
         clauses, args = [], []
-        for column, value in (("task", task), ("status", status), ("suite", suite)):
+        for column, value in (("task", task), ("suite", suite)):
             if value is not None:
                 clauses.append(f"{column} = ?")
                 args.append(value)
+        if status is not None:
+            clauses.append("status IN (?, 'running')")
+            args.append(status)
         if layer is not None:
-            clauses.append("EXISTS (SELECT 1 FROM json_each(runs.layers) WHERE value = ?)")
+            valid = "CASE WHEN json_valid(runs.layers) THEN runs.layers ELSE '[]' END"
+            clauses.append(f"EXISTS (SELECT 1 FROM json_each({valid}) WHERE value = ?)")
             args.append(layer)
         where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
-        return self._select(where, args, with_curves=with_curves)
+        found = self._select(where, args, with_curves=with_curves)
+        return found if status is None else [r for r in found if r.status == status]
 
     def curve(self, run_id: str) -> list[dict[str, Any]]:
-        """The per-epoch dicts of one run, in epoch order (empty if none)."""
+        """The per-epoch dicts of one run, in epoch order (empty if none); damaged points are
+        skipped, each with a :class:`DamagedRowWarning`."""
         with self._connect() as conn:
             rows = conn.execute(
-                "SELECT metrics FROM curves WHERE run_id = ? ORDER BY epoch", (run_id,)
+                "SELECT run_id, epoch, metrics FROM curves WHERE run_id = ? ORDER BY epoch", (run_id,)
             ).fetchall()
-        return [json.loads(r[0]) for r in rows]
+        return self._curves(rows).get(run_id, [])
 
     def completed_hashes(self, suite: str | None = None) -> set[str]:
         """Config hashes of runs that finished (status in :data:`FINAL_STATUSES`)."""
@@ -340,14 +384,21 @@ class ResultsStore(SqliteFile):
         return len(values)
 
     def speed_rows(self) -> list[dict[str, Any]]:
-        """Every speed row as a dict (``id`` plus :data:`SPEED_COLUMNS`), oldest first."""
+        """Every speed row as a dict (``id`` plus :data:`SPEED_COLUMNS`), oldest first; a row
+        whose ``extra`` is not a JSON object is skipped with a :class:`DamagedRowWarning`."""
         with self._connect() as conn:
             conn.row_factory = sqlite3.Row
             rows = conn.execute(f"SELECT id, {', '.join(SPEED_COLUMNS)} FROM speed ORDER BY id")
             out = [dict(r) for r in rows]
+        kept = []
         for r in out:
-            r["extra"] = json.loads(r["extra"])
-        return out
+            try:
+                r["extra"] = json_object("extra", r["extra"])
+            except DamagedColumn as err:
+                self._skipped(f"speed row {r['id']}", err)
+                continue
+            kept.append(r)
+        return kept
 
     # ---------------------------------------------------------------- helpers
     def _row(self, record: RunRecord, status: str | None = None) -> tuple:
@@ -378,18 +429,54 @@ class ResultsStore(SqliteFile):
         with self._connect() as conn:
             conn.row_factory = sqlite3.Row
             rows = conn.execute(f"SELECT * FROM runs {where} ORDER BY started_at, run_id", args).fetchall()
+            holders = _holders(conn)
             curves: dict[str, list[dict[str, Any]]] = {}
             if with_curves and rows:
                 sub = f"SELECT run_id FROM runs {where}"
-                for run_id, metrics in conn.execute(
-                    f"SELECT run_id, metrics FROM curves WHERE run_id IN ({sub}) ORDER BY run_id, epoch",
-                    args,
-                ):
-                    curves.setdefault(run_id, []).append(json.loads(metrics))
+                curves = self._curves(
+                    conn.execute(
+                        f"SELECT run_id, epoch, metrics FROM curves WHERE run_id IN ({sub}) "
+                        "ORDER BY run_id, epoch",
+                        args,
+                    )
+                )
         out = []
         for row in rows:
-            fields = {c: row[c] for c in _RUN_COLUMNS}
-            for c in _JSON_RUN_COLUMNS:
-                fields[c] = json.loads(fields[c])
-            out.append(RunRecord(**fields, curve=curves.get(row["run_id"], [])))
+            try:
+                record = decode_run(row, _RUN_COLUMNS, curves.get(row["run_id"], []))
+            except DamagedColumn as err:
+                self._skipped(f"run {row['run_id']!r}", err)
+                continue
+            record.status = _shown_status(record.status, holders.get(record.run_id))
+            out.append(record)
         return out
+
+    def _curves(self, rows: Iterable[tuple[str, int, str]]) -> dict[str, list[dict[str, Any]]]:
+        """``{run_id: points}`` of ``(run_id, epoch, metrics)`` curve rows, in their order."""
+        curves: dict[str, list[dict[str, Any]]] = {}
+        for run_id, epoch, metrics in rows:
+            try:
+                point = json_object("metrics", metrics)
+            except DamagedColumn as err:
+                self._skipped(f"epoch {epoch} of run {run_id!r}", err)
+                continue
+            curves.setdefault(run_id, []).append(point)
+        return curves
+
+    def _skipped(self, row: str, err: DamagedColumn) -> None:
+        warnings.warn(f"{self.path}: skipped {row}: {err}", DamagedRowWarning, stacklevel=4)
+
+    def _hold(self, conn: sqlite3.Connection, run_id: str, lease: Lease, *, started: bool) -> None:
+        """Hold ``run_id`` under ``lease``; MemzooError if another live process holds it.
+        The claims table must exist (``_claims_table``)."""
+        held = conn.execute("SELECT owner, host, pid, expires_at FROM claims WHERE run_id = ?", (run_id,))
+        for owner, host, pid, expires_at in held.fetchall():
+            if owner != lease.owner and Lease.alive(host, pid, expires_at):
+                raise MemzooError(
+                    f"run {run_id!r} in {self.path} is still running (process {pid} on {host}): stop it first"
+                )
+        conn.execute(
+            "INSERT OR REPLACE INTO claims (run_id, owner, host, pid, expires_at, started) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (run_id, lease.owner, lease.host, lease.pid, time.time() + lease.ttl, int(started)),
+        )

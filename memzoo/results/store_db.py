@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from memzoo.errors import MemzooError
+from memzoo.files import check_name_length, check_writable_folder, os_errors_named
 
 SCHEMA_VERSION = 1
 APP_NAME = "memzoo"
@@ -55,8 +56,11 @@ class SqliteFile:
     def __init__(self, path: str | Path, *, timeout: float = 60.0):
         self.path = Path(path)
         self.timeout = float(timeout)
-        self._check_file()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        check_name_length(self.path, "results store")
+        with os_errors_named(self.path, "open results store"):
+            self._check_file()
+        if not self.path.exists():  # a read-only or impossible folder is named before SQLite's vaguer error
+            check_writable_folder(self.path.parent, "results store folder")
         self._init_schema()
 
     def _check_file(self) -> None:

@@ -17,6 +17,7 @@ asynchronously; ``loss.item()`` after each step waits for them, as the trainer d
 from __future__ import annotations
 
 import itertools
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from memzoo.errors import ConfigError
+from memzoo.files import check_output_file, write_file
 from memzoo.train import distributed
 from memzoo.train.config import RunConfig, validate_config
 from memzoo.train.environment import resolve_device
@@ -74,8 +76,8 @@ def check_options(steps: int, warmup: int, rows: int, sort: str, trace: Path | N
             raise ConfigError(f"{option} must be an integer >= {least}, got {value!r}")
     if sort not in SORT_KEYS:
         raise ConfigError(f"--sort must be one of {', '.join(SORT_KEYS)}; got {sort!r}")
-    if trace is not None and not Path(trace).parent.is_dir():
-        raise ConfigError(f"--trace: folder {str(Path(trace).parent)!r} does not exist")
+    if trace is not None:
+        check_output_file(trace, "--trace")
 
 
 def _batch_stream(recipe: SingleTaskRecipe, generator: torch.Generator) -> Iterator[Any]:
@@ -130,7 +132,9 @@ def profile_training(
         if event.key in phase_us:
             phase_us[event.key] += event.cpu_time_total  # host time; 0 for a GPU-side copy
     if trace is not None:
-        prof.export_chrome_trace(str(trace))
+        with tempfile.TemporaryDirectory() as scratch:  # torch writes to a path; memzoo never through a link
+            prof.export_chrome_trace(f"{scratch}/trace.json")
+            write_file(trace, Path(f"{scratch}/trace.json").read_bytes())
     return ProfileResult(
         table=averages.table(sort_by=sort, row_limit=rows),
         shares={PHASE_NAMES[label]: us / 1e6 / wall for label, us in phase_us.items()},

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import torch
 
 from memzoo import layers as layer_registry
+from memzoo.errors import ConfigError
 from memzoo.speed.generation import generation_rows
 from memzoo.speed.ops import op_rows
 from memzoo.speed.references import decode_reference_for, reference_for
@@ -41,6 +42,7 @@ from memzoo.speed.timing import (
     timed_row,
 )
 from memzoo.speed.train_step import compiled_train_step_rows, train_step_rows
+from memzoo.train.sizes import machine_memory
 
 #: every mode; ``train_step_compiled`` is left out of the default run (compiling takes minutes)
 MODES = ("fwd", "fwdbwd", "step", "generate", "train_step", "train_step_compiled")
@@ -177,8 +179,27 @@ def _report(progress: Callable[[str], None] | None, row: dict) -> None:
     progress(line)
 
 
+def check_speed_memory(settings: SpeedSettings, available: int | None = None) -> None:
+    """Raise ``ConfigError`` when ``settings`` cannot fit in this machine's memory: a lower bound
+    of one ``d_model x d_model`` fp32 weight plus the input and output ``[B, T, D]`` of the
+    longest sequence (prompt + new tokens for ``generate``, the decode positions for ``step``)."""
+    available = machine_memory() if available is None else available
+    if not available:
+        return
+    longest = max([*settings.seq_lens, *settings.decode_positions, GENERATION_PROMPT + GENERATION_NEW_TOKENS])
+    weights = 4 * settings.d_model**2
+    activations = 2 * 4 * settings.batch_size * longest * settings.d_model
+    if weights + activations > available:
+        raise ConfigError(
+            f"these speed settings need at least {(weights + activations) / 2**30:.3g} GiB (--d-model "
+            f"{settings.d_model}, --batch-size {settings.batch_size}, longest sequence {longest}) but the "
+            f"machine has {available / 2**30:.3g} GiB; lower these sizes"
+        )
+
+
 def run_speed(settings: SpeedSettings, progress: Callable[[str], None] | None = None) -> list[dict]:
     """Measure every layer of ``settings`` and its reference; return the rows (see module doc)."""
+    check_speed_memory(settings)
     device = torch.device(settings.device)
     machine = machine_description(device)
     peak = matmul_peak_flops(device)

@@ -4,35 +4,37 @@ Resuming is the default: a config (by hash) already ``completed``/``diverged`` i
 suite is skipped; a row left ``running`` by a killed driver, or ``failed``, is replaced by a
 fresh run (``ResultsStore.claim``), so no run is duplicated or lost.
 
-Interrupting the driver (Ctrl-C) marks the runs it had not finished ``failed``
-("interrupted") before the ``KeyboardInterrupt`` goes on; a driver killed outright leaves
-them ``running``. Either way the next ``run_bench`` of the suite runs them again.
+The driver claims every run it will do up front: they read ``queued`` until a worker starts
+one (``running``). Interrupting the driver (Ctrl-C) marks the runs it had not finished
+``failed`` ("interrupted") before the ``KeyboardInterrupt`` goes on; a driver killed outright
+leaves them stored ``running`` under its dead lease: they read ``interrupted`` (or ``queued``,
+those no worker started). Either way the next ``run_bench`` of the suite runs them again.
 
 Two drivers of one suite on one database share the work: each claims a config atomically
-(one ``BEGIN IMMEDIATE`` transaction) under a :class:`~memzoo.results.store.Lease` that a
-heartbeat thread renews, so a config another live driver holds is skipped, and the claims of
-a driver that was killed lapse (at once on the same machine, after the lease's ttl elsewhere).
+(one ``BEGIN IMMEDIATE`` transaction) under a :class:`~memzoo.results.lease.Lease` that a
+:class:`~memzoo.results.lease.Heartbeat` renews, so a config another live driver holds is
+skipped, and the claims of a driver that was killed lapse (at once on the same machine,
+after the lease's ttl elsewhere).
 """
 
 from __future__ import annotations
 
 import contextlib
 import inspect
-import sqlite3
-import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from memzoo.errors import MemzooError
+from memzoo.results.lease import Heartbeat, Lease
 from memzoo.results.record import RunRecord
-from memzoo.results.store import Lease, ResultsStore
+from memzoo.results.store import ResultsStore
 from memzoo.sweep.executors import Executor
 from memzoo.sweep.jobs import Job
 from memzoo.sweep.suites import suite_configs
 from memzoo.train.config import apply_overrides, validate_config
+from memzoo.train.run_ids import new_run_id
 
 
 @dataclass
@@ -51,7 +53,7 @@ class BenchSummary:
 def plan_jobs(
     suite: str, store: ResultsStore, overrides: list[str] = (), lease: Lease | None = None
 ) -> tuple[list[Job], int]:
-    """Jobs still to run for ``suite`` (claimed in the store as running, under ``lease``) and
+    """Jobs still to run for ``suite`` (claimed in the store, under ``lease``: ``queued``) and
     how many were skipped because they already finished or another live benchmark holds them.
 
     ``overrides`` (dotted ``key=value``, as for ``memzoo train``) apply to every config of
@@ -65,7 +67,7 @@ def plan_jobs(
     done = store.completed_hashes(suite)
     jobs, skipped = [], 0
     for digest, config in unique.items():
-        job = Job(uuid.uuid4().hex[:12], config, suite)
+        job = Job(new_run_id(), config, suite)
         if digest in done or not store.claim(job.pending_record(), lease):
             skipped += 1
             continue
@@ -84,33 +86,12 @@ def run_bench(
     """Run every not-yet-finished run of ``suite`` on ``executor``; the driver writes records."""
     start = time.perf_counter()
     lease = Lease()
-    heartbeat = _Heartbeat(store, lease)
     try:
-        return _run_claimed(suite, store, executor, progress, overrides, lease, start)
+        with Heartbeat(store, lease):
+            return _run_claimed(suite, store, executor, progress, overrides, lease, start)
     finally:
-        heartbeat.stop()
         with contextlib.suppress(MemzooError):  # unreleased claims lapse after lease.ttl anyway
-            store.release(lease)  # rows still "running" now (an error, Ctrl-C) are reclaimable
-
-
-class _Heartbeat:
-    """Renews a lease every ``ttl / 4`` seconds in a daemon thread until stopped."""
-
-    def __init__(self, store: ResultsStore, lease: Lease):
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._beat, args=(store, lease), daemon=True)
-        self._thread.start()
-
-    def _beat(self, store: ResultsStore, lease: Lease) -> None:
-        while not self._stopped.wait(lease.ttl / 4):
-            try:
-                store.renew(lease)
-            except (MemzooError, sqlite3.Error):  # a busy database now: the next beat tries again
-                continue
-
-    def stop(self) -> None:
-        self._stopped.set()
-        self._thread.join(timeout=5)
+            store.release(lease)  # rows still "running" now (an error) are reclaimable
 
 
 def _run_claimed(suite, store, executor, progress, overrides, lease, start) -> BenchSummary:
@@ -134,6 +115,7 @@ def _run_claimed(suite, store, executor, progress, overrides, lease, start) -> B
         )
 
     def on_start(job: Job) -> None:
+        store.mark_started([job.run_id])
         summary.running += 1
         bar.update(task_id, counts=counts())
 
@@ -155,6 +137,7 @@ def _run_claimed(suite, store, executor, progress, overrides, lease, start) -> B
             if _accepts_on_start(executor):
                 executor.run(jobs, on_record, on_start=on_start)
             else:  # an executor without start notices: started = not finished
+                store.mark_started(job.run_id for job in jobs)
                 summary.running = len(jobs)
                 executor.run(jobs, on_record)
         except KeyboardInterrupt:
@@ -173,9 +156,10 @@ def _accepts_on_start(executor: Executor) -> bool:
 
 def _mark_interrupted(store: ResultsStore, suite: str, jobs: list[Job]) -> None:
     """Store the runs of ``jobs`` an interrupted driver did not finish as ``failed`` (re-run
-    next time). The store decides which: rows still ``running``, so a record whose write
-    landed just before the interrupt, or was rolled back by it, is judged correctly."""
-    running = {r.run_id for r in store.runs(suite=suite, status="running", with_curves=False)}
+    next time). The store decides which: rows still ``running`` or ``queued``, so a record
+    whose write landed just before the interrupt, or was rolled back by it, is judged correctly."""
+    unfinished = ("running", "queued")
+    running = {r.run_id for r in store.runs(suite=suite, with_curves=False) if r.status in unfinished}
     for job in jobs:
         if job.run_id not in running:
             continue

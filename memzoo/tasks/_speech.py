@@ -37,6 +37,7 @@ from memzoo.tasks._real_data import check_count, draw
 from memzoo.tasks.base import DataSplits, Task, TaskData
 
 PARTS = ("train", "validation", "test")
+MIN_UTTERANCE_SECONDS = 0.1  # shorter than any synthesised word: a lower bound of its audio
 
 
 class SpeechTask(Task):
@@ -87,7 +88,24 @@ class SpeechTask(Task):
                 raise ValueError(f"path {self.path!r} is not a folder")
         return self
 
+    def own_data_bytes(self) -> tuple[int, list[str]]:
+        """Synthesised audio: every utterance holds at least ``MIN_UTTERANCE_SECONDS`` of float32
+        samples (a folder's size is its own)."""
+        if self.path is not None:
+            return 0, []
+        count = sum(self._utterance_count(part, len(self._voices(part))) for part in PARTS)
+        return int(4 * MIN_UTTERANCE_SECONDS * self.sample_rate * count), self._count_fields
+
+    def _voices(self, part: str) -> tuple[str, ...]:
+        return VOICES[part][: self.train_voices] if part == "train" else VOICES[part]
+
     # ---- hooks ---------------------------------------------------------------------------
+    _count_fields: ClassVar[list[str]] = []  # the fields that set the number of utterances
+
+    def _utterance_count(self, part: str, num_voices: int) -> int:
+        """Utterances synthesised for ``part`` (what ``len(self._texts(part, ...))`` will be)."""
+        raise NotImplementedError
+
     def _texts(self, part: str, voices: tuple[str, ...], rng: np.random.Generator) -> list[tuple[str, str]]:
         """``(text, voice)`` items of one synthesised part."""
         raise NotImplementedError
@@ -122,7 +140,7 @@ class SpeechTask(Task):
         return self._cache[part]
 
     def _synthesised(self, part: str):
-        voices = VOICES[part][: self.train_voices] if part == "train" else VOICES[part]
+        voices = self._voices(part)
         rng = np.random.default_rng([self.data_seed, PARTS.index(part)])
         items = self._texts(part, voices, rng)
         items = [items[i] for i in rng.permutation(len(items))]

@@ -180,6 +180,21 @@ class Task(BaseModel):
         not compute, e.g. ``recommend``'s ``hr@10``."""
         return {}
 
+    def own_data_bytes(self) -> tuple[int, list[str]]:
+        """A lower bound of the bytes of data this task builds from its own parameters, beyond
+        ``examples x seq_len`` ids (a generated catalogue, a fact map, synthesised audio), with
+        the fields that set it. ``memzoo.train.sizes`` checks it against the machine's memory
+        before anything is built, so it must be computed from parameters only (no data)."""
+        return 0, []
+
+    def shown_fields(self, names: list[str], prefix: str) -> list[str]:
+        """``names`` (``"task.x"``) as ``"<prefix>.x=<value>"``: the fields of a task nested in
+        another (a continual phase, a multitask entry), for messages."""
+        return [
+            f"{prefix}.{name.removeprefix('task.')}={getattr(self, name.removeprefix('task.'), '?')}"
+            for name in names
+        ]
+
     def save_artifacts(self, directory: str | Path) -> list[Path]:
         """Write what prediction needs besides the weights (a tokenizer, class names, the
         scaling of a series) into a checkpoint ``directory``; return the files written."""

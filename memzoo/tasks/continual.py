@@ -100,6 +100,14 @@ class Continual(Task):
     def output_vocab_size(self) -> int:
         return max(task.output_vocab_size for task in self.phases)
 
+    def own_data_bytes(self) -> tuple[int, list[str]]:
+        """What both phases build from their own parameters."""
+        total, fields = 0, []
+        for task, field in zip(self.phases, ("task_a", "task_b")):
+            size, names = task.own_data_bytes()
+            total, fields = total + size, fields + task.shown_fields(names, f"task.{field}")
+        return total, fields
+
     def _generate(self, num_examples: int, generator: torch.Generator) -> TaskData:
         n_a = (num_examples + 1) // 2
         parts = []

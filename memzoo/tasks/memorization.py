@@ -52,6 +52,10 @@ class Memorization(Task):
     map_seed: int = Field(0, description="seed of the key->value map (the same for every split)")
     seq_len: int = Field(32, ge=2, description="tokens per example: T/2 key-value pairs")
 
+    def own_data_bytes(self) -> tuple[int, list[str]]:
+        """The key -> value map: two int64 tensors of ``num_facts``."""
+        return 16 * self.num_facts, ["task.num_facts"]
+
     @model_validator(mode="after")
     def _check_sizes(self):
         if self.seq_len % 2:

@@ -162,8 +162,15 @@ class Recommend(Task):
 
     @property
     def num_catalogue_items(self) -> int:
-        """Items (``I``): the head's size; the padding token is ``I``."""
-        return _load(self._params())[1]
+        """Items (``I``): the head's size; the padding token is ``I`` (known without generating)."""
+        return self.num_items if self.path is None else _load(self._params())[1]
+
+    def own_data_bytes(self) -> tuple[int, list[str]]:
+        """Generated histories: at least ``min_history`` Python ints (>= 36 bytes with their
+        tuple slot) per user; a CSV's size is its own."""
+        if self.path is not None:
+            return 0, []
+        return 36 * self.num_users * self.min_history, ["task.num_users", "task.min_history"]
 
     @property
     def input_vocab_size(self) -> int:

@@ -75,6 +75,11 @@ class SpeechDigits(SpeechTask):
             raise ValueError("seq_len must hold at least two frames per digit (2 * max_digits)")
         return self
 
+    _count_fields: ClassVar[list[str]] = ["task.num_train_utterances", "task.held_out_utterances"]
+
+    def _utterance_count(self, part, num_voices):
+        return self.num_train_utterances if part == "train" else self.held_out_utterances
+
     def _texts(self, part, voices, rng):
         count = self.num_train_utterances if part == "train" else self.held_out_utterances
         items = []

@@ -67,6 +67,11 @@ class SpeechWords(SpeechTask):
             raise ValueError("words must hold at least 2 distinct non-empty words")
         return value
 
+    _count_fields: ClassVar[list[str]] = ["task.repeats", "task.held_out_repeats", "task.words"]
+
+    def _utterance_count(self, part, num_voices):
+        return num_voices * len(self.words) * (self.repeats if part == "train" else self.held_out_repeats)
+
     def _texts(self, part, voices, rng):
         repeats = self.repeats if part == "train" else self.held_out_repeats
         return [(word, voice) for voice in voices for word in self.words for _ in range(repeats)]

@@ -39,8 +39,10 @@ from memzoo.data.text_files import table_format
 from memzoo.data.text_labels import load_text_labels
 from memzoo.data.text_tokenizers import PAD_ID, fit_tokenizer, load_tokenizer, pad_batch
 from memzoo.errors import MemzooError
+from memzoo.files import make_folder, write_file
 from memzoo.metrics.classifiers import tfidf_logreg_baseline
 from memzoo.metrics.confusion import majority_baseline
+from memzoo.parsing import load_json_text
 from memzoo.tasks import _text_corpus as corpus
 from memzoo.tasks._real_data import hold_out
 from memzoo.tasks.base import VALIDATION_SEED_OFFSET, DataSplits, Task, TaskData
@@ -218,10 +220,10 @@ class TextClassify(Task):
     def save_artifacts(self, directory: str | Path) -> list[Path]:
         """Write the tokenizer (``tokenizer.json``) and class names (``labels.json``) into a
         checkpoint directory, next to ``model.safetensors``."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        labels = directory / LABELS_FILE
-        labels.write_text(json.dumps({"classes": self.class_names, "seq_len": self.seq_len}))
+        directory = make_folder(directory, "checkpoint folder")
+        labels = write_file(
+            directory / LABELS_FILE, json.dumps({"classes": self.class_names, "seq_len": self.seq_len})
+        )
         return [self.text_tokenizer.save(directory / TOKENIZER_FILE), labels]
 
     def predict(self, model, texts: list[str]) -> list[str]:
@@ -246,5 +248,5 @@ def load_artifacts(directory: str | Path):
     labels = directory / LABELS_FILE
     if not labels.is_file():
         raise MemzooError(f"{directory}: no {LABELS_FILE}; save it with TextClassify.save_artifacts")
-    meta = json.loads(labels.read_text())
+    meta = load_json_text(labels.read_text(), str(labels))
     return load_tokenizer(directory / TOKENIZER_FILE), meta["classes"], meta["seq_len"]

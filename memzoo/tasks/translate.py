@@ -40,6 +40,7 @@ from pydantic import Field, PrivateAttr, field_validator, model_validator
 from memzoo.data.parallel_text import load_parallel_text
 from memzoo.data.text_tokenizers import EOS_ID, fit_tokenizer, pad_batch
 from memzoo.errors import ConfigError, MemzooError
+from memzoo.files import make_folder
 from memzoo.tasks._real_data import hold_out
 from memzoo.tasks._toy_grammar import ToyGrammar
 from memzoo.tasks.base import IGNORE_INDEX, TEST_SEED_OFFSET, VALIDATION_SEED_OFFSET, Task, TaskData
@@ -242,8 +243,7 @@ class Translate(Task):
 
     def save_artifacts(self, directory: str | Path) -> list[Path]:
         """Write both tokenizers into a checkpoint directory, next to ``model.safetensors``."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
+        directory = make_folder(directory, "checkpoint folder")
         return [
             self.source_tokenizer.save(directory / SOURCE_TOKENIZER_FILE),
             self.target_tokenizer.save(directory / TARGET_TOKENIZER_FILE),

@@ -11,31 +11,32 @@ Layout of a checkpoint directory::
 from __future__ import annotations
 
 import json
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as safetensors_bytes
 
 from memzoo.errors import MemzooError
+from memzoo.files import make_folder, write_file
+from memzoo.layers.registry import imports_refused
+from memzoo.parsing import load_json_text
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 
 
 def save_checkpoint(directory: str | Path, model: torch.nn.Module, meta: dict[str, Any]) -> Path:
-    """Write weights and ``meta`` (JSON: config, sizes, metrics) atomically enough for a
-    crash between the two files to leave the previous pair loadable."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    """Write weights and ``meta`` (JSON: config, sizes, metrics) into ``directory``, each file
+    atomically and never through a link (``memzoo.files.write_file``): a crash leaves each file
+    whole, old or new."""
+    directory = make_folder(directory, "checkpoint folder")
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    tmp_weights = directory / (WEIGHTS + ".tmp")
-    save_file(state, str(tmp_weights))
-    tmp_config = directory / (CONFIG + ".tmp")
-    tmp_config.write_text(json.dumps(meta, indent=2, default=str))
-    tmp_weights.replace(directory / WEIGHTS)
-    tmp_config.replace(directory / CONFIG)
+    write_file(directory / WEIGHTS, safetensors_bytes(state))
+    write_file(directory / CONFIG, json.dumps(meta, indent=2, default=str))
     return directory
 
 
@@ -45,9 +46,24 @@ def read_checkpoint(directory: str | Path) -> tuple[dict[str, torch.Tensor], dic
     if directory.is_file():
         directory = directory.parent
     weights, config = directory / WEIGHTS, directory / CONFIG
+    for part in (weights, config):
+        if part.is_symlink():
+            raise MemzooError(
+                f"{str(part)!r} is a symbolic link; memzoo reads a checkpoint only from its own files"
+            )
     if not weights.is_file() or not config.is_file():
         raise MemzooError(f"{str(directory)!r} is not a memzoo checkpoint (needs {WEIGHTS} and {CONFIG})")
     return read_weights(weights), read_meta(config)
+
+
+def code_consent(source: str | Path, trust_code: bool) -> AbstractContextManager:
+    """The context to rebuild a model from checkpoint ``source`` in: with ``trust_code`` a layer
+    named by import path (``"package.module:Class"``) is imported as usual; without it such a
+    layer is refused, unless this process imported its module already (loading runs no code
+    the checkpoint names without the caller's consent)."""
+    if trust_code:
+        return nullcontext()
+    return imports_refused(f"checkpoint {str(source)!r}", "pass trust_code=True (CLI: --trust-code)")
 
 
 def read_weights(path: Path) -> dict[str, torch.Tensor]:
@@ -62,7 +78,7 @@ def read_meta(path: Path) -> dict[str, Any]:
     """A checkpoint's ``config.json`` as a dict; a ``MemzooError`` naming the file if it is
     not UTF-8 JSON holding an object."""
     try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
+        meta = load_json_text(path.read_text(encoding="utf-8"), path.name)
     except (ValueError, OSError) as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise MemzooError(f"{path}: not a readable JSON checkpoint config ({_first_line(err)})") from None
     if not isinstance(meta, dict):

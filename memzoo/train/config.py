@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from memzoo import layers as layer_registry
 from memzoo import tasks
 from memzoo.errors import ConfigError
+from memzoo.parsing import load_yaml_text, preview
 from memzoo.train.curriculum import CurriculumConfig, check_curriculum
 from memzoo.train.multitask_spec import MultiTask
 
@@ -175,7 +176,7 @@ def one_line_error(err: ValidationError) -> str:
         field = ".".join(str(p) for p in e["loc"]) or "config"
         message = e["msg"].removeprefix("Value error, ")
         if e["type"] not in ("value_error", "missing") and not isinstance(e.get("input"), dict):
-            message += f" (got {e.get('input')!r})"
+            message += f" (got {preview(e.get('input'))})"
         parts.append(f"{field}: {message}")
     return "; ".join(parts)
 
@@ -196,29 +197,20 @@ def validate_config(data: dict[str, Any] | RunConfig) -> RunConfig:
     return validate_as(RunConfig, data)
 
 
-def parse_value(text: str) -> Any:
-    """Parse an override value: int, float (``1e-3`` too), bool, list ``[a,b]``, or string."""
+def parse_value(text: str, where: str = "override value") -> Any:
+    """Parse an override value: int, float (``1e-3`` too), bool, list ``[a,b]``, or string.
+
+    Text that is not valid YAML stays a string. YAML too long, nested too deep or using an
+    alias is a ``ConfigError`` naming ``where`` (see ``memzoo.parsing``)."""
     for cast in (int, float):
         try:
             return cast(text)
         except ValueError:
             pass
     try:
-        value = yaml.safe_load(text)
+        return load_yaml_text(text, where)
     except yaml.YAMLError:
         return text
-    check_acyclic(value, f"value {text!r}")
-    return value
-
-
-def check_acyclic(value: Any, where: str, _seen: tuple[int, ...] = ()) -> None:
-    """Refuse a value that contains itself (a self-referencing YAML alias: ``a: &a [*a]``)."""
-    if isinstance(value, (dict, list)):
-        if id(value) in _seen:
-            raise ConfigError(f"{where}: a YAML alias refers to itself (a recursive value)")
-        children = value.values() if isinstance(value, dict) else value
-        for child in children:
-            check_acyclic(child, where, (*_seen, id(value)))
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -227,15 +219,15 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or not key:
-            raise ConfigError(f"override {item!r} must look like section.key=value")
+            raise ConfigError(f"override {preview(item)} must look like section.key=value")
         node = data
         *path, leaf = key.split(".")
         for part in path:
             child = node.setdefault(part, {})
             if not isinstance(child, dict):
-                raise ConfigError(f"override {item!r}: {part!r} is not a section")
+                raise ConfigError(f"override {preview(item)}: {preview(part)} is not a section")
             node = child
-        node[leaf] = parse_value(raw)
+        node[leaf] = parse_value(raw, f"override {preview(key)}")
     return data
 
 
@@ -243,8 +235,9 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     """Read a YAML or JSON config file into a dict (validated later).
 
     Raises ``ConfigError`` (one line naming the file) for a missing file, a folder, an
-    empty file, bytes that are not UTF-8, malformed YAML/JSON (with its line and column), a
-    self-referencing alias, or a top level that is not a mapping."""
+    empty file, bytes that are not UTF-8, malformed YAML/JSON (with its line and column), text
+    too long, nested too deep or using a YAML alias (``memzoo.parsing``), or a top level that
+    is not a mapping."""
     path = Path(path)
     if path.is_dir():
         raise ConfigError(f"config file {str(path)!r} is a directory; give a YAML/JSON file")
@@ -252,7 +245,7 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"config file {str(path)!r} does not exist")
     try:
         text = path.read_text(encoding="utf-8")
-        data = yaml.safe_load(text)
+        data = load_yaml_text(text, f"config file {str(path)!r}")
     except UnicodeDecodeError as err:
         raise ConfigError(f"config file {str(path)!r} is not UTF-8 text (byte {err.start})") from None
     except OSError as err:
@@ -265,7 +258,6 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         )
     if not isinstance(data, dict):
         raise ConfigError(f"config file {str(path)!r} must contain a mapping at the top level")
-    check_acyclic(data, f"config file {str(path)!r}")
     return data
 
 

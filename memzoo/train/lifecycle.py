@@ -2,8 +2,11 @@
 
 :func:`run_lifecycle` drives a :class:`~memzoo.train.recipe.Recipe` through::
 
-    record    a RunRecord, stored as "running" once the data has loaded; any failure after
-              that marks it "failed" with a one-line reason (a row is never left "running")
+    record    a RunRecord, stored as "running" once the data has loaded, held under this
+              process's Lease (renewed by a Heartbeat) until it is finished; any failure
+              after that marks it "failed" with a one-line reason. A process killed outright
+              leaves the row to its dead lease: it reads "interrupted", and ``--resume``
+              (``resume_from``) takes it over
     seed      torch.manual_seed(train.seed) before the model is built
     budget    train.max_steps optimiser steps (or train.epochs passes over the data); the
               schedule spans the budget. train.max_seconds is only a safety cap: a run it
@@ -34,7 +37,8 @@ import copy
 import math
 import sys
 import time
-import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +46,8 @@ from typing import Any
 import torch
 from torch.profiler import record_function
 
+from memzoo.files import check_writable_folder
+from memzoo.results.lease import Heartbeat, Lease
 from memzoo.results.record import RunRecord, config_hash
 from memzoo.train.checkpoint import read_checkpoint, save_checkpoint
 from memzoo.train.distributed import Distributed
@@ -51,7 +57,7 @@ from memzoo.train.phases import FORWARD_BACKWARD, OPTIMIZER, labelled_batches
 from memzoo.train.progress import EpochProgress
 from memzoo.train.recipe import Recipe
 from memzoo.train.resume import ResumePoint, load_resume_point, save_resume_point
-from memzoo.train.run_ids import check_run_id, run_folder
+from memzoo.train.run_ids import check_run_id, make_run_folder, new_run_id
 from memzoo.train.segmented import NON_FINITE
 
 
@@ -83,7 +89,7 @@ def new_record(
 ) -> RunRecord:
     """A fresh ``running`` record of a run of ``config`` (a JSON-able dict)."""
     return RunRecord(
-        run_id=check_run_id(run_id) if run_id is not None else uuid.uuid4().hex[:12],
+        run_id=check_run_id(run_id) if run_id is not None else new_run_id(),
         config=config,
         config_hash=config_hash(config),
         status="running",
@@ -169,21 +175,39 @@ def run_lifecycle(
     dctx = dctx or Distributed()
     resumed, resumed_weights = load_resume_point(resume_from) if resume_from is not None else (None, None)
     recipe.prepare()  # a bad data file fails here, before a row exists
+    if tc.checkpoint and dctx.is_main:  # so does an out_dir that cannot be written
+        check_writable_folder(tc.out_dir, "train.out_dir")
     record = new_record(recipe.record_config, recipe.task_name, recipe.layers, device, suite, run_id)
     store = store if dctx.is_main else None
     if resumed is not None:
         record.started_at, record.curve = resumed.started_at, list(resumed.curve)
-    if store is not None:
-        # A resumed run keeps its row: back to "running", with the curve of the epochs done.
-        store.write_record(record) if resumed else store.start_run(record)
-    try:
+    with stored_run(store, record, resumed=resumed is not None):
         return _run(recipe, tc, record, store, progress, resumed, resumed_weights, dctx, device)
-    except BaseException as err:
-        if store is not None and record.status == "running":
-            record.status, record.ended_at = "failed", time.time()
-            record.error = f"{type(err).__name__}: {err}".splitlines()[0][:500]
-            store.write_record(record)
-        raise
+
+
+@contextmanager
+def stored_run(store, record: RunRecord, *, resumed: bool = False) -> Iterator[None]:
+    """Hold ``record``'s row ``running`` in ``store`` (``None``: no store) while the block runs,
+    under this process's :class:`Lease` renewed by a :class:`Heartbeat`, so a process killed
+    outright leaves a row that reads ``interrupted``. An exception escaping the block stores
+    the row ``failed`` with a one-line reason (a row is never left ``running``).
+
+    A resumed run keeps its row: back to ``running`` with the curve of the epochs done
+    (refused while another live process still holds it)."""
+    if store is None:
+        yield
+        return
+    lease = Lease()
+    store.write_record(record, lease) if resumed else store.start_run(record, lease)
+    with Heartbeat(store, lease):
+        try:
+            yield
+        except BaseException as err:
+            if record.status == "running":
+                record.status, record.ended_at = "failed", time.time()
+                record.error = f"{type(err).__name__}: {err}".splitlines()[0][:500]
+                store.write_record(record)
+            raise
 
 
 def _run(recipe, tc, record, store, progress, resumed, resumed_weights, dctx, device) -> RunResult:
@@ -201,8 +225,9 @@ def _run(recipe, tc, record, store, progress, resumed, resumed_weights, dctx, de
     if resumed is not None:
         resumed.restore(model, optimizer, scheduler, order_gen, resumed_weights)
     selection = _Selection(recipe, point)
-    run_dir = run_folder(tc.out_dir, record.run_id) if tc.checkpoint else None
-    checkpoint_dir = run_dir if dctx.is_main else None  # rank 0 alone writes files
+    checkpoint_dir = None  # rank 0 alone writes files
+    if tc.checkpoint and dctx.is_main:
+        checkpoint_dir = make_run_folder(tc.out_dir, record.run_id)
     show = dctx.is_main and (progress if progress is not None else sys.stderr.isatty())
     start, step = time.perf_counter() - point.elapsed, point.step
     first_epoch = num_epochs + 1 if point.done else point.epoch + 1

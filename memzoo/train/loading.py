@@ -12,13 +12,18 @@ from pathlib import Path
 
 from memzoo.errors import MemzooError
 from memzoo.models import SequenceModel
-from memzoo.train.checkpoint import read_checkpoint
+from memzoo.train.checkpoint import code_consent, read_checkpoint
 from memzoo.train.config import ModelConfig, validate_as
 from memzoo.train.recipes.multitask import load_multitask
 
 
-def load(path: str | Path) -> SequenceModel:
+def load(path: str | Path, *, trust_code: bool = False) -> SequenceModel:
     """Rebuild the model saved in checkpoint directory ``path`` and load its weights (eval mode).
+
+    A layer the checkpoint names by import path (``"package.module:Class"``) is imported only
+    with ``trust_code=True``: importing runs that module's code, so it needs the caller's
+    consent, as Hugging Face's ``trust_remote_code``. Without it such a checkpoint is refused
+    with a ``MemzooError`` that says so (unless this process imported the module already).
 
     A multitask run's checkpoint gives a ``memzoo.models.multi_head.MultiHeadModel``; a
     translation checkpoint is loaded with ``memzoo.train.seq2seq_loading.load_translator``.
@@ -30,25 +35,26 @@ def load(path: str | Path) -> SequenceModel:
         raise MemzooError(
             f"{path}: a translation checkpoint; load it with memzoo.train.seq2seq_loading.load_translator"
         )
-    try:
-        if kind == "multitask":  # a shared trunk with a head per task
-            return load_multitask(weights, meta)
-        m = validate_as(ModelConfig, meta["config"]["model"])
-        model = SequenceModel(
-            layers=m.layers,
-            d_model=m.d_model,
-            vocab_size=meta.get("input_vocab_size"),
-            input_dim=meta.get("input_dim"),
-            head=meta["head"],
-            num_outputs=meta["output_vocab_size"],
-            layer_options=m.layer_options,
-            mlp_ratio=m.mlp_ratio,
-            reset_long_term_memory=m.reset_long_term_memory,
-        )
-        model.load_state_dict(weights)
-    except (KeyError, TypeError, RuntimeError) as err:
-        raise MemzooError(
-            f"{path}: config.json and model.safetensors do not describe one model ({err})"
-        ) from None
+    with code_consent(path, trust_code):
+        try:
+            if kind == "multitask":  # a shared trunk with a head per task
+                return load_multitask(weights, meta)
+            m = validate_as(ModelConfig, meta["config"]["model"])
+            model = SequenceModel(
+                layers=m.layers,
+                d_model=m.d_model,
+                vocab_size=meta.get("input_vocab_size"),
+                input_dim=meta.get("input_dim"),
+                head=meta["head"],
+                num_outputs=meta["output_vocab_size"],
+                layer_options=m.layer_options,
+                mlp_ratio=m.mlp_ratio,
+                reset_long_term_memory=m.reset_long_term_memory,
+            )
+            model.load_state_dict(weights)
+        except (KeyError, TypeError, RuntimeError) as err:
+            raise MemzooError(
+                f"{path}: config.json and model.safetensors do not describe one model ({err})"
+            ) from None
     model.checkpoint_meta = meta
     return model.eval()

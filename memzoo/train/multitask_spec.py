@@ -136,6 +136,18 @@ class MultiTask(BaseModel):
         """The largest head among the tasks (each task has its own head)."""
         return max(t.output_vocab_size for t in self.subtasks.values())
 
+    def own_data_bytes(self) -> tuple[int, list[str]]:
+        """What every subtask builds from its own parameters (see ``Task.own_data_bytes``)."""
+        total, fields = 0, []
+        for label, task in self.subtasks.items():
+            size, names = task.own_data_bytes()
+            total, fields = total + size, fields + task.shown_fields(names, f"task.tasks[{label}]")
+        return total, fields
+
+    def evaluation_sweep(self) -> dict:
+        """None of its own: each subtask is evaluated by the multitask recipe."""
+        return {}
+
     def split_each(self, num_train: int, num_test: int, seed: int) -> dict[str, tuple[TaskData, TaskData]]:
         """Per label, ``(train, test)`` as that task's own ``split`` draws them with ``seed``."""
         return {label: task.split(num_train, num_test, seed) for label, task in self.subtasks.items()}

@@ -11,7 +11,7 @@ checkpoint in ``<out_dir>/<run_id>/``, which stays as it was)::
 
 ``train_state.pt`` holds tensors and plain containers only and is read with
 ``torch.load(weights_only=True)``: loading never executes pickled code. The folder is written
-as ``last.tmp/`` and then swapped in, so a crash while saving leaves the previous epoch's
+in a fresh ``last.tmp-<random>/`` and then swapped in, so a crash while saving leaves the previous epoch's
 folder (``last/``, or ``last.old/`` during the swap) whole.
 
 Restoring every piece of state makes a resumed CPU run reach the same weights, losses and
@@ -20,8 +20,8 @@ metrics as a run that was never interrupted.
 
 from __future__ import annotations
 
+import io
 import json
-import shutil
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +30,7 @@ from typing import Any
 import torch
 
 from memzoo.errors import MemzooError
+from memzoo.files import fresh_folder, os_errors_named, remove_tree, write_file
 from memzoo.train.checkpoint import CONFIG, read_checkpoint, save_checkpoint
 
 LAST = "last"
@@ -87,8 +88,10 @@ def save_resume_point(
 ) -> Path:
     """Write ``run_dir/last/`` (weights, meta, train state) for ``point``; return that folder."""
     run_dir = Path(run_dir)
-    tmp, last, old = run_dir / (LAST + ".tmp"), run_dir / LAST, run_dir / (LAST + ".old")
-    shutil.rmtree(tmp, ignore_errors=True)
+    last, old = run_dir / LAST, run_dir / (LAST + ".old")
+    for stale in run_dir.glob(LAST + ".tmp*"):  # left by a save that crashed
+        remove_tree(stale)
+    tmp = fresh_folder(run_dir, LAST + ".tmp-")
     save_checkpoint(tmp, model, meta)
     state = {
         "format": FORMAT,
@@ -108,12 +111,15 @@ def save_resume_point(
         "torch_rng": torch.get_rng_state(),
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
     }
-    torch.save(state, tmp / TRAIN_STATE)
-    if last.exists():
-        shutil.rmtree(old, ignore_errors=True)
-        last.replace(old)
-    tmp.replace(last)
-    shutil.rmtree(old, ignore_errors=True)
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    write_file(tmp / TRAIN_STATE, buffer.getvalue())
+    with os_errors_named(run_dir, "swap the resume state in"):
+        if last.is_symlink() or last.exists():
+            remove_tree(old)
+            last.replace(old)  # renames a link itself, never its target
+        tmp.replace(last)
+        remove_tree(old)
     return last
 
 

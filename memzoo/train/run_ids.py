@@ -9,11 +9,18 @@ the folder of a run always lies inside its ``out_dir``.
 from __future__ import annotations
 
 import re
+import uuid
 from pathlib import Path
 
 from memzoo.errors import ConfigError
+from memzoo.files import make_folder, refuse_links
 
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def new_run_id() -> str:
+    """A fresh random run id: 12 hex digits."""
+    return uuid.uuid4().hex[:12]
 
 
 def check_run_id(run_id: object) -> str:
@@ -35,3 +42,11 @@ def run_folder(out_dir: str | Path, run_id: object) -> Path:
     if resolved == resolved_root or not resolved.is_relative_to(resolved_root):
         raise ConfigError(f"run folder {str(folder)!r} resolves to {str(resolved)!r}, outside {str(root)!r}")
     return folder
+
+
+def make_run_folder(out_dir: str | Path, run_id: object) -> Path:
+    """``<out_dir>/<run_id>`` (see :func:`run_folder`), created if needed; a ``MemzooError``
+    if it is a link or holds one: memzoo writes there, and never through a link."""
+    folder = run_folder(out_dir, run_id)
+    refuse_links(folder)
+    return make_folder(folder, "run folder")

@@ -14,12 +14,14 @@ continual     ``recipes.continual``: two single-     ``SequenceModel``
 
 from __future__ import annotations
 
-import json
+from contextlib import nullcontext
 from pathlib import Path
 
 from memzoo.errors import ConfigError, MemzooError
+from memzoo.files import refuse_links
+from memzoo.parsing import load_json_text
 from memzoo.train import distributed
-from memzoo.train.checkpoint import CONFIG
+from memzoo.train.checkpoint import CONFIG, code_consent
 from memzoo.train.config import BaseTrainConfig, RunConfig, build_config, validate_config
 from memzoo.train.environment import resolve_device
 from memzoo.train.lifecycle import RunResult, run_lifecycle
@@ -120,6 +122,7 @@ def _translation(config, store, suite, run_id, progress, model, resume_from) -> 
     if resume_from is not None:
         raise ConfigError(f"task 'translate' cannot be resumed; only {RESUMABLE} can")
     cfg = validate_translation_config(config)
+    check_memory(cfg)
     recipe = TranslationRecipe(cfg)
     result = run_lifecycle(
         recipe,
@@ -157,7 +160,9 @@ def translation_config_from_run(cfg: RunConfig) -> TranslationConfig:
     )
 
 
-def resume_run(run: str, *, store=None, overrides: list[str] | None = None, progress=None):
+def resume_run(
+    run: str, *, store=None, overrides: list[str] | None = None, progress=None, trust_code: bool = False
+):
     """Continue run ``run`` (a run id in ``store``, or a run's checkpoint folder) from the
     last epoch it saved, under the same run id; return the ``RunResult``.
 
@@ -165,8 +170,11 @@ def resume_run(run: str, *, store=None, overrides: list[str] | None = None, prog
     with ``overrides`` applied (e.g. ``train.epochs=8`` to train longer; a changed epoch count
     changes the learning-rate schedule, so such a run no longer matches an uninterrupted one).
     The store row goes back to ``running`` and keeps the curve of the epochs already done.
+    A checkpoint folder's config that names a layer by import path is imported only with
+    ``trust_code=True`` (see ``memzoo.train.checkpoint.code_consent``); a stored row is the
+    user's own and needs no consent.
     """
-    record = None
+    record, consent = None, nullcontext()
     if store is not None:
         try:
             record = store.get(run)
@@ -180,18 +188,21 @@ def resume_run(run: str, *, store=None, overrides: list[str] | None = None, prog
             run_dir = run_folder(out_dir, run_id)  # a stored id is checked before it names a folder
         except ConfigError as err:
             raise MemzooError(f"{store.path}: stored run {run_id!r} cannot be resumed: {err}") from None
+        refuse_links(run_dir)
     else:
         path = Path(run)
         if not path.is_dir():
             where = f"in {store.path} " if store is not None else ""
             raise MemzooError(f"no run {run!r} {where}and no checkpoint folder of that name")
+        run_dir = path.parent if path.name == LAST else path
+        refuse_links(run_dir)  # nothing is read through a link planted in the folder
         meta_file = last_folder(path) / CONFIG
         try:
-            meta = json.loads(meta_file.read_text())
+            meta = load_json_text(meta_file.read_text(), meta_file.name)
             config, run_id, suite = meta["config"], check_run_id(meta["run_id"]), None
         except (ValueError, KeyError, TypeError) as err:  # JSONDecodeError and ConfigError are ValueErrors
             raise MemzooError(f"{meta_file}: not a usable checkpoint config ({err})") from None
-        run_dir = path.parent if path.name == LAST else path
+        consent = code_consent(run_dir, trust_code)
         # The resumed run goes on in the folder it came from, whatever config.json says.
         if run_dir.resolve().name != run_id:
             raise MemzooError(
@@ -203,7 +214,8 @@ def resume_run(run: str, *, store=None, overrides: list[str] | None = None, prog
                 **config,
                 "train": {**config.get("train", {}), "out_dir": str(run_dir.resolve().parent)},
             }
-    cfg = build_config(config, list(overrides or []))
+    with consent:
+        cfg = build_config(config, list(overrides or []))
     if cfg.task.name in MULTI_PHASE_KINDS:
         raise ConfigError(f"task {cfg.task.name!r} cannot be resumed; only {RESUMABLE} can")
     return fit(

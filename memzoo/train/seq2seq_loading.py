@@ -16,7 +16,7 @@ from memzoo.data.text_tokenizers import load_tokenizer, pad_batch
 from memzoo.errors import MemzooError
 from memzoo.models.seq2seq import Seq2Seq
 from memzoo.tasks.translate import SOURCE_TOKENIZER_FILE, TARGET_TOKENIZER_FILE
-from memzoo.train.checkpoint import read_checkpoint
+from memzoo.train.checkpoint import code_consent, read_checkpoint
 from memzoo.train.seq2seq_config import Seq2SeqModelConfig, build_seq2seq
 
 
@@ -38,14 +38,20 @@ class Translator:
         return [self.target_tokenizer.decode(row) for row in ids]
 
 
-def load_translator(directory: str | Path, device: str | torch.device = "cpu") -> Translator:
-    """Rebuild the model saved in ``directory``, load its weights and tokenizers (eval mode)."""
+def load_translator(
+    directory: str | Path, device: str | torch.device = "cpu", *, trust_code: bool = False
+) -> Translator:
+    """Rebuild the model saved in ``directory``, load its weights and tokenizers (eval mode).
+
+    A layer the checkpoint names by import path is imported only with ``trust_code=True``
+    (see ``memzoo.train.checkpoint.code_consent``)."""
     directory = Path(directory)
     weights, meta = read_checkpoint(directory)
     if meta.get("kind") != "seq2seq":
         raise MemzooError(f"{directory}: not a translation checkpoint (use memzoo.load for sequence models)")
-    m = Seq2SeqModelConfig.model_validate(meta["config"]["model"])  # not the task: its file may be gone
-    model = build_seq2seq(m, meta["src_vocab_size"], meta["tgt_vocab_size"])
+    with code_consent(directory, trust_code):
+        m = Seq2SeqModelConfig.model_validate(meta["config"]["model"])  # not the task: its file may be gone
+        model = build_seq2seq(m, meta["src_vocab_size"], meta["tgt_vocab_size"])
     model.load_state_dict(weights)
     model.checkpoint_meta = meta
     return Translator(

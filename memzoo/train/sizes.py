@@ -3,7 +3,9 @@ is refused in one line naming the fields that make it large, instead of an alloc
 traceback minutes (or terabytes) later.
 
 The estimate is deliberately a lower bound (weights with their gradient and two Adam moments,
-the data set as int64 ids, one batch's activations and logits), so a refused run could never
+the data set as int64 ids, what a task builds from its own parameters (``Task.own_data_bytes``:
+generated users, a fact map, synthesised audio), the test set at the longest evaluated length,
+one batch's activations and logits), so a refused run could never
 have run here; runs near the limit are left to the allocator.
 """
 
@@ -39,11 +41,19 @@ def estimate_bytes(cfg) -> dict[str, tuple[int, list[str]]]:
     vocab_in = 0 if input_dim else _size(task, "input_vocab_size")
     vocab_out = _size(task, "output_vocab_size")
     m, t = cfg.model, cfg.train
-    depth, d = len(m.layers), m.d_model
+    layers = getattr(m, "layers", None) or [*m.encoder_layers, *m.decoder_layers]  # a Seq2Seq has two stacks
+    depth, d = len(layers), m.d_model
     vocab_field = "task.vocab_size" if "vocab_size" in cfg.task.params() else "the task's vocabulary"
     params = (vocab_in + vocab_out + input_dim) * d + depth * (4 + 2 * m.mlp_ratio) * d * d
     examples = t.num_train + t.num_validation + t.num_test
+    own_bytes, own_fields = task.own_data_bytes()
+    longest = _longest_evaluated(task, seq_len)
     return {
+        "task data": (own_bytes, own_fields),
+        "evaluation": (
+            16 * t.num_test * longest * max(1, input_dim),
+            ["train.num_test", f"longest evaluated seq_len={longest}"],
+        ),
         "parameters": (16 * params, ["model.d_model", vocab_field, "model.layers", "model.mlp_ratio"]),
         "data": (
             16 * examples * seq_len * max(1, input_dim),
@@ -54,6 +64,14 @@ def estimate_bytes(cfg) -> dict[str, tuple[int, list[str]]]:
             ["train.batch_size", "task.seq_len", "model.d_model", vocab_field],
         ),
     }
+
+
+def _longest_evaluated(task, seq_len: int) -> int:
+    """The longest ``seq_len`` the task is tested at (its evaluation sweep included)."""
+    swept = [
+        _size(variant, "seq_len") for sweep in task.evaluation_sweep().values() for variant in sweep.values()
+    ]
+    return max([seq_len, *swept])
 
 
 def _size(task, name: str) -> int:
@@ -67,7 +85,8 @@ def _size(task, name: str) -> int:
 
 
 def check_memory(cfg, available: int | None = None) -> None:
-    """Raise ``ConfigError`` when ``cfg`` needs more memory than this machine has."""
+    """Raise ``ConfigError`` when ``cfg`` (a ``RunConfig`` or ``TranslationConfig``) needs more
+    memory than this machine has."""
     available = machine_memory() if available is None else available
     if not available:
         return
@@ -88,6 +107,9 @@ def _field_values(cfg, fields: list[str]) -> str:
     task = cfg.task.build()
     shown = []
     for name in fields:
+        if "=" in name:  # already "what=value"
+            shown.append(name)
+            continue
         section, _, key = name.partition(".")
         value = _size(task, key) if section == "task" else data.get(section, {}).get(key) if key else None
         if value is not None:

@@ -27,7 +27,7 @@ from memzoo.errors import ConfigError
 from memzoo.train.config import RunConfig, validate_config
 from memzoo.train.environment import resolve_device
 from memzoo.train.evaluation import evaluate, resolve_segment_len
-from memzoo.train.lifecycle import RunResult, new_record, run_lifecycle
+from memzoo.train.lifecycle import RunResult, new_record, run_lifecycle, stored_run
 from memzoo.train.recipes.single_task import SingleTaskRecipe, build_model
 
 
@@ -91,9 +91,7 @@ def run_continual(
     device = resolve_device(cfg_a.train.device)
     config = record_config or _record_config(cfg_a, cfg_b)
     record = new_record(config, "continual", cfg_a.model.layers, device, suite, run_id)
-    if store is not None:
-        store.start_run(record)
-    try:
+    with stored_run(store, record):
         if model is None:
             torch.manual_seed(cfg_a.train.seed)  # the same start as a single-task run would build
             model = build_model(cfg_a, joint)
@@ -138,12 +136,6 @@ def run_continual(
             # Accuracy on A after each phase, keyed by phase number: the report plots it.
             metrics["accuracy_a_after_phase"] = {"1": before, "2": after}
             record.status = "completed"
-    except BaseException as err:
-        if store is not None:
-            record.status, record.ended_at = "failed", time.time()
-            record.error = f"{type(err).__name__}: {err}".splitlines()[0][:500]
-            store.write_record(record)
-        raise
     record.metrics = {**metrics, "epochs": epochs}
     record.wall_seconds = time.perf_counter() - start
     record.ended_at = time.time()

@@ -1,0 +1,159 @@
+"""Writing inside a folder without ever following a link, and folders checked before work.
+
+Every file memzoo writes (checkpoints, resume states, tokenizers, reports, stores of the kNN
+layer) goes through :func:`write_file`: the bytes go to a fresh, randomly named file created
+with ``O_CREAT | O_EXCL | O_NOFOLLOW`` (``tempfile.mkstemp``) in the target's folder, which is
+then renamed over the target with ``os.replace``. A link planted at the target's name is
+replaced, never written through, and a reader never sees half a file.
+
+A run folder is memzoo's own: :func:`refuse_links` rejects one that is itself a link or holds
+one anywhere inside (``last.tmp -> elsewhere/``), before anything is written or read there.
+
+Operating-system failures become one-line ``MemzooError``s naming the path: "no space left
+on device", "read-only file system", "not a directory", "file name too long".
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from memzoo.errors import MemzooError
+
+MAX_NAME_BYTES = 255  # the longest file name ext4, xfs, btrfs and tmpfs take
+FILE_MODE = 0o644  # mkstemp creates 0o600; what memzoo writes is meant to be shared like any output
+
+
+def os_problem(err: OSError) -> str:
+    """An ``OSError`` in a few words: "no space left on device", "read-only file system"..."""
+    if err.errno == errno.ENOSPC:
+        return "no space left on device"
+    return (err.strerror or type(err).__name__).lower()
+
+
+@contextmanager
+def os_errors_named(path: str | Path, doing: str) -> Iterator[None]:
+    """Turn an ``OSError`` raised inside into one ``MemzooError`` line: ``doing path: problem``."""
+    try:
+        yield
+    except OSError as err:
+        raise MemzooError(f"cannot {doing} {str(path)!r}: {os_problem(err)}") from None
+
+
+def refuse_links(folder: str | Path, what: str = "run folder") -> None:
+    """Raise a ``MemzooError`` if ``folder`` is a symbolic link or holds one at any depth.
+
+    A missing folder passes (there is nothing to follow yet)."""
+    folder = Path(folder)
+    if folder.is_symlink():
+        raise MemzooError(f"{what} {str(folder)!r} is a symbolic link; memzoo writes only into real folders")
+    if not folder.exists():
+        return
+    for parent, dirs, files in os.walk(folder):  # followlinks=False: a link is listed, not entered
+        for name in dirs + files:
+            entry = Path(parent) / name
+            if entry.is_symlink():
+                raise MemzooError(
+                    f"{what} {str(folder)!r} holds a symbolic link {str(entry)!r}; "
+                    "remove it: memzoo never writes or reads through links in its folders"
+                )
+
+
+def path_inside(folder: str | Path, name: str, where: str) -> Path:
+    """``folder / name`` once it is known to lie inside ``folder`` with links followed; a
+    ``MemzooError`` naming ``where`` (e.g. ``"transcript.txt:3"``) for an absolute name, a
+    ``..`` that climbs out, or a link that points outside."""
+    root = Path(folder).resolve()
+    if Path(name).is_absolute():
+        raise MemzooError(f"{where}: {name[:120]!r} is an absolute path; name a file inside {str(folder)!r}")
+    resolved = (root / name).resolve()
+    if not resolved.is_relative_to(root) or resolved == root:
+        raise MemzooError(f"{where}: {name[:120]!r} lies outside {str(folder)!r}; name a file inside it")
+    return Path(folder) / name
+
+
+def check_name_length(path: Path, what: str) -> None:
+    """Refuse a path with a component longer than file systems take (before ``stat`` fails)."""
+    if any(len(part.encode()) > MAX_NAME_BYTES for part in path.parts):
+        raise MemzooError(f"{what} {str(path)[:80]!r}...: a name in it is longer than {MAX_NAME_BYTES} bytes")
+
+
+def make_folder(path: str | Path, what: str = "folder") -> Path:
+    """Create ``path`` (and its parents) if needed and return it; refuse a link at ``path``
+    and a path that runs through a file."""
+    path = Path(path)
+    check_name_length(path, what)
+    if path.is_symlink():
+        raise MemzooError(f"{what} {str(path)!r} is a symbolic link; memzoo writes only into real folders")
+    for ancestor in (path, *path.parents):
+        if ancestor.exists() and not ancestor.is_dir():
+            raise MemzooError(f"{what} {str(path)!r}: {str(ancestor)!r} is a file, not a folder")
+    with os_errors_named(path, f"create {what}"):
+        path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def check_writable_folder(path: str | Path, what: str) -> Path:
+    """Create folder ``path`` if needed and prove a file can be created in it (a probe file,
+    removed at once), so a read-only or impossible destination fails before any work."""
+    path = make_folder(path, what)
+    with os_errors_named(path, f"write into {what}"):
+        fd, probe = tempfile.mkstemp(prefix=".memzoo-probe-", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    return path
+
+
+def check_output_file(path: str | Path, what: str) -> Path:
+    """``path`` as a file that can be written, checked before any work: its folder created and
+    a probe file written there. A ``MemzooError`` naming ``what`` (e.g. ``"--out"``) when
+    ``path`` is a folder or not a regular file, its name is too long, or its folder cannot be
+    created or written to (read-only, under a file, full)."""
+    out = Path(path)
+    check_name_length(out, what)
+    if out.is_dir():
+        raise MemzooError(f"{what} {str(out)!r} is a directory; give the file to write")
+    check_writable_folder(out.parent, f"{what} folder")
+    if out.exists() and not out.is_file():
+        raise MemzooError(f"{what} {str(out)!r} exists and is not a regular file")
+    return out
+
+
+def write_file(path: str | Path, data: bytes | str) -> Path:
+    """Write ``data`` (bytes, or text as UTF-8) to ``path`` atomically, never through a link.
+
+    The folder must exist. A link at ``path`` itself is replaced by the new file."""
+    path = Path(path)
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    with os_errors_named(path, "write"):
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:64]}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(payload)
+            os.chmod(tmp, FILE_MODE)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    return path
+
+
+def fresh_folder(parent: str | Path, prefix: str) -> Path:
+    """A new, empty folder ``parent/<prefix><random>`` (``mkdtemp``: never an existing name)."""
+    with os_errors_named(parent, "create a folder in"):
+        return Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+
+
+def remove_tree(path: str | Path) -> None:
+    """Delete ``path``: a link is unlinked (its target untouched), a folder removed with its
+    contents, a missing path ignored."""
+    path = Path(path)
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.is_dir():
+        shutil.rmtree(path)
