@@ -1,9 +1,10 @@
 """Writing inside a folder without ever following a link, and folders checked before work.
 
 Every file memzoo writes (checkpoints, resume states, tokenizers, reports, stores of the kNN
-layer) goes through :func:`write_file`: the bytes go to a fresh, randomly named file created
-with ``O_CREAT | O_EXCL | O_NOFOLLOW`` (``tempfile.mkstemp``) in the target's folder, which is
-then renamed over the target with ``os.replace``. A link planted at the target's name is
+layer) goes through :func:`write_file` or :func:`write_file_with`: the file is created in a
+fresh, randomly named private folder beside the target (``tempfile.mkdtemp``: like ``O_EXCL``,
+it cannot exist before, so no link can wait there), then renamed over the target with
+``os.replace``. A link planted at the target's name is
 replaced, never written through, and a reader never sees half a file.
 
 A run folder is memzoo's own: :func:`refuse_links` rejects one that is itself a link or holds
@@ -19,7 +20,7 @@ import errno
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -125,22 +126,48 @@ def check_output_file(path: str | Path, what: str) -> Path:
 
 
 def write_file(path: str | Path, data: bytes | str) -> Path:
-    """Write ``data`` (bytes, or text as UTF-8) to ``path`` atomically, never through a link.
-
-    The folder must exist. A link at ``path`` itself is replaced by the new file."""
-    path = Path(path)
+    """Write ``data`` (bytes, or text as UTF-8) to ``path`` atomically, never through a link
+    (see :func:`write_file_with`)."""
     payload = data.encode("utf-8") if isinstance(data, str) else data
+    return write_file_with(path, lambda fresh: fresh.write_bytes(payload))
+
+
+def write_file_with(path: str | Path, write: Callable[[Path], object]) -> Path:
+    """Let ``write(fresh)`` create the file (e.g. ``safetensors.torch.save_file``,
+    ``torch.save``), then move it to ``path`` atomically; return ``path``.
+
+    ``fresh`` lies in a new private folder made with ``mkdtemp`` beside ``path`` (it cannot
+    exist before, so nothing at that name can be a link), and ``os.replace`` renames it over
+    ``path``: a link at ``path`` is replaced, never written through. The folder of ``path`` must
+    exist; a failure leaves it as it was."""
+    path = Path(path)
     with os_errors_named(path, "write"):
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:64]}.", suffix=".tmp", dir=path.parent)
+        scratch = Path(tempfile.mkdtemp(prefix=f".{path.name[:64]}.", suffix=".tmp", dir=path.parent))
         try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(payload)
-            os.chmod(tmp, FILE_MODE)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+            fresh = scratch / "file"
+            try:
+                write(fresh)
+            except OSError:
+                raise
+            except Exception as err:  # a library's own error (safetensors, torch) for a full disk
+                if _disk_full(err, scratch):
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)) from None
+                raise
+            os.chmod(fresh, FILE_MODE)
+            os.replace(fresh, path)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
     return path
+
+
+def _disk_full(err: Exception, folder: Path) -> bool:
+    """Whether ``err``, raised by a library writing into ``folder``, means the disk is full."""
+    if "no space left on device" in str(err).lower() or "os error 28" in str(err).lower():
+        return True
+    try:
+        return os.statvfs(folder).f_bavail == 0
+    except OSError:
+        return False
 
 
 def fresh_folder(parent: str | Path, prefix: str) -> Path:

@@ -56,7 +56,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from memzoo.errors import ConfigError
-from memzoo.files import write_file
+from memzoo.files import write_file_with
 from memzoo.layers._longterm_common import (
     HeadProjection,
     attend,
@@ -274,11 +274,11 @@ class KNNMemoryAttention(MemoryLayer):
 
 def save_store(state: KNNState, path: str | os.PathLike) -> None:
     """Write a kNN layer's state (store, window, counter) to a safetensors file (atomically,
-    never through a link: ``memzoo.files.write_file``)."""
-    from safetensors.torch import save
+    never through a link: ``memzoo.files.write_file_with``)."""
+    from safetensors.torch import save_file
 
     tensors = {name: t.detach().contiguous().cpu() for name, t in state._asdict().items()}
-    write_file(path, save(tensors, metadata={"format": _STORE_FORMAT}))
+    write_file_with(path, lambda fresh: save_file(tensors, str(fresh), metadata={"format": _STORE_FORMAT}))
 
 
 def load_store(path: str | os.PathLike, device=None, layer: KNNMemoryAttention | None = None) -> KNNState:

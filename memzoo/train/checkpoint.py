@@ -17,11 +17,10 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file
-from safetensors.torch import save as safetensors_bytes
+from safetensors.torch import load_file, save_file
 
 from memzoo.errors import MemzooError
-from memzoo.files import make_folder, write_file
+from memzoo.files import make_folder, write_file, write_file_with
 from memzoo.layers.registry import imports_refused
 from memzoo.parsing import load_json_text
 
@@ -35,7 +34,7 @@ def save_checkpoint(directory: str | Path, model: torch.nn.Module, meta: dict[st
     whole, old or new."""
     directory = make_folder(directory, "checkpoint folder")
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    write_file(directory / WEIGHTS, safetensors_bytes(state))
+    write_file_with(directory / WEIGHTS, lambda fresh: save_file(state, str(fresh)))
     write_file(directory / CONFIG, json.dumps(meta, indent=2, default=str))
     return directory
 

@@ -20,7 +20,6 @@ metrics as a run that was never interrupted.
 
 from __future__ import annotations
 
-import io
 import json
 import warnings
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from typing import Any
 import torch
 
 from memzoo.errors import MemzooError
-from memzoo.files import fresh_folder, os_errors_named, remove_tree, write_file
+from memzoo.files import fresh_folder, os_errors_named, remove_tree, write_file_with
 from memzoo.train.checkpoint import CONFIG, read_checkpoint, save_checkpoint
 
 LAST = "last"
@@ -111,9 +110,7 @@ def save_resume_point(
         "torch_rng": torch.get_rng_state(),
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
     }
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    write_file(tmp / TRAIN_STATE, buffer.getvalue())
+    write_file_with(tmp / TRAIN_STATE, lambda fresh: torch.save(state, fresh))
     with os_errors_named(run_dir, "swap the resume state in"):
         if last.is_symlink() or last.exists():
             remove_tree(old)
