@@ -30,6 +30,7 @@ memzoo.errors.ConfigError: f.json: lists/mappings nested deeper than 64 levels
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 import yaml
@@ -125,3 +126,19 @@ def _deeper_than(value: Any, limit: int) -> bool:
         children = node.values() if isinstance(node, dict) else node
         stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
     return False
+
+
+def validation_problems(err, *, root: str | None = None, accepted: Iterable[str] | None = None) -> str:
+    """A pydantic ``ValidationError`` as one line: ``field.path: message (got value)`` joined by
+    ``; `` (values through :func:`preview`). A problem with no field is named ``root`` (or
+    given bare); an unknown field lists ``accepted`` when given."""
+    parts = []
+    for e in err.errors():
+        field = ".".join(str(p) for p in e["loc"]) or root
+        message = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden" and accepted is not None:
+            message = f"unknown parameter; accepted: {', '.join(accepted)}"
+        elif e["type"] not in ("value_error", "missing") and not isinstance(e.get("input"), dict):
+            message += f" (got {preview(e.get('input'))})"
+        parts.append(f"{field}: {message}" if field else message)
+    return "; ".join(parts)

@@ -80,3 +80,25 @@ def test_no_memzoo_import_hides_inside_a_function():
         if inside and package_of(path) is not None
     ]
     assert not hidden, "\n".join(hidden)
+
+
+# Small rooms: no function over MAX_FUNCTION_LINES lines and no file over MAX_FILE_LINES lines,
+# except those named here with the reason they may be longer (none today).
+MAX_FUNCTION_LINES, MAX_FILE_LINES = 60, 400
+LONG_ALLOWED: dict[str, str] = {}  # "memzoo/path.py" or "memzoo/path.py:function" -> why
+
+
+def test_functions_and_files_stay_small():
+    too_long = []
+    for path in sorted(ROOT.rglob("*.py")):
+        name = f"memzoo/{path.relative_to(ROOT)}"
+        text = path.read_text()
+        if len(text.splitlines()) > MAX_FILE_LINES and name not in LONG_ALLOWED:
+            too_long.append(f"{name}: {len(text.splitlines())} lines (max {MAX_FILE_LINES})")
+        for node in ast.walk(ast.parse(text)):
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            lines = node.end_lineno - node.lineno + 1
+            if lines > MAX_FUNCTION_LINES and f"{name}:{node.name}" not in LONG_ALLOWED:
+                too_long.append(f"{name}:{node.lineno} {node.name}: {lines} lines (max {MAX_FUNCTION_LINES})")
+    assert not too_long, "split these, or name them in LONG_ALLOWED with the reason:\n" + "\n".join(too_long)

@@ -11,7 +11,7 @@ import torch
 import memzoo
 from memzoo.errors import ConfigError
 from memzoo.results.store import ResultsStore
-from memzoo.train import build_config, evaluate, lifecycle, load_config_file
+from memzoo.train import build_config, evaluate, load_config_file, run_loop
 from memzoo.train.curriculum import STAGE_SEED_STRIDE, Curriculum
 from memzoo.train.run_kinds import resume_run
 
@@ -121,14 +121,14 @@ class Interrupted(Exception):
 def test_resumed_curriculum_run_matches_an_uninterrupted_one(tmp_path, monkeypatch):
     store = ResultsStore(tmp_path / "r.db")
     whole = memzoo.fit(tiny_config(tmp_path, STAGES), store=store)
-    real_save = lifecycle.save_resume_point
+    real_save = run_loop.save_resume_point
 
     def save_then_die(run_dir, model, meta, point, *states):
         real_save(run_dir, model, meta, point, *states)
         if point.epoch == 2:  # inside the curriculum: stage 1 of 3
             raise Interrupted
 
-    monkeypatch.setattr(lifecycle, "save_resume_point", save_then_die)
+    monkeypatch.setattr(run_loop, "save_resume_point", save_then_die)
     with pytest.raises(Interrupted):
         memzoo.fit(tiny_config(tmp_path, STAGES), store=store, run_id="cut")
     monkeypatch.undo()

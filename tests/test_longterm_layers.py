@@ -18,6 +18,7 @@ from contract import assert_outputs_close, assert_states_close, run_chunked, run
 
 import memzoo
 from memzoo.layers.knn import load_store, save_store
+from memzoo.ops.kv_ring import naive_knn_read
 from memzoo.ops.neural_memory import MLPMemory, mlp_forward
 
 D = 16
@@ -206,29 +207,20 @@ def test_rmt_contract_both_cache_modes(xl_cache):
 
 
 def naive_knn(layer, x):
-    """Per token: softmax over its last W tokens, top-K over tokens t-W-C+1 .. t-W, gated;
-    scores are scale_h * cos(q, k)."""
+    """The layer's projections around ``naive_knn_read``, the per-token reference in ops/."""
     q, k, v = layer.proj(x)  # [B, H, T, Dh]
     q, k = F.normalize(q, dim=-1), F.normalize(k, dim=-1)
-    batch, heads, t_len, dh = q.shape
-    w, cap, top = layer.local_window, layer.capacity, layer.top_k
-    out = torch.zeros_like(q)
-    for b in range(batch):
-        for h in range(heads):
-            g, scale = torch.sigmoid(layer.gate[h]), layer.log_scale[h].exp()
-            for t in range(t_len):
-                lo = max(0, t - w + 1)
-                att = torch.softmax(scale * (k[b, h, lo : t + 1] @ q[b, h, t]), dim=0)
-                local = att @ v[b, h, lo : t + 1]
-                stored = list(range(max(0, t - w - cap + 1), max(0, t - w + 1)))
-                if not stored:
-                    out[b, h, t] = local
-                    continue
-                scores = scale * (k[b, h, stored] @ q[b, h, t])
-                best = scores.topk(min(top, len(stored))).indices
-                att = torch.softmax(scores[best], dim=0)
-                out[b, h, t] = g * (att @ v[b, h, [stored[i] for i in best]]) + (1 - g) * local
-    return layer.out(out.transpose(1, 2).reshape(batch, t_len, -1))
+    out = naive_knn_read(
+        q,
+        k,
+        v,
+        scale=layer.log_scale.exp(),
+        gate=torch.sigmoid(layer.gate),
+        window=layer.local_window,
+        capacity=layer.capacity,
+        top_k=layer.top_k,
+    )  # [B, H, T, Dh]
+    return layer.out(out.transpose(1, 2).reshape(x.shape))
 
 
 def test_knn_matches_per_token_reference():

@@ -1,4 +1,5 @@
-"""Ops behind the long-term layers: top-k search and the neural-memory update, vs naive."""
+"""Ops behind the long-term layers: top-k search, the kNN ring store and the neural-memory
+update, vs naive."""
 
 from __future__ import annotations
 
@@ -6,6 +7,14 @@ import pytest
 import torch
 
 from memzoo.errors import ConfigError
+from memzoo.ops.kv_ring import (
+    KVRing,
+    naive_ring_retrieve,
+    naive_ring_write,
+    ring_retrieve,
+    ring_write,
+    slot_write_numbers,
+)
 from memzoo.ops.neural_memory import (
     MLPMemory,
     chunk_gradient,
@@ -70,6 +79,90 @@ def test_topk_search_rejects_unknown_backend():
     q, keys, _ = _search_inputs()
     with pytest.raises(ConfigError, match="backend"):
         topk_search(q, keys, 2, backend="annoy")
+
+
+# --- kNN ring store ----------------------------------------------------------------------
+
+
+def _ring(cap, written, seed=0, b=2, h=2, dh=5):
+    """A ring after ``written`` writes; every slot random (empty ones too: they must be ignored)."""
+    g = torch.Generator().manual_seed(seed)
+    keys, values = (torch.randn(b, h, cap, dh, generator=g, dtype=torch.float64) for _ in range(2))
+    return KVRing(keys, values, written)
+
+
+def _entries(m, seed=1, b=2, h=2, dh=5):
+    g = torch.Generator().manual_seed(seed)
+    return tuple(torch.randn(b, h, m, dh, generator=g, dtype=torch.float64) for _ in range(2))
+
+
+@pytest.mark.parametrize("cap, written, m", [(4, 0, 3), (4, 2, 9), (3, 5, 1), (5, 7, 0), (1, 2, 4)])
+def test_ring_write_matches_naive(cap, written, m):
+    ring, new = _ring(cap, written), _entries(m)
+    before = [t.clone() for t in ring[:2]]
+    fast, naive = ring_write(ring, *new), naive_ring_write(ring, *new)
+    assert fast.written == naive.written == written + m
+    assert torch.equal(fast.keys, naive.keys) and torch.equal(fast.values, naive.values)
+    assert all(torch.equal(a, b) for a, b in zip(ring[:2], before)), "ring_write mutated its input"
+
+
+@pytest.mark.parametrize("n_writes", [0, 3, 5, 6, 13])
+def test_ring_holds_the_newest_capacity_writes_in_slot_w_mod_c(n_writes):
+    cap = 5
+    ring = KVRing(torch.zeros(1, 1, cap, 1), torch.zeros(1, 1, cap, 1), 0)
+    for w in range(n_writes):  # one write at a time, each entry holding its write number
+        ring = ring_write(ring, torch.full((1, 1, 1, 1), float(w)), torch.full((1, 1, 1, 1), float(w)))
+    numbers = slot_write_numbers(ring.written, cap)
+    held = list(range(max(0, n_writes - cap), n_writes))
+    assert sorted(int(w) for w in numbers if w >= 0) == held  # never more than C
+    for w in held:
+        assert int(ring.keys[0, 0, w % cap, 0]) == w and int(numbers[w % cap]) == w
+    assert bool((numbers[min(n_writes, cap) :] == -1).all())  # empty slots are marked
+
+
+def _sees(kind, n, m, seed=2):
+    if kind == "window":  # the kNN layer's pattern: 0 until entries leave, then one per query
+        return (torch.arange(n) - 2).clamp(0, m)
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, m + 1, (n,), generator=g).sort().values  # non-decreasing, <= m
+
+
+@pytest.mark.parametrize(
+    "cap, written, m, sees, top_k",
+    [
+        (4, 0, 0, "window", 2),  # empty ring, nothing incoming: nothing found
+        (4, 0, 7, "window", 2),  # starts empty, fills and wraps within the call
+        (4, 6, 13, "random", 3),  # more incoming than capacity: early entries evicted
+        (7, 3, 5, "random", 10),  # top_k > capacity
+        (1, 9, 6, "window", 1),
+        (5, 11, 12, "random", 5),
+    ],
+)
+@pytest.mark.parametrize("backend", ["torch", "faiss"])
+def test_ring_retrieve_matches_naive(cap, written, m, sees, top_k, backend):
+    if backend == "faiss":
+        pytest.importorskip("faiss")
+    n = 8
+    ring, incoming = _ring(cap, written), _entries(m)
+    q = torch.randn(2, 2, n, 5, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    leaves = [q, *ring[:2], *incoming]
+    for t in leaves:
+        t.requires_grad_(True)
+    sees_i = _sees(sees, n, m)
+    fast = ring_retrieve(q, ring, incoming, sees_i, top_k=top_k, backend=backend)
+    naive = naive_ring_retrieve(q, ring, incoming, sees_i, top_k=top_k)
+    assert torch.equal(fast.found, naive.found)
+    assert torch.allclose(fast.read, naive.read, atol=1e-12)
+    if not bool(fast.found.any()):
+        return
+    w = torch.randn(fast.read.shape, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    g_fast = torch.autograd.grad((fast.read * w).sum(), leaves, allow_unused=True)
+    g_naive = torch.autograd.grad((naive.read * w).sum(), leaves, allow_unused=True)
+    for a, b in zip(g_fast, g_naive):  # None: no path to the read (counts as zero)
+        if a is not None or b is not None:
+            a = torch.zeros_like(b) if a is None else a
+            b = torch.zeros_like(a) if b is None else b
+            assert torch.allclose(a, b, atol=1e-12)
 
 
 def _memory_inputs(seed=0, t_len=5, chunk=2):

@@ -9,7 +9,7 @@ import torch
 
 import memzoo
 from memzoo.results.store import ResultsStore
-from memzoo.train import build_config, lifecycle, segmented
+from memzoo.train import build_config, run_loop, segmented
 from memzoo.train.resume import LAST, TRAIN_STATE, load_resume_point
 from memzoo.train.run_kinds import resume_run
 
@@ -44,14 +44,14 @@ def test_resume_matches_an_uninterrupted_run(tmp_path, monkeypatch):
     store = ResultsStore(tmp_path / "r.db")
     whole = memzoo.fit(tiny_config(tmp_path), store=store)
 
-    real_save = lifecycle.save_resume_point
+    real_save = run_loop.save_resume_point
 
     def save_then_die(run_dir, model, meta, point, *states):
         real_save(run_dir, model, meta, point, *states)
         if point.epoch == 2:
             raise Interrupted
 
-    monkeypatch.setattr(lifecycle, "save_resume_point", save_then_die)
+    monkeypatch.setattr(run_loop, "save_resume_point", save_then_die)
     with pytest.raises(Interrupted):
         memzoo.fit(tiny_config(tmp_path), store=store, run_id="cut")
     monkeypatch.undo()

@@ -29,11 +29,6 @@ def fail(message: str) -> None:
     raise typer.Exit(code=2)
 
 
-def first_line(err: BaseException) -> str:
-    """The first line of ``err``'s message (its type name if it has none), at most 300 characters."""
-    return (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
-
-
 def out_of_memory(err: BaseException) -> bool:
     """Whether ``err`` is the machine (or GPU) running out of memory."""
     if isinstance(err, (MemoryError, torch.OutOfMemoryError)):

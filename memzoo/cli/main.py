@@ -22,8 +22,8 @@ from memzoo.cli import (  # noqa: F401  (registers)
     train_cmd,
     translate_cmd,
 )
-from memzoo.cli.app import DEBUG_ENV, app, debugging, fail, first_line, out_of_memory  # noqa: F401  (fail: re-exported)
-from memzoo.errors import MemzooError
+from memzoo.cli.app import DEBUG_ENV, app, debugging, fail, out_of_memory  # noqa: F401  (fail: re-exported)
+from memzoo.errors import MemzooError, first_line
 from memzoo.files import os_problem
 
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from memzoo.cli.app import DEBUG_ENV, app, debugging, first_line, out_of_memory
-from memzoo.errors import ConfigError, MemzooError
+from memzoo.cli.app import DEBUG_ENV, app, debugging, out_of_memory
+from memzoo.errors import ConfigError, MemzooError, first_line
 from memzoo.results import DEFAULT_DB, ResultsStore
 from memzoo.train import build_config, fit, load_config_file
 from memzoo.train.distributed import is_main_process
@@ -110,8 +110,12 @@ def train_command(
             run_id = new_run_id()  # drawn here, not in fit, so a failure can name it
             with _failure_as_one_line(run_id):
                 result = fit(cfg, store=store, run_id=run_id)
-    if not main_rank:
-        return  # rank 0 reports the run
+    if main_rank:  # rank 0 reports the run
+        _report(result, as_json)
+
+
+def _report(result, as_json: bool) -> None:
+    """The run's summary: one JSON line (``--json``) or one rich line (and its error)."""
     record = result.record
     summary = {
         "run_id": record.run_id,

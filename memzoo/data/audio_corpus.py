@@ -140,6 +140,79 @@ def _draw(rng: np.random.Generator, bounds, integer: bool):
     return int(rng.integers(low, high + 1)) if integer else float(rng.uniform(low, high))
 
 
+def _voice_names(items: list[tuple[str, str]]) -> tuple[str, ...]:
+    """The voices a corpus indexes into: :data:`ALL_VOICES` when every voice of ``items`` is one
+    of them, else the voices of ``items``, sorted."""
+    used = {voice for _, voice in items}
+    return ALL_VOICES if used <= set(ALL_VOICES) else tuple(sorted(used))
+
+
+def _draw_deliveries(count: int, seed: int, prosody: Prosody) -> list[dict]:
+    """``count`` deliveries drawn in turn from ``seed`` within ``prosody``: per utterance a dict
+    of ``rate``, ``pitch``, ``intonation``, ``snr_db``, ``margins`` (lead, tail seconds) and
+    ``noise_seed``. Raises ``MemzooError`` for a range whose low end is above its high end."""
+    rng = np.random.default_rng(seed)
+    return [
+        {
+            "rate": _draw(rng, prosody.rate, True),
+            "pitch": _draw(rng, prosody.pitch, True),
+            "intonation": _draw(rng, prosody.intonation, True),
+            "snr_db": _draw(rng, prosody.snr_db, False),
+            "margins": (_draw(rng, prosody.margin_s, False), _draw(rng, prosody.margin_s, False)),
+            "noise_seed": int(rng.integers(2**31)),
+        }
+        for _ in range(count)
+    ]
+
+
+def _cache_params(items: list[tuple[str, str]], seed: int, prosody: Prosody, spec: FeatureSpec) -> dict:
+    """Everything the corpus's frames depend on, the eSpeak library's version included: the
+    parameters its cache file is keyed by."""
+    return {
+        "items": af.cache_key({"items": items}),
+        "seed": seed,
+        "prosody": prosody.__dict__,
+        "spec": spec.__dict__,
+        "espeak": audio_synth.library_version(),
+        "version": 1,
+    }
+
+
+def _utterance_frames(
+    wave: np.ndarray, delivery: dict, text: str, voice: str, spec: FeatureSpec
+) -> np.ndarray:
+    """``[T, F]`` frames of one synthesised utterance: ``wave`` trimmed of silence, resampled to
+    ``spec.sample_rate``, padded with the delivery's silent margins and noised to its SNR.
+    Raises ``MemzooError`` when eSpeak produced only silence."""
+    wave = af.trim_silence(wave, audio_synth.SYNTH_RATE)
+    if not len(wave):
+        raise MemzooError(f"eSpeak NG produced silence for {text!r} in voice {voice!r}")
+    wave = af.resample(wave, audio_synth.SYNTH_RATE, spec.sample_rate)
+    lead, tail = (int(m * spec.sample_rate) for m in delivery["margins"])
+    wave = np.concatenate([np.zeros(lead, np.float32), wave, np.zeros(tail, np.float32)])
+    wave = af.add_noise(wave, delivery["snr_db"], np.random.default_rng(delivery["noise_seed"]))
+    return af.features(wave, spec.sample_rate, spec.kind, spec.num_features, spec.frame_ms)
+
+
+def _synthesized_frames(
+    items: list[tuple[str, str]], deliveries: list[dict], spec: FeatureSpec
+) -> dict[str, np.ndarray]:
+    """The frames of every item spoken with its delivery, synthesised in one batch, as the
+    arrays of :func:`memzoo.data.audio_features.ragged` (what the cache stores)."""
+    requests = [
+        audio_synth.request(
+            text, voice, d["rate"], d["pitch"], d["intonation"], seed=d["noise_seed"] % 10_000
+        )
+        for (text, voice), d in zip(items, deliveries)
+    ]
+    waves = audio_synth.synthesize_batch(requests)
+    frames = [
+        _utterance_frames(wave, d, text, voice, spec)
+        for wave, d, (text, voice) in zip(waves, deliveries, items)
+    ]
+    return af.ragged(frames)
+
+
 def synthesized_corpus(
     items: list[tuple[str, str]],
     seed: int,
@@ -154,55 +227,15 @@ def synthesized_corpus(
     cached under ``cache_dir`` (see :func:`memzoo.data.audio_features.cached_arrays`) with
     ``name`` as the file name's prefix.
     """
-    used = {voice for _, voice in items}
-    voice_names = ALL_VOICES if used <= set(ALL_VOICES) else tuple(sorted(used))
+    voice_names = _voice_names(items)
     voice_index = {v: i for i, v in enumerate(voice_names)}
-    rng = np.random.default_rng(seed)
-    draws = [
-        {
-            "rate": _draw(rng, prosody.rate, True),
-            "pitch": _draw(rng, prosody.pitch, True),
-            "intonation": _draw(rng, prosody.intonation, True),
-            "snr_db": _draw(rng, prosody.snr_db, False),
-            "margins": (_draw(rng, prosody.margin_s, False), _draw(rng, prosody.margin_s, False)),
-            "noise_seed": int(rng.integers(2**31)),
-        }
-        for _ in items
-    ]
-    params = {
-        "items": af.cache_key({"items": items}),
-        "seed": seed,
-        "prosody": prosody.__dict__,
-        "spec": spec.__dict__,
-        "espeak": audio_synth.library_version(),
-        "version": 1,
-    }
-
-    def build() -> dict[str, np.ndarray]:
-        requests = [
-            audio_synth.request(
-                text, voice, d["rate"], d["pitch"], d["intonation"], seed=d["noise_seed"] % 10_000
-            )
-            for (text, voice), d in zip(items, draws)
-        ]
-        waves = audio_synth.synthesize_batch(requests)
-        frames = []
-        for wave, d, (text, voice) in zip(waves, draws, items):
-            wave = af.trim_silence(wave, audio_synth.SYNTH_RATE)
-            if not len(wave):
-                raise MemzooError(f"eSpeak NG produced silence for {text!r} in voice {voice!r}")
-            wave = af.resample(wave, audio_synth.SYNTH_RATE, spec.sample_rate)
-            lead, tail = (int(m * spec.sample_rate) for m in d["margins"])
-            wave = np.concatenate([np.zeros(lead, np.float32), wave, np.zeros(tail, np.float32)])
-            wave = af.add_noise(wave, d["snr_db"], np.random.default_rng(d["noise_seed"]))
-            frames.append(af.features(wave, spec.sample_rate, spec.kind, spec.num_features, spec.frame_ms))
-        return af.ragged(frames)
-
-    arrays = af.cached_arrays(name, params, build, cache_dir)
+    deliveries = _draw_deliveries(len(items), seed, prosody)
+    params = _cache_params(items, seed, prosody, spec)
+    arrays = af.cached_arrays(name, params, lambda: _synthesized_frames(items, deliveries, spec), cache_dir)
     return SpokenCorpus(
         frames=af.unragged(arrays),
         texts=[text for text, _ in items],
         voices=np.array([voice_index[v] for _, v in items], dtype=np.int64),
-        rates=np.array([d["rate"] for d in draws], dtype=np.int64),
+        rates=np.array([d["rate"] for d in deliveries], dtype=np.int64),
         voice_names=voice_names,
     )

@@ -16,18 +16,6 @@ SCORES = ("dot", "cosine", "additive")
 ROPE_BASE = 10000.0
 
 
-def check_heads(layer: str, d_model: int, num_heads) -> int:
-    """``num_heads`` must be a positive integer dividing ``d_model``; returns the head width."""
-    if isinstance(num_heads, bool) or not isinstance(num_heads, int) or num_heads < 1:
-        raise ConfigError(f"{layer}: num_heads must be a positive integer, got {num_heads!r}")
-    if d_model % num_heads:
-        divisors = [h for h in range(1, d_model + 1) if d_model % h == 0]
-        raise ConfigError(
-            f"{layer}: num_heads={num_heads} does not divide d_model={d_model}; allowed num_heads: {divisors}"
-        )
-    return d_model // num_heads
-
-
 def check_score(layer: str, score) -> str:
     if score not in SCORES:
         raise ConfigError(f"{layer}: score must be one of {list(SCORES)}, got {score!r}")

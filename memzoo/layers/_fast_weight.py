@@ -10,24 +10,7 @@ import torch
 from torch import nn
 
 from memzoo.errors import ConfigError
-
-
-def check_num_heads(d_model: int, num_heads: int) -> int:
-    """Validate ``num_heads`` (a positive divisor of d_model); return the head dimension."""
-    divisors = [h for h in range(1, d_model + 1) if d_model % h == 0]
-    if isinstance(num_heads, bool) or not isinstance(num_heads, int) or num_heads not in divisors:
-        raise ConfigError(
-            f"num_heads must divide d_model={d_model}; allowed values: "
-            f"{', '.join(map(str, divisors))}; got {num_heads!r}"
-        )
-    return d_model // num_heads
-
-
-def check_positive_int(name: str, value: int, minimum: int = 1) -> None:
-    """Raise a ``ConfigError`` naming ``name`` unless ``value`` is an integer >= minimum."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
-
+from memzoo.layers._checks import check_int
 
 ALGORITHMS = ("chunked", "naive")
 
@@ -62,7 +45,7 @@ class ShortConv(nn.Module):
 
     def __init__(self, channels: int, kernel_size: int):
         super().__init__()
-        check_positive_int("conv_size", kernel_size)
+        check_int(None, "conv_size", kernel_size)
         self.channels = channels
         self.kernel_size = kernel_size
         self.weight = nn.Parameter(torch.empty(channels, 1, kernel_size))

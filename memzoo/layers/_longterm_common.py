@@ -13,26 +13,6 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from memzoo.errors import ConfigError
-
-
-def check_int(layer: str, name: str, value, minimum: int) -> int:
-    """``value`` must be an integer ``>= minimum`` (bools are rejected)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{layer}: {name} must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
-def check_heads(layer: str, d_model: int, num_heads) -> int:
-    """``num_heads`` must be a positive integer dividing ``d_model``; returns the head width."""
-    check_int(layer, "num_heads", num_heads, 1)
-    if d_model % num_heads:
-        divisors = [h for h in range(1, d_model + 1) if d_model % h == 0]
-        raise ConfigError(
-            f"{layer}: num_heads={num_heads} does not divide d_model={d_model}; allowed num_heads: {divisors}"
-        )
-    return d_model // num_heads
-
 
 def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
     return rearrange(x, "b t (h d) -> b h t d", h=num_heads)  # [B, H, T, Dh]
@@ -75,7 +55,7 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask=None, scale=N
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale)
 
 
-def pad_time(x: torch.Tensor, length: int) -> torch.Tensor:
+def pad_to_length(x: torch.Tensor, length: int) -> torch.Tensor:
     """Zero-pad the time axis (second to last) of ``x`` ``[..., t, Dh]`` to ``length`` rows."""
     missing = length - x.shape[-2]
     if missing == 0:

@@ -26,11 +26,11 @@ from torch import nn
 from memzoo.layers._attention_common import (
     apply_rope,
     causal_mask,
-    check_heads,
     check_rope,
     check_score,
     shared_rope_tables,
 )
+from memzoo.layers._checks import check_heads
 from memzoo.layers._kv_cache import KVBuffer, append_kv
 from memzoo.layers.base import MemoryLayer, check_input
 from memzoo.layers.registry import register

@@ -19,7 +19,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from memzoo.layers._attention_common import check_heads, check_rope, check_score
+from memzoo.layers._attention_common import check_rope, check_score
+from memzoo.layers._checks import check_heads
 from memzoo.layers._kv_cache import KVBuffer
 from memzoo.layers.attention import Attention, KVCache
 from memzoo.layers.base import MemoryLayer, check_input

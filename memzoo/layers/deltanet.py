@@ -28,11 +28,10 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
+from memzoo.layers._checks import check_heads, check_int
 from memzoo.layers._fast_weight import (
     ShortConv,
     check_algorithm,
-    check_num_heads,
-    check_positive_int,
     l2_normalize,
     parallel_form,
 )
@@ -68,10 +67,10 @@ class _DeltaRuleLayer(MemoryLayer):
         algorithm: str = "chunked",
     ):
         super().__init__(d_model)
-        self.head_dim = check_num_heads(d_model, num_heads)
+        self.head_dim = check_heads(self.layer_name, d_model, num_heads)
         self.algorithm = check_algorithm(algorithm)
-        check_positive_int("chunk_size", chunk_size)
-        check_positive_int("conv_size", conv_size)
+        check_int(self.layer_name, "chunk_size", chunk_size)
+        check_int(self.layer_name, "conv_size", conv_size)
         self.num_heads = num_heads
         self.chunk_size = chunk_size
         self.conv_size = conv_size

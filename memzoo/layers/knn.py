@@ -29,7 +29,9 @@ inside a chunk are searched together with the store, each query seeing only thos
 its own window.
 
 **Capacity.** The store holds the C most recently written tokens: a ring buffer with
-first-in-first-out eviction (the oldest entry is overwritten), never a silent reset.
+first-in-first-out eviction (the oldest entry is overwritten), never a silent reset. The ring,
+its slot arithmetic and its search live in ``memzoo/ops/kv_ring.py`` (``KVRing``,
+``ring_write``, ``ring_retrieve``, with per-token ``naive_*`` references).
 
 **Gradients.** Store writes are not differentiable: keys/values are detached when they leave
 the window, so no gradient flows through the store (``state_differentiable = False``).
@@ -57,18 +59,18 @@ from torch import nn
 
 from memzoo.errors import ConfigError
 from memzoo.files import write_file_with
+from memzoo.layers._checks import check_heads, check_int
 from memzoo.layers._longterm_common import (
     HeadProjection,
     attend,
     batch_counter,
-    check_heads,
-    check_int,
     merge_heads,
     read_counter,
 )
 from memzoo.layers.base import MemoryLayer, check_input
 from memzoo.layers.registry import register
-from memzoo.ops.topk_search import faiss_available, topk_search
+from memzoo.ops.kv_ring import KVRing, ring_retrieve, ring_write
+from memzoo.ops.topk_search import faiss_available
 
 BACKENDS = ("auto", "torch", "faiss")
 _QUERY_BLOCK = 256  # queries searched at once: bounds the [n, C + n] score matrix
@@ -77,11 +79,11 @@ _SCALE_INIT = 20.0  # initial score scale on cosine similarities (reference impl
 
 
 class KNNState(NamedTuple):
-    store_k: torch.Tensor  # [B, H, C, Dh] ring buffer: write number w sits in slot w mod C
-    store_v: torch.Tensor  # [B, H, C, Dh]
+    store_k: torch.Tensor  # [B, H, C, Dh] KVRing.keys: write number w sits in slot w mod C
+    store_v: torch.Tensor  # [B, H, C, Dh] KVRing.values
     window_k: torch.Tensor  # [B, H, W, Dh] last W tokens, newest last; zeros before the first
     window_v: torch.Tensor  # [B, H, W, Dh]
-    seen: torch.Tensor  # [B] int64 tokens seen; writes = max(0, seen - W), pointer = writes mod C
+    seen: torch.Tensor  # [B] int64 tokens seen; KVRing.written = max(0, seen - W)
 
 
 @register("knn")
@@ -168,13 +170,6 @@ class KNNMemoryAttention(MemoryLayer):
 
     # --- forward -------------------------------------------------------------------------
 
-    def _slot_write_number(self, written: int, device) -> torch.Tensor:
-        """``[C]`` write number held by each store slot, -1 where the slot is still empty."""
-        cap = self.capacity
-        slot = torch.arange(cap, device=device)
-        number = written - 1 - torch.remainder(written % cap - 1 - slot, cap)
-        return torch.where(slot < min(written, cap), number, torch.full_like(slot, -1))
-
     def _local(self, q, ctx_k, ctx_v, p0: int) -> torch.Tensor:
         """Causal attention of queries at context rows ``p0 ..`` over their last W rows."""
         n, window = q.shape[2], self.local_window
@@ -186,45 +181,10 @@ class KNNMemoryAttention(MemoryLayer):
         # q carries the score scale already (see forward)
         return attend(q, ctx_k[:, :, lo:hi], ctx_v[:, :, lo:hi], mask, scale=1.0)  # [B, H, n, Dh]
 
-    def _retrieve(self, q, store_k, store_v, slot_number, left_k, left_v, written, p0, backend):
-        """Top-K read of queries at context rows ``p0 ..`` from the store + tokens that left.
-
-        Context row j leaves the window (becomes write number ``written + j``) before the
-        query at row p when ``j <= p - W``; a query sees write numbers in
-        ``[written + a - C, written + a)`` with ``a = max(0, p - W + 1)`` (FIFO capacity).
-        """
-        n, window, cap = q.shape[2], self.local_window, self.capacity
-        device = q.device
-        left = (torch.arange(p0, p0 + n, device=device) - window + 1).clamp_min(0)  # [n] a
-        lo, hi = max(0, int(left[0]) - cap), int(left[-1])
-        cand_k = torch.cat((store_k, left_k[:, :, lo:hi]), dim=2)  # [B, H, C + hi - lo, Dh]
-        cand_v = torch.cat((store_v, left_v[:, :, lo:hi]), dim=2)
-        if cand_k.shape[2] == 0:  # nothing has left the window yet
-            return torch.zeros_like(q), q.new_zeros(*q.shape[:3], 1, dtype=torch.bool)
-        number = torch.cat((slot_number, written + torch.arange(lo, hi, device=device)))
-        filled = number >= 0
-        newest = written + left.unsqueeze(1)  # [n, 1] first write number a query cannot see
-        valid = filled & (number < newest) & (number >= newest - cap)  # [n, C + hi - lo]
-        top = topk_search(q, cand_k, self.top_k, valid[None, None], backend=backend)
-        scores = top.score.masked_fill(~top.found, float("-inf"))  # q carries the scale
-        any_found = top.found.any(dim=-1, keepdim=True)  # [B, H, n, 1]
-        # Softmax over the found results only; a query that found nothing gets weight 0.
-        peak = scores.detach().amax(dim=-1, keepdim=True).masked_fill(~any_found, 0.0)
-        weights = torch.exp(scores - peak) * top.found
-        weights = weights / weights.sum(dim=-1, keepdim=True).clamp_min(1e-30)  # [B, H, n, K]
-        idx = top.index.unsqueeze(-1).expand(-1, -1, -1, -1, self.head_dim)
-        picked = cand_v.unsqueeze(2).expand(-1, -1, n, -1, -1).gather(3, idx)  # [B, H, n, K, Dh]
-        return torch.einsum("bhnk,bhnkd->bhnd", weights, picked), any_found
-
-    def _write(self, store, new, written: int) -> torch.Tensor:
-        """Append ``new`` ``[B, H, n, Dh]`` (write numbers ``written ..``) to the ring buffer."""
-        n, cap = new.shape[2], self.capacity
-        if n == 0:
-            return store
-        if n > cap:  # only the newest C survive a write longer than the store
-            new, written = new[:, :, n - cap :], written + n - cap
-        slots = torch.remainder(written + torch.arange(new.shape[2], device=new.device), cap)
-        return store.index_copy(2, slots, new)
+    def _sees(self, p0: int, n: int, device) -> torch.Tensor:
+        """``[n]`` context rows that have left the window before the queries at rows ``p0 ..``:
+        row j leaves (becomes the next write) before the query at row p when ``j <= p - W``."""
+        return (torch.arange(p0, p0 + n, device=device) - self.local_window + 1).clamp_min(0)
 
     def forward(self, x: torch.Tensor, state: KNNState | None = None):
         check_input(x, self.d_model, self.layer_name)
@@ -241,11 +201,9 @@ class KNNMemoryAttention(MemoryLayer):
         q, k = F.normalize(q, dim=-1) * scale, F.normalize(k, dim=-1)
         ctx_k = torch.cat((state.window_k[:, :, window - in_window :], k), dim=2)  # [B, H, m, Dh]
         ctx_v = torch.cat((state.window_v[:, :, window - in_window :], v), dim=2)
-        left_k, left_v = ctx_k.detach(), ctx_v.detach()  # store writes are not differentiable
-        # Until the ring wraps, slots >= writes are empty: leave them out of the search.
-        filled = min(written, self.capacity)
-        store_k, store_v = state.store_k[:, :, :filled], state.store_v[:, :, :filled]
-        slot_number = self._slot_write_number(written, x.device)[:filled]
+        # Context rows leave the window in order, as the store's next writes; not differentiable.
+        incoming = (ctx_k.detach(), ctx_v.detach())
+        ring = KVRing(state.store_k, state.store_v, written)
         backend = self.search_backend(x.device)
         gate = torch.sigmoid(self.gate).to(x.dtype).view(1, -1, 1, 1)  # [1, H, 1, 1]
         outs = []
@@ -253,18 +211,18 @@ class KNNMemoryAttention(MemoryLayer):
             qb = q[:, :, i0 : i0 + _QUERY_BLOCK]
             p0 = in_window + i0
             local = self._local(qb, ctx_k, ctx_v, p0)
-            remote, any_found = self._retrieve(
-                qb, store_k, store_v, slot_number, left_k, left_v, written, p0, backend
-            )
+            sees = self._sees(p0, qb.shape[2], x.device)
+            remote, any_found = ring_retrieve(qb, ring, incoming, sees, top_k=self.top_k, backend=backend)
             g = gate * any_found  # an empty store leaves the window as the only read
             outs.append(g * remote + (1 - g) * local)
         y = self.out(merge_heads(torch.cat(outs, dim=2) if outs else q))  # q is empty if T == 0
         n_left = max(0, ctx_k.shape[2] - window)
+        ring = ring_write(ring, incoming[0][:, :, :n_left], incoming[1][:, :, :n_left])
         keep_k, keep_v = ctx_k[:, :, n_left:], ctx_v[:, :, n_left:]
         pad = ctx_k.new_zeros(batch, self.num_heads, window - keep_k.shape[2], self.head_dim)
         new_state = KNNState(
-            store_k=self._write(state.store_k, left_k[:, :, :n_left], written),
-            store_v=self._write(state.store_v, left_v[:, :, :n_left], written),
+            store_k=ring.keys,
+            store_v=ring.values,
             window_k=torch.cat((pad, keep_k), dim=2),
             window_v=torch.cat((pad, keep_v), dim=2),
             seen=batch_counter(seen + t_new, batch, x.device),

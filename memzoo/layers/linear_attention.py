@@ -30,11 +30,10 @@ from einops import rearrange
 from torch import nn
 
 from memzoo.errors import ConfigError
+from memzoo.layers._checks import check_heads, check_int
 from memzoo.layers._fast_weight import (
     ShortConv,
     check_algorithm,
-    check_num_heads,
-    check_positive_int,
     parallel_form,
 )
 from memzoo.layers.base import MemoryLayer, check_input
@@ -101,10 +100,10 @@ class LinearAttention(MemoryLayer):
         self.algorithm = check_algorithm(algorithm)
         if feature_map not in FEATURE_MAPS:
             raise ConfigError(f"feature_map must be one of {', '.join(FEATURE_MAPS)}; got {feature_map!r}")
-        self.head_dim = check_num_heads(d_model, num_heads)
-        check_positive_int("feature_dim", feature_dim)
-        check_positive_int("chunk_size", chunk_size)
-        check_positive_int("conv_size", conv_size, minimum=0)
+        self.head_dim = check_heads(self.layer_name, d_model, num_heads)
+        check_int(self.layer_name, "feature_dim", feature_dim)
+        check_int(self.layer_name, "chunk_size", chunk_size)
+        check_int(self.layer_name, "conv_size", conv_size, 0)
         self.num_heads = num_heads
         self.feature_map = feature_map
         self.chunk_size = chunk_size

@@ -52,14 +52,13 @@ import torch
 from torch import nn
 
 from memzoo.errors import ConfigError
+from memzoo.layers._checks import check_heads, check_int
 from memzoo.layers._longterm_common import (
     HeadProjection,
     attend,
     batch_counter,
-    check_heads,
-    check_int,
     merge_heads,
-    pad_time,
+    pad_to_length,
     prefix_causal_mask,
     read_counter,
 )
@@ -209,8 +208,8 @@ class RecurrentMemoryTransformer(MemoryLayer):
         y = self.out(merge_heads(torch.cat(outs, dim=2) if outs else q))  # q is empty if T == 0
         new_state = RMTState(
             memory=memory,
-            seg_k=pad_time(seg_k, seg_len),
-            seg_v=pad_time(seg_v, seg_len),
+            seg_k=pad_to_length(seg_k, seg_len),
+            seg_v=pad_to_length(seg_v, seg_len),
             prev_k=prev_k,
             prev_v=prev_v,
             pos=batch_counter(pos, batch, x.device),

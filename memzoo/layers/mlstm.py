@@ -27,11 +27,10 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
+from memzoo.layers._checks import check_heads, check_int
 from memzoo.layers._fast_weight import (
     ShortConv,
     check_algorithm,
-    check_num_heads,
-    check_positive_int,
     parallel_form,
 )
 from memzoo.layers.base import MemoryLayer, check_input
@@ -76,9 +75,9 @@ class MLSTM(MemoryLayer):
     ):
         super().__init__(d_model)
         self.algorithm = check_algorithm(algorithm)
-        self.head_dim = check_num_heads(d_model, num_heads)
-        check_positive_int("chunk_size", chunk_size)
-        check_positive_int("conv_size", conv_size)
+        self.head_dim = check_heads(self.layer_name, d_model, num_heads)
+        check_int(self.layer_name, "chunk_size", chunk_size)
+        check_int(self.layer_name, "conv_size", conv_size)
         self.num_heads = num_heads
         self.chunk_size = chunk_size
         self.conv_size = conv_size

@@ -53,13 +53,12 @@ from einops import rearrange
 from torch import nn
 
 from memzoo.errors import ConfigError
+from memzoo.layers._checks import check_heads, check_int
 from memzoo.layers._fast_weight import ShortConv
 from memzoo.layers._longterm_common import (
     batch_counter,
-    check_heads,
-    check_int,
     merge_heads,
-    pad_time,
+    pad_to_length,
     read_counter,
     split_heads,
 )
@@ -225,9 +224,9 @@ class NeuralMemory(MemoryLayer):
             s1=momentum.w1,
             s2=momentum.w2,
             conv=conv,
-            pending_k=pad_time(k[:, :, tail:], size),
-            pending_v=pad_time(v[:, :, tail:], size),
-            pending_z=pad_time(z[:, :, tail:], size),
+            pending_k=pad_to_length(k[:, :, tail:], size),
+            pending_v=pad_to_length(v[:, :, tail:], size),
+            pending_z=pad_to_length(z[:, :, tail:], size),
             count=batch_counter(count + t_new - tail, batch, x.device),
         )
         return y, new_state

@@ -27,7 +27,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from memzoo.layers._longterm_common import check_int
+from memzoo.layers._checks import check_int
 from memzoo.layers.registry import register
 from memzoo.layers.sliding_window import SlidingWindowAttention
 

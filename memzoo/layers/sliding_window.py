@@ -21,10 +21,10 @@ from memzoo.errors import ConfigError
 from memzoo.layers._attention_common import (
     apply_rope,
     band_mask,
-    check_heads,
     check_rope,
     rope_tables,
 )
+from memzoo.layers._checks import check_heads
 from memzoo.layers.base import MemoryLayer, check_input
 from memzoo.layers.registry import register
 from memzoo.ops.attention_scores import dot_scores, masked_softmax

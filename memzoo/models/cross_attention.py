@@ -23,7 +23,7 @@ from einops import rearrange
 from torch import nn
 
 from memzoo.errors import ConfigError
-from memzoo.layers._attention_common import check_heads
+from memzoo.layers._checks import check_heads
 from memzoo.ops.attention_scores import additive_scores, dot_scores, naive_attention
 
 CROSS_SCORES = ("dot", "additive")

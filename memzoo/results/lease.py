@@ -88,3 +88,44 @@ class Heartbeat:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+# Which process holds a running row, until when, and whether a worker started it (0: a
+# benchmark's claim still queued). Created on first use (no schema change: a database
+# without it simply has no holders); ``started`` was added later (see claims_table).
+CLAIMS_TABLE = (
+    "CREATE TABLE IF NOT EXISTS claims (run_id TEXT PRIMARY KEY, owner TEXT NOT NULL, "
+    "host TEXT NOT NULL, pid INTEGER NOT NULL, expires_at REAL NOT NULL, "
+    "started INTEGER NOT NULL DEFAULT 1)"
+)
+
+
+def claims_table(conn: sqlite3.Connection) -> None:
+    """Create the claims table, or add ``started`` to one of an older memzoo (in a write)."""
+    conn.execute(CLAIMS_TABLE)
+    if "started" not in {row[1] for row in conn.execute("PRAGMA table_info(claims)")}:
+        conn.execute("ALTER TABLE claims ADD COLUMN started INTEGER NOT NULL DEFAULT 1")
+
+
+def holders(conn: sqlite3.Connection) -> dict[str, tuple[str, int, float, int]]:
+    """``{run_id: (host, pid, expires_at, started)}`` of the held ``running`` rows (read only)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(claims)")}
+    if not columns:
+        return {}
+    started = "c.started" if "started" in columns else "1"
+    rows = conn.execute(
+        f"SELECT c.run_id, c.host, c.pid, c.expires_at, {started} FROM claims c "
+        "JOIN runs r ON r.run_id = c.run_id WHERE r.status = 'running'"
+    )
+    return {row[0]: tuple(row)[1:] for row in rows}
+
+
+def shown_status(stored: str, holder: tuple[str, int, float, int] | None) -> str:
+    """What a reader sees of a row stored with status ``stored``: ``queued`` (claimed, never
+    started), ``interrupted`` (its holder is gone), else the stored status."""
+    if stored != "running" or holder is None:
+        return stored
+    host, pid, expires_at, started = holder
+    if not started:
+        return "queued"
+    return "running" if Lease.alive(host, pid, expires_at) else "interrupted"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -11,6 +12,10 @@ from typing import Any
 # process ended without finishing it) are how the store shows a row stored "running"; see
 # ``ResultsStore.runs``.
 RUN_STATUSES = ("queued", "running", "completed", "failed", "diverged", "truncated", "interrupted")
+
+# How a run's status may change (see ``RunRecord.conclude``): a running run ends once; a run
+# stopped by its wall-time cap may still turn out diverged (non-finite weights at the end).
+_ENDINGS = {"running": ("completed", "truncated", "diverged", "failed"), "truncated": ("diverged",)}
 
 
 def config_hash(config: dict[str, Any]) -> str:
@@ -44,3 +49,15 @@ class RunRecord:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def conclude(self, status: str, error: str | None = None) -> bool:
+        """End the run as ``status`` (with ``error``, the one-line reason) if the state machine
+        allows it: ``running`` -> ``completed`` | ``truncated`` | ``diverged`` | ``failed``, and
+        ``truncated`` -> ``diverged``. The first ending wins; a later one returns False and
+        changes nothing. ``ended_at`` becomes now."""
+        if status not in _ENDINGS.get(self.status, ()):
+            return False
+        self.status, self.ended_at = status, time.time()
+        if error is not None:
+            self.error = error
+        return True

@@ -42,7 +42,8 @@ from pathlib import Path
 from typing import Any
 
 from memzoo.errors import MemzooError
-from memzoo.results.lease import Lease
+from memzoo.results.lease import Lease, claims_table, holders, shown_status
+from memzoo.results.speed_table import SPEED_COLUMNS, SPEED_OPTIONAL, SPEED_REQUIRED, SpeedRows
 from memzoo.results.record import RUN_STATUSES, RunRecord
 from memzoo.results.rows import DamagedColumn, DamagedRowWarning, decode_run, json_object
 from memzoo.results.store_db import SCHEMA_VERSION, SqliteFile
@@ -65,11 +66,6 @@ FINAL_STATUSES = ("completed", "diverged", "truncated")
 # Runs whose numbers enter result tables: a run cut short by its wall-time cap ("truncated")
 # measured the machine, not the model, and is only listed as such.
 RESULT_STATUSES = ("completed", "diverged")
-# Speed-row keys: required first, then optional; anything else is refused.
-SPEED_REQUIRED = ("layer", "seq_len", "mode", "tokens_per_s")
-SPEED_OPTIONAL = ("created_at", "machine", "ratio_vs_reference", "state_bytes", "mfu", "extra")
-SPEED_COLUMNS = SPEED_REQUIRED + SPEED_OPTIONAL
-
 _RUN_COLUMNS = (
     "run_id",
     "suite",
@@ -95,52 +91,12 @@ _UPSERT_RUN = (
 )
 
 
-# Which process holds a running row, until when, and whether a worker started it (0: a
-# benchmark's claim still queued). Created on first use (no schema change: a database
-# without it simply has no holders); ``started`` was added later (see _claims_table).
-_CLAIMS_TABLE = (
-    "CREATE TABLE IF NOT EXISTS claims (run_id TEXT PRIMARY KEY, owner TEXT NOT NULL, "
-    "host TEXT NOT NULL, pid INTEGER NOT NULL, expires_at REAL NOT NULL, "
-    "started INTEGER NOT NULL DEFAULT 1)"
-)
-
-
-def _claims_table(conn: sqlite3.Connection) -> None:
-    """Create the claims table, or add ``started`` to one of an older memzoo (in a write)."""
-    conn.execute(_CLAIMS_TABLE)
-    if "started" not in {row[1] for row in conn.execute("PRAGMA table_info(claims)")}:
-        conn.execute("ALTER TABLE claims ADD COLUMN started INTEGER NOT NULL DEFAULT 1")
-
-
-def _holders(conn: sqlite3.Connection) -> dict[str, tuple[str, int, float, int]]:
-    """``{run_id: (host, pid, expires_at, started)}`` of the held ``running`` rows (read only)."""
-    columns = {row[1] for row in conn.execute("PRAGMA table_info(claims)")}
-    if not columns:
-        return {}
-    started = "c.started" if "started" in columns else "1"
-    rows = conn.execute(
-        f"SELECT c.run_id, c.host, c.pid, c.expires_at, {started} FROM claims c "
-        "JOIN runs r ON r.run_id = c.run_id WHERE r.status = 'running'"
-    )
-    return {row[0]: tuple(row)[1:] for row in rows}
-
-
-def _shown_status(stored: str, holder: tuple[str, int, float, int] | None) -> str:
-    """What a reader sees of a row stored with status ``stored`` (see the module docstring)."""
-    if stored != "running" or holder is None:
-        return stored
-    host, pid, expires_at, started = holder
-    if not started:
-        return "queued"
-    return "running" if Lease.alive(host, pid, expires_at) else "interrupted"
-
-
 def _dumps(value: Any) -> str:
     # default=str mirrors config_hash: a value JSON cannot hold is stored as its text.
     return json.dumps(value, default=str)
 
 
-class ResultsStore(SqliteFile):
+class ResultsStore(SpeedRows, SqliteFile):
     """Runs, learning curves and speed rows in one SQLite file.
 
     Args:
@@ -175,7 +131,7 @@ class ResultsStore(SqliteFile):
                 raise MemzooError(f"run id {record.run_id!r} is already in {self.path}") from err
             self._put_curve(conn, record)
             if lease is not None:
-                _claims_table(conn)
+                claims_table(conn)
                 self._hold(conn, record.run_id, lease, started=True)
 
     def claim(self, record: RunRecord, lease: Lease | None = None) -> bool:
@@ -191,7 +147,7 @@ class ResultsStore(SqliteFile):
         With ``lease``, the new row is held under it, ``queued`` until :meth:`mark_started`."""
         row = self._row(record, status="running")
         with self._write() as conn:
-            _claims_table(conn)
+            claims_table(conn)
             finished = conn.execute(
                 "SELECT 1 FROM runs WHERE suite IS ? AND config_hash = ? AND status IN "
                 f"({', '.join('?' * len(FINAL_STATUSES))}) LIMIT 1",
@@ -219,13 +175,13 @@ class ResultsStore(SqliteFile):
     def mark_started(self, run_ids: Iterable[str]) -> None:
         """A worker began the claimed runs ``run_ids``: they read ``running``, not ``queued``."""
         with self._write() as conn:
-            _claims_table(conn)
+            claims_table(conn)
             conn.executemany("UPDATE claims SET started = 1 WHERE run_id = ?", [(i,) for i in run_ids])
 
     def renew(self, lease: Lease) -> int:
         """Push back the expiry of every claim held under ``lease``; how many there are."""
         with self._write() as conn:
-            _claims_table(conn)
+            claims_table(conn)
             return conn.execute(
                 "UPDATE claims SET expires_at = ? WHERE owner = ?", (time.time() + lease.ttl, lease.owner)
             ).rowcount
@@ -234,7 +190,7 @@ class ResultsStore(SqliteFile):
         """End ``lease`` now: its rows still ``running`` have no live holder any more, so they
         read ``interrupted`` (or ``queued``, if never started) and any benchmark reclaims them."""
         with self._write() as conn:
-            _claims_table(conn)
+            claims_table(conn)
             conn.execute("UPDATE claims SET expires_at = 0 WHERE owner = ?", (lease.owner,))
 
     def add_epoch(self, run_id: str, epoch: int, metrics: dict[str, Any]) -> None:
@@ -257,7 +213,7 @@ class ResultsStore(SqliteFile):
         MemzooError, and nothing written, if another live process holds the run."""
         row = self._row(record)
         with self._write() as conn:
-            _claims_table(conn)
+            claims_table(conn)
             if record.status != "running":
                 conn.execute("DELETE FROM claims WHERE run_id = ?", (record.run_id,))
             elif lease is not None:
@@ -281,7 +237,7 @@ class ResultsStore(SqliteFile):
         if suite is not None:
             query, args = query + " AND r.suite = ?", [suite]
         with self._write() as conn:
-            _claims_table(conn)
+            claims_table(conn)
             # A row a live process holds under its lease is not interrupted.
             ids = [r[0] for r in conn.execute(query, args) if r[1] is None or not Lease.alive(*r[1:])]
             conn.executemany(
@@ -293,7 +249,7 @@ class ResultsStore(SqliteFile):
     def delete_run(self, run_id: str) -> bool:
         """Delete one run and its curve; True if it existed."""
         with self._write() as conn:
-            _claims_table(conn)
+            claims_table(conn)
             conn.execute("DELETE FROM claims WHERE run_id = ?", (run_id,))
             return conn.execute("DELETE FROM runs WHERE run_id = ?", (run_id,)).rowcount > 0
 
@@ -356,50 +312,6 @@ class ResultsStore(SqliteFile):
         with self._connect() as conn:
             return {r[0] for r in conn.execute(query, args)}
 
-    # ---------------------------------------------------------------- speed rows
-    def add_speed_rows(self, rows: Iterable[dict[str, Any]]) -> int:
-        """Append speed measurements (keys: :data:`SPEED_COLUMNS`); returns how many.
-
-        ``layer``, ``seq_len``, ``mode`` and ``tokens_per_s`` are required; ``extra`` is a
-        JSON-able dict; ``created_at`` defaults to now. Unknown keys raise MemzooError."""
-        values = []
-        for row in rows:
-            unknown = sorted(set(row) - set(SPEED_COLUMNS))
-            missing = [k for k in SPEED_REQUIRED if row.get(k) is None]
-            if unknown or missing:
-                raise MemzooError(
-                    f"speed row {row!r}: unknown keys {unknown}, missing keys {missing}; "
-                    f"allowed keys: {', '.join(SPEED_COLUMNS)}"
-                )
-            full = {**dict.fromkeys(SPEED_OPTIONAL), **row}
-            full["created_at"] = full["created_at"] or time.time()
-            full["extra"] = _dumps(full["extra"] or {})
-            values.append(tuple(full[k] for k in SPEED_COLUMNS))
-        with self._write() as conn:
-            conn.executemany(
-                f"INSERT INTO speed ({', '.join(SPEED_COLUMNS)}) "
-                f"VALUES ({', '.join('?' * len(SPEED_COLUMNS))})",
-                values,
-            )
-        return len(values)
-
-    def speed_rows(self) -> list[dict[str, Any]]:
-        """Every speed row as a dict (``id`` plus :data:`SPEED_COLUMNS`), oldest first; a row
-        whose ``extra`` is not a JSON object is skipped with a :class:`DamagedRowWarning`."""
-        with self._connect() as conn:
-            conn.row_factory = sqlite3.Row
-            rows = conn.execute(f"SELECT id, {', '.join(SPEED_COLUMNS)} FROM speed ORDER BY id")
-            out = [dict(r) for r in rows]
-        kept = []
-        for r in out:
-            try:
-                r["extra"] = json_object("extra", r["extra"])
-            except DamagedColumn as err:
-                self._skipped(f"speed row {r['id']}", err)
-                continue
-            kept.append(r)
-        return kept
-
     # ---------------------------------------------------------------- helpers
     def _row(self, record: RunRecord, status: str | None = None) -> tuple:
         status = status or record.status
@@ -429,7 +341,7 @@ class ResultsStore(SqliteFile):
         with self._connect() as conn:
             conn.row_factory = sqlite3.Row
             rows = conn.execute(f"SELECT * FROM runs {where} ORDER BY started_at, run_id", args).fetchall()
-            holders = _holders(conn)
+            held = holders(conn)
             curves: dict[str, list[dict[str, Any]]] = {}
             if with_curves and rows:
                 sub = f"SELECT run_id FROM runs {where}"
@@ -447,7 +359,7 @@ class ResultsStore(SqliteFile):
             except DamagedColumn as err:
                 self._skipped(f"run {row['run_id']!r}", err)
                 continue
-            record.status = _shown_status(record.status, holders.get(record.run_id))
+            record.status = shown_status(record.status, held.get(record.run_id))
             out.append(record)
         return out
 
@@ -468,7 +380,7 @@ class ResultsStore(SqliteFile):
 
     def _hold(self, conn: sqlite3.Connection, run_id: str, lease: Lease, *, started: bool) -> None:
         """Hold ``run_id`` under ``lease``; MemzooError if another live process holds it.
-        The claims table must exist (``_claims_table``)."""
+        The claims table must exist (``claims_table``)."""
         held = conn.execute("SELECT owner, host, pid, expires_at FROM claims WHERE run_id = ?", (run_id,))
         for owner, host, pid, expires_at in held.fetchall():
             if owner != lease.owner and Lease.alive(host, pid, expires_at):

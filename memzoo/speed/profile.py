@@ -32,11 +32,11 @@ from memzoo.files import check_output_file, write_file
 from memzoo.train import distributed
 from memzoo.train.config import RunConfig, validate_config
 from memzoo.train.environment import resolve_device
-from memzoo.train.lifecycle import train_batch
 from memzoo.train.optim import make_optimizer, warmup_cosine
 from memzoo.train.phases import DATA, FORWARD_BACKWARD, OPTIMIZER, labelled_batches
 from memzoo.train.recipes.single_task import SingleTaskRecipe
 from memzoo.train.run_kinds import MULTI_PHASE_KINDS
+from memzoo.train.run_loop import train_batch
 from memzoo.train.sizes import check_memory
 
 #: what ``sort`` may name (attributes of the profiler's averaged events)

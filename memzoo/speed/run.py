@@ -101,6 +101,73 @@ def _timed_pairs(name, module, reference, settings, device, peak) -> Iterator[di
             yield timed_row(name, seq_len, mode, fns, settings, device, peak, uncounted)
 
 
+def _decode_reference(name: str, d_model: int, options: dict, device: torch.device):
+    """``(label, module)`` of the layer's decode reference on ``device``, or ``(None, None)``
+    when it has none (see :func:`memzoo.speed.references.decode_reference_for`)."""
+    reference = decode_reference_for(name, d_model, options)
+    label, ref_module = reference if reference is not None else (None, None)
+    if ref_module is not None:
+        ref_module = ref_module.to(device)
+    return label, ref_module
+
+
+def _reference_buffer(ref_module, batch: int, position: int, steps: int, device: torch.device):
+    """The reference's KV buffer at ``position``: random keys/values for the ``position - 1``
+    tokens before it, with room for ``steps`` more decode steps."""
+    buffer = ref_module.allocate(batch, position + steps, device=device)
+    buffer.k.normal_()
+    buffer.v.normal_()
+    buffer.length = position - 1
+    return buffer
+
+
+def _decode_start_states(layer, ref_module, settings, repeats: int, device: torch.device):
+    """``(states, buffers)``: per decode position, the layer's state after a random prefix of
+    ``position - 1`` tokens and, with a reference, the reference's buffer (else ``[]``)."""
+    batch, d_model = settings.batch_size, settings.d_model
+    states, buffers = [], []
+    for position in settings.decode_positions:
+        state = layer.init_state(batch, device=device)
+        if position > 1:
+            prefix = torch.randn(batch, position - 1, d_model, device=device)
+            _, state = layer(prefix, state)
+        states.append(state)
+        if ref_module is not None:  # room for the prefix and every warm-up and timed step
+            buffers.append(_reference_buffer(ref_module, batch, position, settings.warmup + repeats, device))
+    return states, buffers
+
+
+def _alternating_steps(
+    layer, x: torch.Tensor, states: list, ref_module, buffers: list
+) -> list[Callable[[], None]]:
+    """One decode step of ``x`` per position, each followed by the reference's step at that
+    position when there is one. A layer's step continues from the state its previous step at
+    that position returned (a chain, as decoding does)."""
+    chains = list(states)
+
+    def step_at(i: int) -> None:
+        _, chains[i] = layer(x, chains[i])
+
+    steps = []
+    for i in range(len(chains)):
+        steps.append(functools.partial(step_at, i))
+        if ref_module is not None:
+            steps.append(functools.partial(ref_module.step, x, buffers[i]))
+    return steps
+
+
+def _step_row(name: str, layer, position: int, latency: float, batch: int, label) -> dict:
+    """The ``step`` row of one decode position from the layer's median step latency (seconds)."""
+    return {
+        "layer": name,
+        "seq_len": position,
+        "mode": "step",
+        "tokens_per_s": batch / latency,
+        "state_bytes": layer.state_size(position),
+        "extra": {"latency_ms": 1000 * latency, "reference": label},
+    }
+
+
 def _step_rows(name, layer, settings, device, options=None) -> Iterator[dict]:
     """Decode latency of one token at each position in ``decode_positions``.
 
@@ -117,46 +184,15 @@ def _step_rows(name, layer, settings, device, options=None) -> Iterator[dict]:
     batch, d_model = settings.batch_size, settings.d_model
     x = torch.randn(batch, 1, d_model, device=device)
     repeats = max(settings.repeats, 9)
-    reference = decode_reference_for(name, d_model, options or {})
-    label, ref_module = reference if reference is not None else (None, None)
-    if ref_module is not None:
-        ref_module = ref_module.to(device)
-    states, buffers = [], []
+    label, ref_module = _decode_reference(name, d_model, options or {}, device)
     with torch.no_grad():
-        for position in settings.decode_positions:
-            state = layer.init_state(batch, device=device)
-            if position > 1:
-                prefix = torch.randn(batch, position - 1, d_model, device=device)
-                _, state = layer(prefix, state)
-            states.append(state)
-            if ref_module is not None:  # room for the prefix and every warm-up and timed step
-                buffer = ref_module.allocate(batch, position + settings.warmup + repeats, device=device)
-                buffer.k.normal_()
-                buffer.v.normal_()
-                buffer.length = position - 1
-                buffers.append(buffer)
-        chains = list(states)
-
-        def step_at(i: int) -> None:
-            _, chains[i] = layer(x, chains[i])
-
-        steps = []
-        for i in range(len(chains)):
-            steps.append(functools.partial(step_at, i))
-            if ref_module is not None:
-                steps.append(functools.partial(ref_module.step, x, buffers[i]))
+        states, buffers = _decode_start_states(layer, ref_module, settings, repeats, device)
+        steps = _alternating_steps(layer, x, states, ref_module, buffers)
         seconds = paired_median_seconds(steps, repeats, settings.warmup, device)
     per_position = 2 if ref_module is not None else 1
     for i, position in enumerate(settings.decode_positions):
         latency = seconds[per_position * i]
-        row = {
-            "layer": name,
-            "seq_len": position,
-            "mode": "step",
-            "tokens_per_s": batch / latency,
-            "state_bytes": layer.state_size(position),
-            "extra": {"latency_ms": 1000 * latency, "reference": label},
-        }
+        row = _step_row(name, layer, position, latency, batch, label)
         if ref_module is not None:
             ref_latency = seconds[per_position * i + 1]
             row["ratio_vs_reference"] = ref_latency / latency
@@ -197,6 +233,84 @@ def check_speed_memory(settings: SpeedSettings, available: int | None = None) ->
         )
 
 
+def _forward_rows(name, layer, options, settings, device, peak, progress) -> list[dict]:
+    """The layer's ``fwd`` / ``fwdbwd`` rows against its reference, then its op's rows
+    (``"<name>/op"``) if it has one, each with ``state_bytes`` and the reference's label."""
+    reference = reference_for(name, settings.d_model, options)
+    label, ref_module = reference if reference is not None else (None, None)
+    if ref_module is not None:
+        ref_module = ref_module.to(device)
+    rows = []
+    measured = itertools.chain(
+        _timed_pairs(name, layer, ref_module, settings, device, peak),
+        op_rows(name, layer, settings, device, peak),
+    )
+    for row in measured:  # the layer's rows, then its op's ("<name>/op") if it has one
+        row["state_bytes"] = layer.state_size(row["seq_len"])
+        row["extra"].setdefault("reference", label)
+        rows.append(row)
+        _report(progress, row)  # one line per measurement: a T=4096 naive reference takes minutes
+    return rows
+
+
+def _decode_step_rows(name, layer, options, settings, device, progress) -> list[dict]:
+    """The layer's ``step`` rows (:func:`_step_rows`), each with its latency relative to the
+    first decode position (``extra["vs_first_position"]``)."""
+    steps = list(_step_rows(name, layer, settings, device, options))
+    first = steps[0]["extra"]["latency_ms"]
+    for row in steps:
+        row["extra"]["vs_first_position"] = row["extra"]["latency_ms"] / first
+        _report(progress, row)
+    return steps
+
+
+def _training_rows(name, settings, device, peak, progress) -> list[dict]:
+    """The rows of the whole model's training step, optimiser included, for the
+    ``train_step`` and ``train_step_compiled`` modes of ``settings``."""
+    rows = []
+    if "train_step" in settings.modes:
+        for row in train_step_rows(name, settings, device, peak):
+            _report(progress, row)
+            rows.append(row)
+    if "train_step_compiled" in settings.modes:  # the same, compiled against eager
+        for row in compiled_train_step_rows(name, settings, device, peak, progress):
+            _report(progress, row)
+            rows.append(row)
+    return rows
+
+
+def _layer_rows(name, settings, device, peak, progress) -> list[dict]:
+    """Every per-layer row of ``name`` for the modes of ``settings``: forward (and op), decode
+    step, then training step rows. The layer's weights are seeded with 0."""
+    options = settings.layer_options.get(name, {})
+    torch.manual_seed(0)
+    layer = layer_registry.build(name, settings.d_model, **options).to(device)
+    if progress:
+        progress(name)
+    rows = _forward_rows(name, layer, options, settings, device, peak, progress)
+    if "step" in settings.modes:
+        rows += _decode_step_rows(name, layer, options, settings, device, progress)
+    rows += _training_rows(name, settings, device, peak, progress)
+    return rows
+
+
+def _generate_rows(settings, device, progress) -> list[dict]:
+    """The ``generate`` rows of every layer: a prompt of ``GENERATION_PROMPT`` tokens in parallel
+    form, then ``GENERATION_NEW_TOKENS`` generated one at a time (B=1, at most 3 repeats)."""
+    if progress:
+        progress(f"generation: prompt {GENERATION_PROMPT} + {GENERATION_NEW_TOKENS} new tokens")
+    return generation_rows(
+        settings.layers,
+        settings.d_model,
+        prompt_len=GENERATION_PROMPT,
+        new_tokens=GENERATION_NEW_TOKENS,
+        batch_size=1,
+        repeats=max(1, min(settings.repeats, 3)),
+        device=device,
+        layer_options=settings.layer_options,
+    )
+
+
 def run_speed(settings: SpeedSettings, progress: Callable[[str], None] | None = None) -> list[dict]:
     """Measure every layer of ``settings`` and its reference; return the rows (see module doc)."""
     check_speed_memory(settings)
@@ -205,54 +319,9 @@ def run_speed(settings: SpeedSettings, progress: Callable[[str], None] | None = 
     peak = matmul_peak_flops(device)
     rows: list[dict] = []
     for name in settings.layers:
-        options = settings.layer_options.get(name, {})
-        torch.manual_seed(0)
-        layer = layer_registry.build(name, settings.d_model, **options).to(device)
-        if progress:
-            progress(name)
-        reference = reference_for(name, settings.d_model, options)
-        label, ref_module = reference if reference is not None else (None, None)
-        if ref_module is not None:
-            ref_module = ref_module.to(device)
-        layer_rows = []
-        measured = itertools.chain(
-            _timed_pairs(name, layer, ref_module, settings, device, peak),
-            op_rows(name, layer, settings, device, peak),
-        )
-        for row in measured:  # the layer's rows, then its op's ("<name>/op") if it has one
-            row["state_bytes"] = layer.state_size(row["seq_len"])
-            row["extra"].setdefault("reference", label)
-            layer_rows.append(row)
-            _report(progress, row)  # one line per measurement: a T=4096 naive reference takes minutes
-        if "step" in settings.modes:
-            steps = list(_step_rows(name, layer, settings, device, options))
-            first = steps[0]["extra"]["latency_ms"]
-            for row in steps:
-                row["extra"]["vs_first_position"] = row["extra"]["latency_ms"] / first
-                _report(progress, row)
-            layer_rows += steps
-        if "train_step" in settings.modes:  # the whole model's training step, optimiser included
-            for row in train_step_rows(name, settings, device, peak):
-                _report(progress, row)
-                layer_rows.append(row)
-        if "train_step_compiled" in settings.modes:  # the same, compiled against eager
-            for row in compiled_train_step_rows(name, settings, device, peak, progress):
-                _report(progress, row)
-                layer_rows.append(row)
-        rows += layer_rows
+        rows += _layer_rows(name, settings, device, peak, progress)
     if "generate" in settings.modes:  # prompt in parallel form, then one token at a time
-        if progress:
-            progress(f"generation: prompt {GENERATION_PROMPT} + {GENERATION_NEW_TOKENS} new tokens")
-        rows += generation_rows(
-            settings.layers,
-            settings.d_model,
-            prompt_len=GENERATION_PROMPT,
-            new_tokens=GENERATION_NEW_TOKENS,
-            batch_size=1,
-            repeats=max(1, min(settings.repeats, 3)),
-            device=device,
-            layer_options=settings.layer_options,
-        )
+        rows += _generate_rows(settings, device, progress)
     for row in rows:
         row["machine"] = machine
         row["extra"]["peak_flops"] = peak

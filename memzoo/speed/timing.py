@@ -15,7 +15,8 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 
-def _sync(device: torch.device) -> None:
+def sync(device: torch.device) -> None:
+    """Wait for the device's queued work (CUDA), so a timer reads finished work."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -26,13 +27,13 @@ def paired_median_seconds(fns, repeats: int, warmup: int, device: torch.device) 
     for _ in range(warmup):
         for fn in fns:
             fn()
-    _sync(device)
+    sync(device)
     times: list[list[float]] = [[] for _ in fns]
     for _ in range(repeats):
         for fn, bucket in zip(fns, times):
             start = time.perf_counter()
             fn()
-            _sync(device)
+            sync(device)
             bucket.append(time.perf_counter() - start)
     return [statistics.median(bucket) for bucket in times]
 
@@ -48,10 +49,10 @@ def matmul_peak_flops(device: torch.device, n: int = 4096, repeats: int = 5) -> 
         a @ b
     best = float("inf")
     for _ in range(repeats):
-        _sync(device)
+        sync(device)
         start = time.perf_counter()
         a @ b
-        _sync(device)
+        sync(device)
         best = min(best, time.perf_counter() - start)
     return 2 * n**3 / best
 

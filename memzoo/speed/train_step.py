@@ -24,6 +24,7 @@ from contextlib import nullcontext
 
 import torch
 
+from memzoo.errors import first_line
 from memzoo.models import SequenceModel
 from memzoo.speed.timing import count_flops, paired_median_seconds
 from memzoo.train.optim import apply_update, make_optimizer, warmup_cosine
@@ -124,7 +125,7 @@ def compiled_train_step_rows(
         try:
             compiled_s, eager_s = paired_median_seconds([compiled, eager], settings.repeats, warmup, device)
         except Exception as err:  # no C++ compiler, an op dynamo cannot trace: skip, go on
-            first = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
+            first = first_line(err)
             message = f"{name} T={seq_len} train_step_compiled: torch.compile failed, no row ({first})"
             if report is None:
                 warnings.warn(message, stacklevel=2)

@@ -55,9 +55,7 @@ def check_retries(retries: int) -> int:
 def failed_record(job: Job, error: str) -> RunRecord:
     """The record of an attempt that produced no record of its own (its worker died)."""
     record = job.pending_record()
-    record.status = "failed"
-    record.ended_at = time.time()
-    record.error = error
+    record.conclude("failed", error)
     return record
 
 

@@ -47,7 +47,5 @@ def run_job(job: Job) -> RunRecord:
         return fit(job.config, suite=job.suite, run_id=job.run_id, progress=False).record
     except Exception as err:  # a failed run is data, not a crash of the sweep
         record = job.pending_record()
-        record.status = "failed"
-        record.ended_at = time.time()
-        record.error = f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=5)}"
+        record.conclude("failed", f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=5)}")
         return record

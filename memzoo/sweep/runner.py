@@ -164,7 +164,5 @@ def _mark_interrupted(store: ResultsStore, suite: str, jobs: list[Job]) -> None:
         if job.run_id not in running:
             continue
         record = job.pending_record()
-        record.status = "failed"
-        record.ended_at = time.time()
-        record.error = "interrupted: the benchmark was stopped before this run finished"
+        record.conclude("failed", "interrupted: the benchmark was stopped before this run finished")
         store.write_record(record)

@@ -205,6 +205,18 @@ class Task(BaseModel):
         raise NotImplementedError(f"{type(self).__name__} must implement _generate")
 
 
+def derive_seq_len(model, parts, whose: str) -> None:
+    """Set ``model.seq_len`` (a frozen pydantic model composing tasks) to the longest of the
+    task ``parts``' once, in its validator; a ``ValueError`` if the user set another value
+    (``whose`` words the rule: "the longer task's")."""
+    derived = max(task.seq_len for task in parts)
+    if "seq_len" in model.model_fields_set and model.seq_len != derived:
+        raise ValueError(
+            f"seq_len is derived ({whose}, {derived}); got seq_len={model.seq_len}: leave it unset"
+        )
+    object.__setattr__(model, "seq_len", derived)  # frozen model: set once, here
+
+
 def constant_slice(num_examples: int, value: int) -> torch.Tensor:
     """A ``[N]`` slice label that is the same for every example."""
     return torch.full((num_examples,), value, dtype=torch.long)

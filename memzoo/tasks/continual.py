@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from pydantic import Field, model_validator
 
-from memzoo.tasks.base import IGNORE_INDEX, Task, TaskData, constant_slice
+from memzoo.tasks.base import IGNORE_INDEX, Task, TaskData, constant_slice, derive_seq_len
 from memzoo.tasks.registry import build, register_task
 
 DEFAULT_A = {"name": "memorization", "num_facts": 64, "num_values": 8, "seq_len": 16}
@@ -78,13 +78,7 @@ class Continual(Task):
     @model_validator(mode="after")
     def _check_phases(self):
         a, b = _build_phase("task_a", self.task_a), _build_phase("task_b", self.task_b)
-        derived = max(a.seq_len, b.seq_len)
-        if "seq_len" in self.model_fields_set and self.seq_len != derived:
-            raise ValueError(
-                f"seq_len is derived (the longer task's, {derived}); got "
-                f"seq_len={self.seq_len}: leave it unset"
-            )
-        object.__setattr__(self, "seq_len", derived)  # frozen model: set once, here
+        derive_seq_len(self, (a, b), "the longer task's")
         return self
 
     @property

@@ -8,6 +8,7 @@ from pydantic import ValidationError
 from pydantic_core import PydanticUndefined
 
 from memzoo.errors import ConfigError
+from memzoo.parsing import validation_problems
 from memzoo.tasks.base import Task
 
 _REGISTRY: dict[str, type[Task]] = {}
@@ -43,18 +44,6 @@ def get(name: str) -> type[Task]:
         raise ConfigError(f"unknown task {name!r}; registered tasks: {', '.join(names())}") from None
 
 
-def _one_line(name: str, cls: type[Task], err: ValidationError) -> str:
-    """A ValidationError as one line naming each offending field and its problem."""
-    problems = []
-    for item in err.errors():
-        field = ".".join(str(part) for part in item["loc"])
-        message = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "extra_forbidden":
-            message = f"unknown parameter; accepted: {', '.join(cls.model_fields)}"
-        problems.append(f"{field}: {message}" if field else message)
-    return f"task {name!r}: " + "; ".join(problems)
-
-
 def build(name: str, **params: Any) -> Task:
     """Instantiate the task registered as ``name`` with ``params`` (validated).
 
@@ -65,7 +54,7 @@ def build(name: str, **params: Any) -> Task:
     try:
         return cls(**params)
     except ValidationError as err:
-        raise ConfigError(_one_line(name, cls, err)) from None
+        raise ConfigError(f"task {name!r}: " + validation_problems(err, accepted=cls.model_fields)) from None
 
 
 def describe(name: str) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from memzoo.errors import MemzooError
+from memzoo.errors import MemzooError, first_line
 from memzoo.files import make_folder, write_file, write_file_with
 from memzoo.layers.registry import imports_refused
 from memzoo.parsing import load_json_text
@@ -70,7 +70,7 @@ def read_weights(path: Path) -> dict[str, torch.Tensor]:
     try:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError) as err:
-        raise MemzooError(f"{path}: not a readable safetensors file ({_first_line(err)})") from None
+        raise MemzooError(f"{path}: not a readable safetensors file ({first_line(err)})") from None
 
 
 def read_meta(path: Path) -> dict[str, Any]:
@@ -79,11 +79,7 @@ def read_meta(path: Path) -> dict[str, Any]:
     try:
         meta = load_json_text(path.read_text(encoding="utf-8"), path.name)
     except (ValueError, OSError) as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise MemzooError(f"{path}: not a readable JSON checkpoint config ({_first_line(err)})") from None
+        raise MemzooError(f"{path}: not a readable JSON checkpoint config ({first_line(err)})") from None
     if not isinstance(meta, dict):
         raise MemzooError(f"{path}: a checkpoint config must be a JSON object, got {type(meta).__name__}")
     return meta
-
-
-def _first_line(err: BaseException) -> str:
-    return (str(err).strip().splitlines() or [type(err).__name__])[0][:300]

@@ -11,15 +11,23 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    model_validator,
+)
 
 from memzoo import layers as layer_registry
 from memzoo import tasks
 from memzoo.errors import ConfigError
-from memzoo.parsing import load_yaml_text, preview
+from memzoo.parsing import load_yaml_text, preview, validation_problems
 from memzoo.train.curriculum import CurriculumConfig, check_curriculum
 from memzoo.train.multitask_spec import MultiTask
 
@@ -34,14 +42,22 @@ class TaskSpec(BaseModel):
     def params(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
 
+    _built: Any = PrivateAttr(default=None)
+
     def build(self):
         """The task this spec names, or the spec of a run kind that is not a task
-        (``multitask``: :class:`memzoo.train.multitask_spec.MultiTask`)."""
+        (``multitask``: :class:`memzoo.train.multitask_spec.MultiTask`): built once, when the
+        spec is validated, and the same object on every call (the size check, the recipe)."""
+        if self._built is None:
+            self._built = self._build()
+        return self._built
+
+    def _build(self):
         if self.name == MultiTask.name:
             try:
                 return MultiTask(**self.params())
             except ValidationError as err:
-                raise ConfigError(f"task 'multitask': {one_line_error(err)}") from None
+                raise ConfigError(f"task 'multitask': {validation_problems(err, root='config')}") from None
         return tasks.build(self.name, **self.params())
 
     @model_validator(mode="after")
@@ -55,7 +71,7 @@ class ModelConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    layers: list[str] = Field(default_factory=lambda: ["attention", "attention"], min_length=1)
+    layers: LayerNames = Field(default_factory=lambda: ["attention", "attention"], min_length=1)
     d_model: int = Field(64, gt=0)
     mlp_ratio: int = Field(4, ge=0)
     layer_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -63,17 +79,21 @@ class ModelConfig(BaseModel):
         False, description="ablation: long-term layers start afresh at every segment"
     )
 
-    @field_validator("layers")
-    @classmethod
-    def _known_layers(cls, value: list[str]) -> list[str]:
-        for name in value:
-            layer_registry.get(name)
-        return value
-
     @model_validator(mode="after")
     def _known_options(self) -> ModelConfig:
         check_layer_options(self.layer_options, self.layers)
         return self
+
+
+def known_layers(names: list[str]) -> list[str]:
+    """``names`` if each is a registered layer or an importable ``"module:Class"`` path."""
+    for name in names:
+        layer_registry.get(name)
+    return names
+
+
+#: a list of layer names, checked against the registry when validated
+LayerNames = Annotated[list[str], AfterValidator(known_layers)]
 
 
 def check_layer_options(layer_options: dict[str, dict[str, Any]], used: list[str]) -> None:
@@ -169,18 +189,6 @@ class RunConfig(BaseModel):
         return self
 
 
-def one_line_error(err: ValidationError) -> str:
-    """A pydantic error as one line: ``field.path: message (got value)`` joined by ``; ``."""
-    parts = []
-    for e in err.errors():
-        field = ".".join(str(p) for p in e["loc"]) or "config"
-        message = e["msg"].removeprefix("Value error, ")
-        if e["type"] not in ("value_error", "missing") and not isinstance(e.get("input"), dict):
-            message += f" (got {preview(e.get('input'))})"
-        parts.append(f"{field}: {message}")
-    return "; ".join(parts)
-
-
 def validate_as(cls: type[BaseModel], data: Any) -> Any:
     """``data`` validated as ``cls`` (returned as is if it already is one); any problem
     becomes one ``ConfigError`` naming the field."""
@@ -189,7 +197,7 @@ def validate_as(cls: type[BaseModel], data: Any) -> Any:
     try:
         return cls.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(one_line_error(err)) from None
+        raise ConfigError(validation_problems(err, root="config")) from None
 
 
 def validate_config(data: dict[str, Any] | RunConfig) -> RunConfig:

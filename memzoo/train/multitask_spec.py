@@ -33,6 +33,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from memzoo.tasks import Task, TaskData, build
+from memzoo.tasks.base import derive_seq_len
 
 DEFAULT_TASKS = [
     {"name": "mqar", "vocab_size": 64, "seq_len": 32, "num_kv_pairs": 4},
@@ -109,13 +110,7 @@ class MultiTask(BaseModel):
             raise ValueError(
                 f"tasks: label(s) {repeated} appear more than once; give each entry a distinct 'label'"
             )
-        derived = max(task.seq_len for _, task in entries)
-        if "seq_len" in self.model_fields_set and self.seq_len != derived:
-            raise ValueError(
-                f"seq_len is derived (the longest task's, {derived}); got "
-                f"seq_len={self.seq_len}: leave it unset"
-            )
-        object.__setattr__(self, "seq_len", derived)  # frozen model: set once, here
+        derive_seq_len(self, [task for _, task in entries], "the longest task's")
         return self
 
     @property

@@ -29,6 +29,8 @@ import torch
 class Recipe(abc.ABC):
     """Base class of the run kinds. Subclasses set the attributes and override the methods."""
 
+    #: the train settings the lifecycle runs under (budget, lr, seed, checkpoints)
+    tc: Any
     #: record fields
     task_name: str = ""
     layers: list[str]

@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from memzoo.errors import MemzooError
+from memzoo.errors import MemzooError, first_line
 from memzoo.files import fresh_folder, os_errors_named, remove_tree, write_file_with
 from memzoo.train.checkpoint import CONFIG, read_checkpoint, save_checkpoint
 
@@ -70,7 +70,7 @@ class ResumePoint:
             if self.states.get("cuda_rng") and torch.cuda.is_available():
                 torch.cuda.set_rng_state_all(self.states["cuda_rng"])
         except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as err:
-            reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+            reason = first_line(err, 200)
             raise MemzooError(
                 f"{self.source or 'checkpoint'}/{part} does not fit the model of its config ({reason}); "
                 "cannot resume"

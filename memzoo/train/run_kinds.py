@@ -14,8 +14,9 @@ continual     ``recipes.continual``: two single-     ``SequenceModel``
 
 from __future__ import annotations
 
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
+from typing import Any, NamedTuple
 
 from memzoo.errors import ConfigError, MemzooError
 from memzoo.files import refuse_links
@@ -62,48 +63,32 @@ def fit(
         model: go on training this model (e.g. continual learning) instead of building one.
         resume_from: a run's ``last/`` folder (see ``memzoo.train.resume.resume_run``).
     """
+    where = {
+        "store": store,
+        "suite": suite,
+        "run_id": run_id,
+        "progress": progress,
+    }  # the same for every kind
     if _is_translation(config):
-        return _translation(config, store, suite, run_id, progress, model, resume_from)
+        return _translation(config, where, model, resume_from)
     cfg = validate_config(config)
     check_memory(cfg)  # before any data or weights are allocated
     kind = cfg.task.name
     if resume_from is not None and kind in MULTI_PHASE_KINDS:
         raise ConfigError(f"task {kind!r} cannot be resumed; only {RESUMABLE} can")
     if kind == "translate":
-        return _translation(translation_config_from_run(cfg), store, suite, run_id, progress, model, None)
+        return _translation(translation_config_from_run(cfg), where, model, None)
     if kind in ("continual", "multitask") and distributed.env_world()[0] > 1:
         raise ConfigError(f"task {kind!r} trains in one process; run it without torchrun")
     device = resolve_device(cfg.train.device)
     if kind == "continual":
         cfg_a, cfg_b = continual_phases(cfg)
-        return run_continual(
-            cfg_a,
-            cfg_b,
-            store=store,
-            suite=suite,
-            run_id=run_id,
-            progress=progress,
-            model=model,
-            record_config=cfg.model_dump(mode="json"),
-        )
+        return run_continual(cfg_a, cfg_b, model=model, record_config=cfg.model_dump(mode="json"), **where)
     if kind == "multitask":
-        recipe = MultitaskRecipe(cfg, model=model)
-        return run_lifecycle(
-            recipe, cfg.train, store=store, suite=suite, run_id=run_id, progress=progress, device=device
-        )
+        return run_lifecycle(MultitaskRecipe(cfg, model=model), device=device, **where)
     with distributed.session(device) as dctx:
         recipe = SingleTaskRecipe(cfg, model=model, dctx=dctx)
-        return run_lifecycle(
-            recipe,
-            cfg.train,
-            store=store,
-            suite=suite,
-            run_id=run_id,
-            progress=progress,
-            resume_from=resume_from,
-            dctx=dctx,
-            device=dctx.device(device),
-        )
+        return run_lifecycle(recipe, resume_from=resume_from, dctx=dctx, device=dctx.device(device), **where)
 
 
 def _is_translation(config) -> bool:
@@ -116,7 +101,8 @@ def _is_translation(config) -> bool:
     )
 
 
-def _translation(config, store, suite, run_id, progress, model, resume_from) -> RunResult:
+def _translation(config, where: dict[str, Any], model, resume_from) -> RunResult:
+    """A translation run (``where``: store, suite, run_id, progress)."""
     if model is not None:
         raise ConfigError("task 'translate' trains a fresh Seq2Seq; passing a model is not supported")
     if resume_from is not None:
@@ -124,15 +110,7 @@ def _translation(config, store, suite, run_id, progress, model, resume_from) -> 
     cfg = validate_translation_config(config)
     check_memory(cfg)
     recipe = TranslationRecipe(cfg)
-    result = run_lifecycle(
-        recipe,
-        cfg.train,
-        store=store,
-        suite=suite,
-        run_id=run_id,
-        progress=progress,
-        device=resolve_device(cfg.train.device),
-    )
+    result = run_lifecycle(recipe, device=resolve_device(cfg.train.device), **where)
     result.task = recipe.task
     return result
 
@@ -174,46 +152,14 @@ def resume_run(
     ``trust_code=True`` (see ``memzoo.train.checkpoint.code_consent``); a stored row is the
     user's own and needs no consent.
     """
-    record, consent = None, nullcontext()
+    record = None
     if store is not None:
         try:
             record = store.get(run)
         except MemzooError:
             record = None
-    if record is not None:
-        config, run_id, suite = record.config, record.run_id, record.suite
-        train = config.get("train") if isinstance(config, dict) else None
-        out_dir = train.get("out_dir", "results/runs") if isinstance(train, dict) else "results/runs"
-        try:
-            run_dir = run_folder(out_dir, run_id)  # a stored id is checked before it names a folder
-        except ConfigError as err:
-            raise MemzooError(f"{store.path}: stored run {run_id!r} cannot be resumed: {err}") from None
-        refuse_links(run_dir)
-    else:
-        path = Path(run)
-        if not path.is_dir():
-            where = f"in {store.path} " if store is not None else ""
-            raise MemzooError(f"no run {run!r} {where}and no checkpoint folder of that name")
-        run_dir = path.parent if path.name == LAST else path
-        refuse_links(run_dir)  # nothing is read through a link planted in the folder
-        meta_file = last_folder(path) / CONFIG
-        try:
-            meta = load_json_text(meta_file.read_text(), meta_file.name)
-            config, run_id, suite = meta["config"], check_run_id(meta["run_id"]), None
-        except (ValueError, KeyError, TypeError) as err:  # JSONDecodeError and ConfigError are ValueErrors
-            raise MemzooError(f"{meta_file}: not a usable checkpoint config ({err})") from None
-        consent = code_consent(run_dir, trust_code)
-        # The resumed run goes on in the folder it came from, whatever config.json says.
-        if run_dir.resolve().name != run_id:
-            raise MemzooError(
-                f"{str(run_dir)!r} holds run {run_id!r}: a run resumes in its own folder, "
-                f"so name the folder {run_id!r}"
-            )
-        if isinstance(config, dict) and isinstance(config.get("train", {}), dict):
-            config = {
-                **config,
-                "train": {**config.get("train", {}), "out_dir": str(run_dir.resolve().parent)},
-            }
+    target = _stored_target(record, store) if record is not None else _folder_target(run, store, trust_code)
+    config, run_id, suite, run_dir, consent = target
     with consent:
         cfg = build_config(config, list(overrides or []))
     if cfg.task.name in MULTI_PHASE_KINDS:
@@ -221,3 +167,51 @@ def resume_run(
     return fit(
         cfg, store=store, suite=suite, run_id=run_id, progress=progress, resume_from=last_folder(run_dir)
     )
+
+
+class _ResumeTarget(NamedTuple):
+    """What a resume continues: the config, the run id and suite, the run folder, and the
+    context its config is validated in (consent to import code, for a checkpoint folder)."""
+
+    config: Any
+    run_id: str
+    suite: str | None
+    run_dir: Path
+    consent: AbstractContextManager
+
+
+def _stored_target(record, store) -> _ResumeTarget:
+    """A run stored in ``store``: its row's config; its folder under the config's out_dir."""
+    config, run_id = record.config, record.run_id
+    train = config.get("train") if isinstance(config, dict) else None
+    out_dir = train.get("out_dir", "results/runs") if isinstance(train, dict) else "results/runs"
+    try:
+        run_dir = run_folder(out_dir, run_id)  # a stored id is checked before it names a folder
+    except ConfigError as err:
+        raise MemzooError(f"{store.path}: stored run {run_id!r} cannot be resumed: {err}") from None
+    refuse_links(run_dir)
+    return _ResumeTarget(config, run_id, record.suite, run_dir, nullcontext())
+
+
+def _folder_target(run: str, store, trust_code: bool) -> _ResumeTarget:
+    """A run's checkpoint folder (or its ``last/``): the config in its ``config.json``, going on
+    in that folder whatever the config's out_dir says."""
+    path = Path(run)
+    if not path.is_dir():
+        where = f"in {store.path} " if store is not None else ""
+        raise MemzooError(f"no run {run!r} {where}and no checkpoint folder of that name")
+    run_dir = path.parent if path.name == LAST else path
+    refuse_links(run_dir)  # nothing is read through a link planted in the folder
+    meta_file = last_folder(path) / CONFIG
+    try:
+        meta = load_json_text(meta_file.read_text(), meta_file.name)
+        config, run_id = meta["config"], check_run_id(meta["run_id"])
+    except (ValueError, KeyError, TypeError) as err:  # JSONDecodeError and ConfigError are ValueErrors
+        raise MemzooError(f"{meta_file}: not a usable checkpoint config ({err})") from None
+    if run_dir.resolve().name != run_id:
+        raise MemzooError(
+            f"{str(run_dir)!r} holds run {run_id!r}: a run resumes in its own folder, so name the folder {run_id!r}"
+        )
+    if isinstance(config, dict) and isinstance(config.get("train", {}), dict):
+        config = {**config, "train": {**config.get("train", {}), "out_dir": str(run_dir.resolve().parent)}}
+    return _ResumeTarget(config, run_id, None, run_dir, code_consent(run_dir, trust_code))

@@ -13,9 +13,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from memzoo import layers as layer_registry
 from memzoo.models.seq2seq import Seq2Seq
-from memzoo.train.config import BaseTrainConfig, TaskSpec, apply_overrides, check_layer_options, validate_as
+from memzoo.train.config import (
+    BaseTrainConfig,
+    LayerNames,
+    TaskSpec,
+    apply_overrides,
+    check_layer_options,
+    validate_as,
+)
 
 
 def _translate_spec() -> TaskSpec:
@@ -27,21 +33,14 @@ class Seq2SeqModelConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    encoder_layers: list[str] = Field(default_factory=lambda: ["lstm"], min_length=1)
-    decoder_layers: list[str] = Field(default_factory=lambda: ["lstm"], min_length=1)
+    encoder_layers: LayerNames = Field(default_factory=lambda: ["lstm"], min_length=1)
+    decoder_layers: LayerNames = Field(default_factory=lambda: ["lstm"], min_length=1)
     d_model: int = Field(64, gt=0)
     num_heads: int = Field(4, gt=0, description="heads of the cross-attention")
     score: Literal["dot", "additive"] = "dot"
     bidirectional: bool = True
     mlp_ratio: int = Field(2, ge=0)
     layer_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
-
-    @field_validator("encoder_layers", "decoder_layers")
-    @classmethod
-    def _known_layers(cls, value: list[str]) -> list[str]:
-        for name in value:
-            layer_registry.get(name)
-        return value
 
     @model_validator(mode="after")
     def _known_options(self) -> Seq2SeqModelConfig:

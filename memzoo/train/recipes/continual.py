@@ -72,6 +72,29 @@ def train_continual(
     return run_continual(cfg_a, cfg_b, store=store, suite=suite, run_id=run_id, progress=progress).record
 
 
+def _test_accuracy(model, task, cfg: RunConfig) -> float:
+    """Accuracy of ``model`` on ``task``'s test set (drawn with ``cfg``'s seed and size)."""
+    _, test = task.split(0, cfg.train.num_test, seed=cfg.train.seed)
+    segment_len = resolve_segment_len(cfg.train, task)
+    device = next(model.parameters()).device
+    return evaluate(model, test, task.head, model.head.out_features, device, segment_len=segment_len)[
+        "accuracy"
+    ]
+
+
+def _forgetting_metrics(before: float, after: float, accuracy_b: float) -> dict[str, Any]:
+    """Accuracy on A after B, on B, forgetting and retention of A, and their mean accuracy."""
+    return {
+        "accuracy_a_after": after,
+        "accuracy_b": accuracy_b,
+        "forgetting": before - after,
+        "retention": after / before if before > 0 else None,
+        "accuracy": (after + accuracy_b) / 2,
+        # Accuracy on A after each phase, keyed by phase number: the report plots it.
+        "accuracy_a_after_phase": {"1": before, "2": after},
+    }
+
+
 def run_continual(
     cfg_a: RunConfig,
     cfg_b: RunConfig,
@@ -97,19 +120,12 @@ def run_continual(
             model = build_model(cfg_a, joint)
         record.params, record.state_bytes = model.num_params(), model.state_size(joint.seq_len)
 
-        def accuracy_on(task, cfg) -> float:
-            _, test = task.split(0, cfg.train.num_test, seed=cfg.train.seed)
-            head_size = model.head.out_features
-            segment_len = resolve_segment_len(cfg.train, task)
-            device = next(model.parameters()).device
-            return evaluate(model, test, task.head, head_size, device, segment_len=segment_len)["accuracy"]
-
         start, epochs = time.perf_counter(), 0
         metrics: dict[str, Any] = {}
         for phase, cfg in enumerate((cfg_a, cfg_b)):
             recipe = SingleTaskRecipe(cfg, model=model)
             result = run_lifecycle(
-                recipe, cfg.train, run_id=f"{record.run_id}-{'ab'[phase]}", progress=progress, device=device
+                recipe, run_id=f"{record.run_id}-{'ab'[phase]}", progress=progress, device=device
             )
             model = result.model
             for point in result.record.curve:  # one curve, epochs counted across both phases
@@ -119,23 +135,14 @@ def run_continual(
                 if store is not None:
                     store.add_epoch(record.run_id, epochs, point)
             if result.status != "completed":
-                record.status = result.status
-                record.error = f"phase {'ab'[phase]}: {result.record.error}"
+                record.conclude(result.status, f"phase {'ab'[phase]}: {result.record.error}")
                 break
             if phase == 0:
-                metrics["accuracy_a_before"] = accuracy_on(task_a, cfg_a)
+                metrics["accuracy_a_before"] = _test_accuracy(model, task_a, cfg_a)
         else:
-            before, after = metrics["accuracy_a_before"], accuracy_on(task_a, cfg_a)
-            metrics.update(
-                accuracy_a_after=after,
-                accuracy_b=accuracy_on(task_b, cfg_b),
-                forgetting=before - after,
-                retention=after / before if before > 0 else None,
-            )
-            metrics["accuracy"] = (after + metrics["accuracy_b"]) / 2
-            # Accuracy on A after each phase, keyed by phase number: the report plots it.
-            metrics["accuracy_a_after_phase"] = {"1": before, "2": after}
-            record.status = "completed"
+            after, accuracy_b = _test_accuracy(model, task_a, cfg_a), _test_accuracy(model, task_b, cfg_b)
+            metrics.update(_forgetting_metrics(metrics["accuracy_a_before"], after, accuracy_b))
+            record.conclude("completed")
     record.metrics = {**metrics, "epochs": epochs}
     record.wall_seconds = time.perf_counter() - start
     record.ended_at = time.time()
