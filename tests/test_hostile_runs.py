@@ -17,7 +17,7 @@ import pytest
 from memzoo.errors import MemzooError
 from memzoo.results.lease import Lease
 from memzoo.results.record import RunRecord
-from memzoo.results.store import DamagedRowWarning, ResultsStore
+from memzoo.results.store import SCHEMA_VERSION, DamagedRowWarning, ResultsStore
 from memzoo.sweep.executors import failed_record
 from memzoo.sweep.runner import run_bench
 from memzoo.train import build_config
@@ -162,16 +162,24 @@ def test_a_running_bench_shows_one_running_and_the_rest_queued(tmp_path):
     assert set(shown(store).values()) == {"failed"}
 
 
-def test_a_claims_table_of_an_older_memzoo_is_read_and_upgraded(tmp_path):
+def test_a_schema_1_database_is_migrated_with_its_claims(tmp_path):
+    """Schema 1 had no claims table; memzoo created one on first use, first without
+    ``started``: opening such a database brings it to the current schema, holders kept."""
     db = tmp_path / "r.db"
-    store = ResultsStore(db)
-    store.start_run(record("old"))
+    ResultsStore(db).start_run(record("old"))
     with sqlite3.connect(db) as conn:
+        conn.execute("DROP TABLE claims")
+        conn.execute("UPDATE memzoo_meta SET value = '1' WHERE key = 'schema_version'")
         conn.execute(
             "CREATE TABLE claims (run_id TEXT PRIMARY KEY, owner TEXT NOT NULL, "
             "host TEXT NOT NULL, pid INTEGER NOT NULL, expires_at REAL NOT NULL)"
         )
         conn.execute("INSERT INTO claims VALUES ('old', 'o', ?, ?, 0)", (Lease().host, os.getpid()))
+    store = ResultsStore(db)
+    with sqlite3.connect(db) as conn:
+        version = conn.execute("SELECT value FROM memzoo_meta WHERE key = 'schema_version'").fetchone()[0]
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(claims)")}
+    assert version == str(SCHEMA_VERSION) and "started" in columns
     assert shown(store) == {"old": "interrupted"}  # expired
     assert store.claim(record("new", "h2"), Lease())
     assert shown(store) == {"old": "interrupted", "new": "queued"}

@@ -98,7 +98,7 @@ def test_upsert_keeps_one_row_and_replaces_curve(store):
     rec = make_record("r1", curve=[{"epoch": e, "accuracy": 0.1 * e} for e in range(5)])
     store.write_record(rec)
     rec.status, rec.curve, rec.metrics = "failed", [{"epoch": 0, "accuracy": 0.0}], {}
-    store.finish_run(rec)
+    store.write_record(rec)
     assert [r.run_id for r in store.runs()] == ["r1"]
     assert store.get("r1") == rec
 

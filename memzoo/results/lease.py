@@ -90,25 +90,14 @@ class Heartbeat:
         self.stop()
 
 
-# Which process holds a running row, until when, and whether a worker started it (0: a
-# benchmark's claim still queued). Created on first use (no schema change: a database
-# without it simply has no holders); ``started`` was added later (see claims_table).
-CLAIMS_TABLE = (
-    "CREATE TABLE IF NOT EXISTS claims (run_id TEXT PRIMARY KEY, owner TEXT NOT NULL, "
-    "host TEXT NOT NULL, pid INTEGER NOT NULL, expires_at REAL NOT NULL, "
-    "started INTEGER NOT NULL DEFAULT 1)"
-)
-
-
-def claims_table(conn: sqlite3.Connection) -> None:
-    """Create the claims table, or add ``started`` to one of an older memzoo (in a write)."""
-    conn.execute(CLAIMS_TABLE)
-    if "started" not in {row[1] for row in conn.execute("PRAGMA table_info(claims)")}:
-        conn.execute("ALTER TABLE claims ADD COLUMN started INTEGER NOT NULL DEFAULT 1")
+# The claims table (in the store's schema, ``memzoo.results.store_db``) says which process
+# holds a running row, until when, and whether a worker started it (0: a benchmark's claim
+# still queued).
 
 
 def holders(conn: sqlite3.Connection) -> dict[str, tuple[str, int, float, int]]:
-    """``{run_id: (host, pid, expires_at, started)}`` of the held ``running`` rows (read only)."""
+    """``{run_id: (host, pid, expires_at, started)}`` of the held ``running`` rows (read only;
+    a database of schema 1 left unmigrated on a read-only file has no claims table)."""
     columns = {row[1] for row in conn.execute("PRAGMA table_info(claims)")}
     if not columns:
         return {}

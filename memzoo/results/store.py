@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from memzoo.errors import MemzooError
-from memzoo.results.lease import Lease, claims_table, holders, shown_status
+from memzoo.results.lease import Lease, holders, shown_status
 from memzoo.results.speed_table import SPEED_COLUMNS, SPEED_OPTIONAL, SPEED_REQUIRED, SpeedRows
 from memzoo.results.record import RUN_STATUSES, RunRecord
 from memzoo.results.rows import DamagedColumn, DamagedRowWarning, decode_run, json_object
@@ -131,7 +131,6 @@ class ResultsStore(SpeedRows, SqliteFile):
                 raise MemzooError(f"run id {record.run_id!r} is already in {self.path}") from err
             self._put_curve(conn, record)
             if lease is not None:
-                claims_table(conn)
                 self._hold(conn, record.run_id, lease, started=True)
 
     def claim(self, record: RunRecord, lease: Lease | None = None) -> bool:
@@ -147,7 +146,6 @@ class ResultsStore(SpeedRows, SqliteFile):
         With ``lease``, the new row is held under it, ``queued`` until :meth:`mark_started`."""
         row = self._row(record, status="running")
         with self._write() as conn:
-            claims_table(conn)
             finished = conn.execute(
                 "SELECT 1 FROM runs WHERE suite IS ? AND config_hash = ? AND status IN "
                 f"({', '.join('?' * len(FINAL_STATUSES))}) LIMIT 1",
@@ -175,13 +173,11 @@ class ResultsStore(SpeedRows, SqliteFile):
     def mark_started(self, run_ids: Iterable[str]) -> None:
         """A worker began the claimed runs ``run_ids``: they read ``running``, not ``queued``."""
         with self._write() as conn:
-            claims_table(conn)
             conn.executemany("UPDATE claims SET started = 1 WHERE run_id = ?", [(i,) for i in run_ids])
 
     def renew(self, lease: Lease) -> int:
         """Push back the expiry of every claim held under ``lease``; how many there are."""
         with self._write() as conn:
-            claims_table(conn)
             return conn.execute(
                 "UPDATE claims SET expires_at = ? WHERE owner = ?", (time.time() + lease.ttl, lease.owner)
             ).rowcount
@@ -190,7 +186,6 @@ class ResultsStore(SpeedRows, SqliteFile):
         """End ``lease`` now: its rows still ``running`` have no live holder any more, so they
         read ``interrupted`` (or ``queued``, if never started) and any benchmark reclaims them."""
         with self._write() as conn:
-            claims_table(conn)
             conn.execute("UPDATE claims SET expires_at = 0 WHERE owner = ?", (lease.owner,))
 
     def add_epoch(self, run_id: str, epoch: int, metrics: dict[str, Any]) -> None:
@@ -213,7 +208,6 @@ class ResultsStore(SpeedRows, SqliteFile):
         MemzooError, and nothing written, if another live process holds the run."""
         row = self._row(record)
         with self._write() as conn:
-            claims_table(conn)
             if record.status != "running":
                 conn.execute("DELETE FROM claims WHERE run_id = ?", (record.run_id,))
             elif lease is not None:
@@ -222,7 +216,6 @@ class ResultsStore(SpeedRows, SqliteFile):
             conn.execute("DELETE FROM curves WHERE run_id = ?", (record.run_id,))
             self._put_curve(conn, record)
 
-    finish_run = write_record
 
     def mark_interrupted(self, suite: str | None = None) -> list[str]:
         """Mark every ``running`` run (of ``suite``, if given) as ``failed`` (interrupted).
@@ -237,7 +230,6 @@ class ResultsStore(SpeedRows, SqliteFile):
         if suite is not None:
             query, args = query + " AND r.suite = ?", [suite]
         with self._write() as conn:
-            claims_table(conn)
             # A row a live process holds under its lease is not interrupted.
             ids = [r[0] for r in conn.execute(query, args) if r[1] is None or not Lease.alive(*r[1:])]
             conn.executemany(
@@ -249,7 +241,6 @@ class ResultsStore(SpeedRows, SqliteFile):
     def delete_run(self, run_id: str) -> bool:
         """Delete one run and its curve; True if it existed."""
         with self._write() as conn:
-            claims_table(conn)
             conn.execute("DELETE FROM claims WHERE run_id = ?", (run_id,))
             return conn.execute("DELETE FROM runs WHERE run_id = ?", (run_id,)).rowcount > 0
 
@@ -379,8 +370,7 @@ class ResultsStore(SpeedRows, SqliteFile):
         warnings.warn(f"{self.path}: skipped {row}: {err}", DamagedRowWarning, stacklevel=4)
 
     def _hold(self, conn: sqlite3.Connection, run_id: str, lease: Lease, *, started: bool) -> None:
-        """Hold ``run_id`` under ``lease``; MemzooError if another live process holds it.
-        The claims table must exist (``claims_table``)."""
+        """Hold ``run_id`` under ``lease``; MemzooError if another live process holds it."""
         held = conn.execute("SELECT owner, host, pid, expires_at FROM claims WHERE run_id = ?", (run_id,))
         for owner, host, pid, expires_at in held.fetchall():
             if owner != lease.owner and Lease.alive(host, pid, expires_at):

@@ -22,7 +22,7 @@ from pathlib import Path
 from memzoo.errors import MemzooError
 from memzoo.files import check_name_length, check_writable_folder, os_errors_named
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the claims table (who holds a running row) joined the schema
 APP_NAME = "memzoo"
 SQLITE_HEADER = b"SQLite format 3\x00"
 
@@ -42,7 +42,23 @@ CREATE TABLE IF NOT EXISTS speed (
     layer TEXT NOT NULL, seq_len INTEGER NOT NULL, mode TEXT NOT NULL,
     tokens_per_s REAL NOT NULL, ratio_vs_reference REAL, state_bytes INTEGER,
     mfu REAL, extra TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS claims (
+    run_id TEXT PRIMARY KEY, owner TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL,
+    expires_at REAL NOT NULL, started INTEGER NOT NULL DEFAULT 1);
 """
+
+# How a database of schema N becomes N + 1: statements, or a function of the connection.
+# Schema 1 had no claims table; memzoo then created it on first use, at first without
+# ``started``: both are brought to schema 2.
+
+
+def _claims_of_schema_2(conn: sqlite3.Connection) -> None:
+    conn.execute(_SCHEMA.split(";")[-2])  # the claims table, if it is missing
+    if "started" not in {row[1] for row in conn.execute("PRAGMA table_info(claims)")}:
+        conn.execute("ALTER TABLE claims ADD COLUMN started INTEGER NOT NULL DEFAULT 1")
+
+
+_MIGRATIONS = {1: _claims_of_schema_2}
 
 
 class SqliteFile:
@@ -121,9 +137,26 @@ class SqliteFile:
     def _init_schema(self) -> None:
         with self._connect() as conn:
             # Read-only checks first: nothing is written to a file we do not own.
-            if not self._validate(conn):
+            version = self._validate(conn)
+            if not version:
                 self._create_schema()
+            elif version < SCHEMA_VERSION:
+                self._migrate()
             self._enable_wal(conn)
+
+    def _migrate(self) -> None:
+        """Bring an older memzoo database to :data:`SCHEMA_VERSION`, one step per transaction
+        (a read-only file stays as it is: its reads still work)."""
+        try:
+            with self._write() as conn:
+                version = self._validate(conn)  # another process may have migrated it
+                while version < SCHEMA_VERSION:
+                    _MIGRATIONS[version](conn)
+                    version += 1
+                    conn.execute("UPDATE memzoo_meta SET value = ? WHERE key = 'schema_version'", (str(version),))
+        except MemzooError as err:
+            if "read-only" not in str(err):
+                raise
 
     def _create_schema(self) -> None:
         with self._write() as conn:
@@ -137,11 +170,12 @@ class SqliteFile:
                 [("app", APP_NAME), ("schema_version", str(SCHEMA_VERSION))],
             )
 
-    def _validate(self, conn: sqlite3.Connection) -> bool:
-        """True for a memzoo database, False for an empty one; raises for anything else."""
+    def _validate(self, conn: sqlite3.Connection) -> int:
+        """The schema version of a memzoo database, 0 for an empty one; raises for anything
+        else (another application's file, a newer schema)."""
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
         if not tables:
-            return False
+            return 0
         if "memzoo_meta" not in tables:
             raise MemzooError(
                 f"{self.path} is an SQLite database of another application (no memzoo_meta "
@@ -159,7 +193,7 @@ class SqliteFile:
                 f"{self.path} has results-store schema {version}, this memzoo reads up to "
                 f"{SCHEMA_VERSION}: upgrade memzoo"
             )
-        return True
+        return version
 
     def _enable_wal(self, conn: sqlite3.Connection) -> None:
         # WAL persists in the file; switching needs a moment without other connections.

@@ -6,13 +6,13 @@ driver writes it, so workers need no shared filesystem.
 
 from __future__ import annotations
 
-import time
 import traceback
 from dataclasses import dataclass
 from typing import Any
 
 from memzoo.results.record import RunRecord, config_hash
 from memzoo.train import fit
+from memzoo.train.lifecycle import new_record
 
 
 @dataclass(frozen=True)
@@ -28,16 +28,11 @@ class Job:
         return config_hash(self.config)
 
     def pending_record(self) -> RunRecord:
-        """The record the driver stores (status running) before dispatching the job."""
-        return RunRecord(
-            run_id=self.run_id,
-            config=self.config,
-            config_hash=self.config_hash,
-            status="running",
-            task=self.config["task"]["name"],
-            layers=list(self.config["model"]["layers"]),
-            suite=self.suite,
-            started_at=time.time(),
+        """The record the driver stores (status running) before dispatching the job (device
+        "cpu" until the worker's own record replaces it)."""
+        config = self.config
+        return new_record(
+            config, config["task"]["name"], config["model"]["layers"], "cpu", self.suite, self.run_id
         )
 
 
