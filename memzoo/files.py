@@ -4,8 +4,8 @@ Every file memzoo writes (checkpoints, resume states, tokenizers, reports, store
 layer) goes through :func:`write_file` or :func:`write_file_with`: the file is created in a
 fresh, randomly named private folder beside the target (``tempfile.mkdtemp``: like ``O_EXCL``,
 it cannot exist before, so no link can wait there), then renamed over the target with
-``os.replace``. A link planted at the target's name is
-replaced, never written through, and a reader never sees half a file.
+``os.replace``. A link planted at the target's name is replaced, never written through, and a
+reader never sees half a file.
 
 A run folder is memzoo's own: :func:`refuse_links` rejects one that is itself a link or holds
 one anywhere inside (``last.tmp -> elsewhere/``), before anything is written or read there.
@@ -27,7 +27,7 @@ from pathlib import Path
 from memzoo.errors import MemzooError
 
 MAX_NAME_BYTES = 255  # the longest file name ext4, xfs, btrfs and tmpfs take
-FILE_MODE = 0o644  # mkstemp creates 0o600; what memzoo writes is meant to be shared like any output
+FILE_MODE = 0o644  # every file memzoo writes is an output meant to be read, whatever the umask
 
 
 def os_problem(err: OSError) -> str:

@@ -3,7 +3,7 @@
 The run is built as ``memzoo train`` builds it from the same config and overrides: the config
 validated (``memzoo.train.config``) and checked against memory, the task's data, the model,
 batches and step of the single-task recipe, the lifecycle's optimiser and schedule, and the
-lifecycle's own per-batch step (:func:`memzoo.train.lifecycle.train_batch`). ``warmup`` steps
+lifecycle's own per-batch step (:func:`memzoo.train.run_loop.train_batch`). ``warmup`` steps
 run first, unprofiled (allocator, caches, ``train.compile``'s compilation); then ``steps``
 steps run under the profiler (CPU, plus CUDA activity on a GPU). Nothing is stored, no
 checkpoint is written, no validation runs.
