@@ -32,10 +32,10 @@ from memzoo.files import check_output_file, write_file
 from memzoo.train import distributed
 from memzoo.train.config import RunConfig, validate_config
 from memzoo.train.environment import resolve_device
+from memzoo.train.kinds import SINGLE, kind_of
 from memzoo.train.optim import make_optimizer, warmup_cosine
 from memzoo.train.phases import DATA, FORWARD_BACKWARD, OPTIMIZER, labelled_batches
 from memzoo.train.recipes.single_task import SingleTaskRecipe
-from memzoo.train.run_kinds import MULTI_PHASE_KINDS
 from memzoo.train.run_loop import train_batch
 from memzoo.train.sizes import check_memory
 
@@ -98,7 +98,7 @@ def profile_training(
     """Profile ``steps`` training steps of the run ``config`` describes (see the module)."""
     check_options(steps, warmup, rows, sort, trace)
     cfg = validate_config(config)
-    if cfg.task.name in MULTI_PHASE_KINDS:
+    if kind_of(cfg.task.name) is not SINGLE:
         raise ConfigError(f"memzoo profile takes single-task runs; task {cfg.task.name!r} is not one")
     if distributed.env_world()[0] > 1:
         raise ConfigError("memzoo profile runs in one process; run it without torchrun")

@@ -173,7 +173,7 @@ class RunConfig(BaseModel):
         tc = self.train
         if tc.tbptt_segments != 1 and tc.segment_len is None:
             if (
-                self.task.name not in ("continual", "multitask")
+                self.task.name not in ("continual", "multitask")  # their tasks carry segments
                 and self.task.build().preferred_segment_len() is None
             ):
                 raise ValueError(

@@ -33,9 +33,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from memzoo import tasks
+from memzoo.train.kinds import NOT_SINGLE_TASK
 
 STAGE_SEED_STRIDE = 10_007  # stage seeds never meet the held-out seed (seed + 1_000_003)
-NOT_SINGLE_TASK = ("continual", "translate", "multitask")
 
 
 class CurriculumConfig(BaseModel):

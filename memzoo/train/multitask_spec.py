@@ -34,12 +34,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from memzoo.tasks import Task, TaskData, build
 from memzoo.tasks.base import derive_seq_len
+from memzoo.train.kinds import NOT_SINGLE_TASK
 
 DEFAULT_TASKS = [
     {"name": "mqar", "vocab_size": 64, "seq_len": 32, "num_kv_pairs": 4},
     {"name": "copy", "vocab_size": 8, "seq_len": 32, "copy_len": 4},
 ]
-NOT_SUBTASKS = ("multitask", "continual", "translate")  # their own trainers
 LABEL = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
@@ -49,9 +49,9 @@ def _build_entry(index: int, spec: Any) -> tuple[str, Task]:
     if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
         raise ValueError(f"{field} must be a mapping with a task 'name', got {spec!r}")
     name = spec["name"]
-    if name in NOT_SUBTASKS:
+    if name in NOT_SINGLE_TASK:
         raise ValueError(
-            f"{field}: task {name!r} cannot be part of a multitask run (not one of {', '.join(NOT_SUBTASKS)})"
+            f"{field}: task {name!r} cannot be part of a multitask run (not one of {', '.join(NOT_SINGLE_TASK)})"
         )
     label = spec.get("label", name)
     if not isinstance(label, str) or not LABEL.match(label):

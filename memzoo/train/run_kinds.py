@@ -25,6 +25,7 @@ from memzoo.train import distributed
 from memzoo.train.checkpoint import CONFIG, code_consent
 from memzoo.train.config import BaseTrainConfig, RunConfig, build_config, validate_config
 from memzoo.train.environment import resolve_device
+from memzoo.train.kinds import RESUMABLE, kind_of
 from memzoo.train.lifecycle import RunResult, run_lifecycle
 from memzoo.train.recipes.continual import continual_phases, run_continual
 from memzoo.train.recipes.multitask import MultitaskRecipe
@@ -34,11 +35,6 @@ from memzoo.train.resume import LAST, last_folder
 from memzoo.train.run_ids import check_run_id, run_folder
 from memzoo.train.seq2seq_config import TranslationConfig, validate_translation_config
 from memzoo.train.sizes import check_memory
-
-#: run kinds other than a single task, by task name
-MULTI_PHASE_KINDS = ("continual", "multitask", "translate")
-#: run kinds ``--resume`` can continue
-RESUMABLE = "single-task runs"
 
 
 def fit(
@@ -63,32 +59,37 @@ def fit(
         model: go on training this model (e.g. continual learning) instead of building one.
         resume_from: a run's ``last/`` folder (see ``memzoo.train.resume.resume_run``).
     """
-    where = {
-        "store": store,
-        "suite": suite,
-        "run_id": run_id,
-        "progress": progress,
-    }  # the same for every kind
+    where = {"store": store, "suite": suite, "run_id": run_id, "progress": progress}  # every kind's
     if _is_translation(config):
         return _translation(config, where, model, resume_from)
     cfg = validate_config(config)
     check_memory(cfg)  # before any data or weights are allocated
-    kind = cfg.task.name
-    if resume_from is not None and kind in MULTI_PHASE_KINDS:
-        raise ConfigError(f"task {kind!r} cannot be resumed; only {RESUMABLE} can")
-    if kind == "translate":
-        return _translation(translation_config_from_run(cfg), where, model, None)
-    if kind in ("continual", "multitask") and distributed.env_world()[0] > 1:
-        raise ConfigError(f"task {kind!r} trains in one process; run it without torchrun")
+    name, kind = cfg.task.name, kind_of(cfg.task.name)
+    if resume_from is not None and not kind.resumable:
+        raise ConfigError(f"task {name!r} cannot be resumed; only {RESUMABLE} can")
+    if not kind.distributed and distributed.env_world()[0] > 1:
+        raise ConfigError(f"task {name!r} trains in one process; run it without torchrun")
+    return _RUNNERS[kind.name](cfg, where, model, resume_from)
+
+
+def _single_task(cfg: RunConfig, where: dict[str, Any], model, resume_from) -> RunResult:
     device = resolve_device(cfg.train.device)
-    if kind == "continual":
-        cfg_a, cfg_b = continual_phases(cfg)
-        return run_continual(cfg_a, cfg_b, model=model, record_config=cfg.model_dump(mode="json"), **where)
-    if kind == "multitask":
-        return run_lifecycle(MultitaskRecipe(cfg, model=model), device=device, **where)
     with distributed.session(device) as dctx:
         recipe = SingleTaskRecipe(cfg, model=model, dctx=dctx)
         return run_lifecycle(recipe, resume_from=resume_from, dctx=dctx, device=dctx.device(device), **where)
+
+
+def _multitask(cfg: RunConfig, where: dict[str, Any], model, resume_from) -> RunResult:
+    return run_lifecycle(MultitaskRecipe(cfg, model=model), device=resolve_device(cfg.train.device), **where)
+
+
+def _continual(cfg: RunConfig, where: dict[str, Any], model, resume_from) -> RunResult:
+    cfg_a, cfg_b = continual_phases(cfg)
+    return run_continual(cfg_a, cfg_b, model=model, record_config=cfg.model_dump(mode="json"), **where)
+
+
+def _translate(cfg: RunConfig, where: dict[str, Any], model, resume_from) -> RunResult:
+    return _translation(translation_config_from_run(cfg), where, model, resume_from)
 
 
 def _is_translation(config) -> bool:
@@ -113,6 +114,10 @@ def _translation(config, where: dict[str, Any], model, resume_from) -> RunResult
     result = run_lifecycle(recipe, device=resolve_device(cfg.train.device), **where)
     result.task = recipe.task
     return result
+
+
+#: how each kind of run (``memzoo.train.kinds``) is trained, by kind name
+_RUNNERS = {"single": _single_task, "multitask": _multitask, "continual": _continual, "translate": _translate}
 
 
 def translation_config_from_run(cfg: RunConfig) -> TranslationConfig:
@@ -162,7 +167,7 @@ def resume_run(
     config, run_id, suite, run_dir, consent = target
     with consent:
         cfg = build_config(config, list(overrides or []))
-    if cfg.task.name in MULTI_PHASE_KINDS:
+    if not kind_of(cfg.task.name).resumable:
         raise ConfigError(f"task {cfg.task.name!r} cannot be resumed; only {RESUMABLE} can")
     return fit(
         cfg, store=store, suite=suite, run_id=run_id, progress=progress, resume_from=last_folder(run_dir)
