@@ -325,3 +325,39 @@ def test_read_only_and_full_mounts(tmpfs, tmp_path, monkeypatch, capsys):
     big = [*TINY, "model.d_model=96", "--db", db, f"train.out_dir={full}/runs"]
     code, _, err = run_main(monkeypatch, capsys, ["train", *big])
     assert_one_line_error(code, err, "no space left on device", f"{full}/runs")
+
+
+# ---------------------------------------------------------------- left over from round 3
+def test_the_feature_cache_replaces_a_planted_link_instead_of_writing_through_it(tmp_path):
+    from memzoo.data import audio_features as af
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (tmp_path / "speech").mkdir()
+    path = tmp_path / "speech" / f"t-{af.cache_key({'a': 1})}.npz"
+    path.symlink_to(victim)
+    arrays = af.cached_arrays("t", {"a": 1}, lambda: {"x": np.arange(3)}, tmp_path)
+    assert np.array_equal(arrays["x"], np.arange(3)) and victim.read_text() == "precious"
+    assert not path.is_symlink()
+    assert np.array_equal(
+        af.cached_arrays("t", {"a": 1}, lambda: {"x": np.zeros(1)}, tmp_path)["x"], np.arange(3)
+    )
+
+
+@pytest.mark.parametrize(
+    "text, needle",
+    [
+        ("{not json", "not a labels file"),
+        ('{"seq_len": 8}', "classes"),
+        ("[1, 2]", "not a labels file"),
+        ('{"classes": "pos", "seq_len": 8}', "list of class names"),
+        ('{"classes": ["a"], "seq_len": 0}', "seq_len"),
+    ],
+)
+def test_a_damaged_labels_file_is_one_line(text, needle, tmp_path):
+    from memzoo.tasks.text_classify import LABELS_FILE, load_artifacts
+
+    (tmp_path / LABELS_FILE).write_text(text)
+    with pytest.raises(MemzooError, match=needle) as info:
+        load_artifacts(tmp_path)
+    assert str(tmp_path / LABELS_FILE) in str(info.value) and "\n" not in str(info.value)

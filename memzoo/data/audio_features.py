@@ -24,7 +24,6 @@ import functools
 import hashlib
 import json
 import os
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
@@ -32,6 +31,7 @@ from typing import Literal
 import numpy as np
 
 from memzoo.errors import MemzooError
+from memzoo.files import make_folder, write_file_with
 
 FeatureKind = Literal["logmel", "mfcc"]
 LOG_FLOOR = 1e-6  # added to mel energies before the log, so digital silence stays finite
@@ -228,11 +228,14 @@ def cached_arrays(
         except (OSError, ValueError):
             pass  # a damaged file is rebuilt below
     arrays = build()
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{path.stem}.{uuid.uuid4().hex}.npz"
+    make_folder(folder, "feature cache folder")
     meta = np.frombuffer(json.dumps(params, sort_keys=True, default=str).encode(), dtype=np.uint8)
-    np.savez(tmp, **arrays, **{"params.json": meta})
-    os.replace(tmp, path)
+
+    def save(fresh) -> None:
+        with open(fresh, "wb") as handle:  # a handle: np.savez would add ".npz" to a bare name
+            np.savez(handle, **arrays, **{"params.json": meta})
+
+    write_file_with(path, save)  # atomic, never through a link planted in the cache
     return arrays
 
 

@@ -38,7 +38,7 @@ from pydantic import Field, PrivateAttr, field_validator, model_validator
 from memzoo.data.text_files import table_format
 from memzoo.data.text_labels import load_text_labels
 from memzoo.data.text_tokenizers import PAD_ID, fit_tokenizer, load_tokenizer, pad_batch
-from memzoo.errors import MemzooError
+from memzoo.errors import MemzooError, first_line
 from memzoo.files import make_folder, write_file
 from memzoo.metrics.classifiers import tfidf_logreg_baseline
 from memzoo.metrics.confusion import majority_baseline
@@ -248,5 +248,17 @@ def load_artifacts(directory: str | Path):
     labels = directory / LABELS_FILE
     if not labels.is_file():
         raise MemzooError(f"{directory}: no {LABELS_FILE}; save it with TextClassify.save_artifacts")
-    meta = load_json_text(labels.read_text(), str(labels))
-    return load_tokenizer(directory / TOKENIZER_FILE), meta["classes"], meta["seq_len"]
+    try:
+        meta = load_json_text(labels.read_text(encoding="utf-8"), str(labels))
+        classes, seq_len = meta["classes"], meta["seq_len"]
+    except MemzooError:
+        raise  # too deep or too long: already one line naming the file
+    except (ValueError, KeyError, TypeError) as err:  # malformed JSON, missing keys, not a mapping
+        raise MemzooError(
+            f"{labels}: not a labels file of TextClassify.save_artifacts ({first_line(err, 120)})"
+        ) from None
+    if not (isinstance(classes, list) and all(isinstance(c, str) for c in classes)):
+        raise MemzooError(f"{labels}: 'classes' must be a list of class names")
+    if isinstance(seq_len, bool) or not isinstance(seq_len, int) or seq_len < 1:
+        raise MemzooError(f"{labels}: 'seq_len' must be a positive integer, got {seq_len!r}")
+    return load_tokenizer(directory / TOKENIZER_FILE), classes, seq_len
