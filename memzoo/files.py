@@ -141,8 +141,8 @@ def write_file_with(path: str | Path, write: Callable[[Path], object]) -> Path:
     ``path``: a link at ``path`` is replaced, never written through. The folder of ``path`` must
     exist; a failure leaves it as it was."""
     path = Path(path)
+    scratch = fresh_folder(path.parent, f".{path.name[:64]}.tmp-")
     with os_errors_named(path, "write"):
-        scratch = Path(tempfile.mkdtemp(prefix=f".{path.name[:64]}.", suffix=".tmp", dir=path.parent))
         try:
             fresh = scratch / "file"
             try:

@@ -101,14 +101,13 @@ def _timed_pairs(name, module, reference, settings, device, peak) -> Iterator[di
             yield timed_row(name, seq_len, mode, fns, settings, device, peak, uncounted)
 
 
-def _decode_reference(name: str, d_model: int, options: dict, device: torch.device):
-    """``(label, module)`` of the layer's decode reference on ``device``, or ``(None, None)``
-    when it has none (see :func:`memzoo.speed.references.decode_reference_for`)."""
-    reference = decode_reference_for(name, d_model, options)
-    label, ref_module = reference if reference is not None else (None, None)
-    if ref_module is not None:
-        ref_module = ref_module.to(device)
-    return label, ref_module
+def _placed(reference, device: torch.device):
+    """``(label, module)`` of a reference from :mod:`memzoo.speed.references` with the module
+    on ``device``, or ``(None, None)`` when the layer has none."""
+    if reference is None:
+        return None, None
+    label, module = reference
+    return label, (module.to(device) if module is not None else None)
 
 
 def _reference_buffer(ref_module, batch: int, position: int, steps: int, device: torch.device):
@@ -184,7 +183,7 @@ def _step_rows(name, layer, settings, device, options=None) -> Iterator[dict]:
     batch, d_model = settings.batch_size, settings.d_model
     x = torch.randn(batch, 1, d_model, device=device)
     repeats = max(settings.repeats, 9)
-    label, ref_module = _decode_reference(name, d_model, options or {}, device)
+    label, ref_module = _placed(decode_reference_for(name, d_model, options or {}), device)
     with torch.no_grad():
         states, buffers = _decode_start_states(layer, ref_module, settings, repeats, device)
         steps = _alternating_steps(layer, x, states, ref_module, buffers)
@@ -236,10 +235,7 @@ def check_speed_memory(settings: SpeedSettings, available: int | None = None) ->
 def _forward_rows(name, layer, options, settings, device, peak, progress) -> list[dict]:
     """The layer's ``fwd`` / ``fwdbwd`` rows against its reference, then its op's rows
     (``"<name>/op"``) if it has one, each with ``state_bytes`` and the reference's label."""
-    reference = reference_for(name, settings.d_model, options)
-    label, ref_module = reference if reference is not None else (None, None)
-    if ref_module is not None:
-        ref_module = ref_module.to(device)
+    label, ref_module = _placed(reference_for(name, settings.d_model, options), device)
     rows = []
     measured = itertools.chain(
         _timed_pairs(name, layer, ref_module, settings, device, peak),

@@ -23,6 +23,7 @@ either into a one-line ``ConfigError``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -187,14 +188,6 @@ class Task(BaseModel):
         before anything is built, so it must be computed from parameters only (no data)."""
         return 0, []
 
-    def shown_fields(self, names: list[str], prefix: str) -> list[str]:
-        """``names`` (``"task.x"``) as ``"<prefix>.x=<value>"``: the fields of a task nested in
-        another (a continual phase, a multitask entry), for messages."""
-        return [
-            f"{prefix}.{name.removeprefix('task.')}={getattr(self, name.removeprefix('task.'), '?')}"
-            for name in names
-        ]
-
     def save_artifacts(self, directory: str | Path) -> list[Path]:
         """Write what prediction needs besides the weights (a tokenizer, class names, the
         scaling of a series) into a checkpoint ``directory``; return the files written."""
@@ -203,6 +196,21 @@ class Task(BaseModel):
     def _generate(self, num_examples: int, generator: torch.Generator) -> TaskData:
         """Generate ``num_examples`` examples drawing every random number from ``generator``."""
         raise NotImplementedError(f"{type(self).__name__} must implement _generate")
+
+
+def nested_data_bytes(parts: Iterable[tuple[str, Task]]) -> tuple[int, list[str]]:
+    """``Task.own_data_bytes`` of a task made of others (a continual run's phases, a multitask
+    run's entries), given as ``(field, task)`` pairs: the sum, with each part's fields shown as
+    ``"<field>.x=<value>"`` (e.g. ``task.task_a.num_users=1000``) since they are not the
+    composite's own."""
+    total, shown = 0, []
+    for where, task in parts:
+        size, names = task.own_data_bytes()
+        total += size
+        shown += [
+            f"{where}.{n.removeprefix('task.')}={getattr(task, n.removeprefix('task.'), '?')}" for n in names
+        ]
+    return total, shown
 
 
 def derive_seq_len(model, parts, whose: str) -> None:

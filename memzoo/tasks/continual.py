@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from pydantic import Field, model_validator
 
-from memzoo.tasks.base import IGNORE_INDEX, Task, TaskData, constant_slice, derive_seq_len
+from memzoo.tasks.base import IGNORE_INDEX, Task, TaskData, constant_slice, derive_seq_len, nested_data_bytes
 from memzoo.tasks.registry import build, register_task
 
 DEFAULT_A = {"name": "memorization", "num_facts": 64, "num_values": 8, "seq_len": 16}
@@ -96,11 +96,7 @@ class Continual(Task):
 
     def own_data_bytes(self) -> tuple[int, list[str]]:
         """What both phases build from their own parameters."""
-        total, fields = 0, []
-        for task, field in zip(self.phases, ("task_a", "task_b")):
-            size, names = task.own_data_bytes()
-            total, fields = total + size, fields + task.shown_fields(names, f"task.{field}")
-        return total, fields
+        return nested_data_bytes(zip(("task.task_a", "task.task_b"), self.phases))
 
     def _generate(self, num_examples: int, generator: torch.Generator) -> TaskData:
         n_a = (num_examples + 1) // 2

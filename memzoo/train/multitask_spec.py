@@ -33,7 +33,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from memzoo.tasks import Task, TaskData, build
-from memzoo.tasks.base import derive_seq_len
+from memzoo.tasks.base import derive_seq_len, nested_data_bytes
 from memzoo.train.kinds import NOT_SINGLE_TASK
 
 DEFAULT_TASKS = [
@@ -133,11 +133,7 @@ class MultiTask(BaseModel):
 
     def own_data_bytes(self) -> tuple[int, list[str]]:
         """What every subtask builds from its own parameters (see ``Task.own_data_bytes``)."""
-        total, fields = 0, []
-        for label, task in self.subtasks.items():
-            size, names = task.own_data_bytes()
-            total, fields = total + size, fields + task.shown_fields(names, f"task.tasks[{label}]")
-        return total, fields
+        return nested_data_bytes((f"task.tasks[{label}]", task) for label, task in self.subtasks.items())
 
     def evaluation_sweep(self) -> dict:
         """None of its own: each subtask is evaluated by the multitask recipe."""

@@ -11,8 +11,8 @@ checkpoint in ``<out_dir>/<run_id>/``, which stays as it was)::
 
 ``train_state.pt`` holds tensors and plain containers only and is read with
 ``torch.load(weights_only=True)``: loading never executes pickled code. The folder is written
-in a fresh ``last.tmp-<random>/`` and then swapped in, so a crash while saving leaves the previous epoch's
-folder (``last/``, or ``last.old/`` during the swap) whole.
+in a fresh ``last.tmp-<random>/`` and then swapped in, so a crash while saving leaves the
+previous epoch's folder (``last/``, or ``last.old/`` during the swap) whole.
 
 Restoring every piece of state makes a resumed CPU run reach the same weights, losses and
 metrics as a run that was never interrupted.

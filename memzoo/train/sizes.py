@@ -5,8 +5,8 @@ traceback minutes (or terabytes) later.
 The estimate is deliberately a lower bound (weights with their gradient and two Adam moments,
 the data set as int64 ids, what a task builds from its own parameters (``Task.own_data_bytes``:
 generated users, a fact map, synthesised audio), the test set at the longest evaluated length,
-one batch's activations and logits), so a refused run could never
-have run here; runs near the limit are left to the allocator.
+one batch's activations and logits), so a refused run could never have run here; runs near
+the limit are left to the allocator.
 """
 
 from __future__ import annotations
