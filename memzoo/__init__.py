@@ -7,7 +7,11 @@ True
 
 from memzoo import layers, models, tasks
 from memzoo.errors import ConfigError, MemzooError
+from memzoo.integrations import install_import_hooks
 from memzoo.train import RunConfig, RunResult, fit, load
+
+# transformers' Auto classes and lm-eval learn "memzoo" when they load (neither is imported here)
+install_import_hooks()
 
 __version__ = "0.1.0"
 

@@ -23,11 +23,14 @@ RANKS = {
     "tasks": 5,
     "apps": 6,
     "results": 6,
+    "trackers": 6,  # experiment trackers (TensorBoard, MLflow, W&B): plain dicts in, no results/train
     "train": 7,
-    "sweep": 8,
+    "inspect": 8,  # looks inside trained models (loads checkpoints, reads tasks)
     "report": 8,
     "speed": 8,
-    "cli": 9,
+    "integrations": 8,  # Hugging Face model classes, lm-eval (models, train's checkpoints; lazy extras)
+    "sweep": 9,  # a suite may inspect each model it trains
+    "cli": 10,
 }
 
 

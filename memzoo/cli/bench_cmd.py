@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import warnings
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ from memzoo.results.record import RUN_STATUSES
 from memzoo.results.store import DamagedRowWarning, ResultsStore
 from memzoo.sweep.executors import LocalExecutor
 from memzoo.sweep.ray_executor import RayExecutor
-from memzoo.sweep.runner import run_bench
+from memzoo.sweep.runner import BenchSummary, run_bench
 from memzoo.sweep.suites import suite_names
 
 
@@ -79,6 +80,9 @@ def bench_command(
         2, "--retries", min=0, help="Extra attempts for a run that fails, before it is stored as failed."
     ),
     db: str = typer.Option(DEFAULT_DB, "--db", help="Results database."),
+    inspect: bool = typer.Option(
+        False, "--inspect", help="Then inspect each completed recall run (memzoo inspect) and store it."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Last stdout line: a JSON summary."),
 ) -> None:
     """Run a suite (resuming: finished runs are skipped) and store every run.
@@ -95,22 +99,31 @@ def bench_command(
     with executor if isinstance(executor, AbstractContextManager) else nullcontext():
         store = ResultsStore(db)
         try:
-            summary = run_bench(suite, store, executor, progress=not as_json, overrides=overrides or [])
+            summary = run_bench(
+                suite, store, executor, progress=not as_json, overrides=overrides or [], inspect_after=inspect
+            )
         except KeyboardInterrupt:
             typer.echo(
                 "interrupted: unfinished runs are stored as failed; run the same command again to resume",
                 err=True,
             )
             raise typer.Exit(code=130) from None
+    print_summary(summary, as_json)
+
+
+def print_summary(summary: BenchSummary, as_json: bool) -> None:
+    """The bench's last line (``--json``: the whole summary as JSON); runs it could not
+    inspect, one line each on stderr."""
     line = (
         f"suite {summary.suite}: {summary.completed} completed, {summary.failed} failed, "
         f"{summary.diverged} diverged, {summary.skipped} already done, "
         f"{summary.wall_seconds:.1f} s"
     )
-    if as_json:
-        typer.echo(json.dumps(summary.__dict__))
-    else:
-        typer.echo(line)
+    if summary.inspection is not None:
+        line += f"; {len(summary.inspection.inspected)} inspected"
+        for run_id, why in summary.inspection.skipped.items():
+            typer.echo(f"not inspected: {run_id}: {why}", err=True)
+    typer.echo(json.dumps(dataclasses.asdict(summary)) if as_json else line)
 
 
 @app.command("runs")

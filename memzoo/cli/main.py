@@ -15,6 +15,9 @@ import typer
 
 from memzoo.cli import (  # noqa: F401  (registers)
     bench_cmd,
+    export_cmd,
+    hf_cmd,
+    inspect_cmd,
     layers_cmd,
     profile_cmd,
     speed_cmd,

@@ -12,8 +12,28 @@ imports all of them, so adding a file is enough to add a layer family.
 import importlib
 import pkgutil
 
-from memzoo.layers.base import LayerInfo, MemoryLayer, detach_state, map_state, state_tensors
-from memzoo.layers.registry import accepted_kwargs, build, get, info, names, register
+from memzoo.layers.base import (
+    AttentionView,
+    GateView,
+    LayerInfo,
+    MemoryLayer,
+    detach_state,
+    gate_names,
+    has_attention_view,
+    has_gate_view,
+    map_state,
+    state_tensors,
+)
+from memzoo.layers.registry import (
+    accepted_kwargs,
+    attention_view_layers,
+    build,
+    gate_view_layers,
+    get,
+    info,
+    names,
+    register,
+)
 
 _NOT_FAMILIES = {"base", "registry"}
 for _module in pkgutil.iter_modules(__path__):
@@ -21,12 +41,19 @@ for _module in pkgutil.iter_modules(__path__):
         importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = [
+    "AttentionView",
+    "GateView",
     "LayerInfo",
     "MemoryLayer",
     "accepted_kwargs",
+    "attention_view_layers",
     "build",
     "detach_state",
+    "gate_names",
+    "gate_view_layers",
     "get",
+    "has_attention_view",
+    "has_gate_view",
     "info",
     "map_state",
     "names",

@@ -11,11 +11,35 @@ Contract (tested for every registered layer): running a sequence whole, in chain
 (any split) or token by token gives the same outputs and the same final state. ``forward``
 never mutates the module. A state is a ``NamedTuple`` of batch-first tensors (or nested
 tuples of them); its structure is the same in every mode.
+
+Optional views for inspection
+-----------------------------
+A layer may also show what it chose to write and where it reads. Both views read ``x``
+``[B, T, D]`` (what ``forward`` receives) as a sequence from its start (a fresh state) and run
+in one batched pass (a per-token loop only where the layer's own step form needs one). They
+get their values from the private methods ``forward`` calls (projections, gate functions), so
+they cannot drift; where ``forward`` runs a fused kernel (SDPA, cuDNN), the view spells its
+math out, and ``tests/test_layer_views.py`` checks that it reproduces the layer's output:
+
+* :class:`GateView`: ``layer.gate_units`` (a class attribute: each gate's name -> its units, in
+  one line) and ``layer.write_gates(x) -> {name: [B, T, H]}``, the value the forward applies
+  at each token, per head (``H = 1`` for a layer-wide gate; per unit for LSTM/GRU). A gate
+  applied per chunk is repeated over the chunk's tokens, and is ``NaN`` on the tokens of a
+  trailing chunk that this sequence has not finished (not applied yet).
+* :class:`AttentionView`: ``layer.attention_weights(x) -> [B, H, T, T]``, the softmax
+  probability query position t puts on position s of the sequence; exactly 0 where masked
+  (the future, outside a window). A row sums to ``1 - (mass read off the sequence)``: on
+  learned slots (``persistent``: ``slot_weights(x)``) or on what a state held before ``x``.
+  ``attention``, ``attention_lstm``, ``sliding_window`` and ``persistent`` also take
+  ``attention_weights(x, state)``: ``[B, H, T, L + T]``, the L positions the state holds first.
+
+:func:`has_gate_view`, :func:`gate_names` and :func:`has_attention_view` answer for any layer,
+a user's included; a layer without a view is an answer (``False``, ``[]``), not an error.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple, Protocol, runtime_checkable
 
 import torch
 from torch import nn
@@ -115,3 +139,41 @@ class LayerInfo(NamedTuple):
     family: str
     state_growth: str
     description: str
+
+
+# --- optional views for inspection (see the module docstring) -----------------------------
+
+
+@runtime_checkable
+class GateView(Protocol):
+    """A layer that shows its write gates: ``gate_units`` and ``write_gates``."""
+
+    gate_units: dict[str, str]  # gate name -> its units and range, one line
+
+    def write_gates(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``x [B, T, D]`` from a sequence's start -> ``{name: [B, T, H]}`` per ``gate_units``."""
+        ...
+
+
+@runtime_checkable
+class AttentionView(Protocol):
+    """A layer that shows where its queries read: ``attention_weights``."""
+
+    def attention_weights(self, x: torch.Tensor) -> torch.Tensor:
+        """``x [B, T, D]`` from a sequence's start -> ``[B, H, T, T]`` softmax weights."""
+        ...
+
+
+def has_gate_view(layer: Any) -> bool:
+    """Whether ``layer`` (any object: a user's layer too) implements :class:`GateView`."""
+    return isinstance(layer, GateView)
+
+
+def gate_names(layer: Any) -> list[str]:
+    """The names of ``layer``'s write gates, in order; ``[]`` for a layer without a gate view."""
+    return list(layer.gate_units) if has_gate_view(layer) else []
+
+
+def has_attention_view(layer: Any) -> bool:
+    """Whether ``layer`` implements :class:`AttentionView`."""
+    return isinstance(layer, AttentionView)

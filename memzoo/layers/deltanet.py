@@ -14,6 +14,10 @@ Gated DeltaNet (Yang et al. 2024) also decays the memory by a data-dependent
 The conv's last ``conv_size - 1`` inputs are part of the state, so a sequence run whole, in
 pieces or token by token gives the same result. T == 1 uses the recurrent step.
 
+Write gates (``write_gates(x)``, ``[B, T, H]`` each, from the input itself, not the conv):
+``beta`` (both layers) and ``decay = alpha_t`` (Gated DeltaNet), computed by the same
+``_beta`` / ``_log_decay`` that ``forward`` calls.
+
 Shape legend: B batch, T time, D d_model, H num_heads, Dh = D / H, K conv_size.
 State: ``DeltaNetState(S [B, H, Dh, Dh], conv [B, K - 1, 3 D])``.
 """
@@ -21,7 +25,7 @@ State: ``DeltaNetState(S [B, H, Dh, Dh], conv [B, K - 1, 3 D])``.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -56,6 +60,9 @@ class _DeltaRuleLayer(MemoryLayer):
     kind = "short"
     family = "fast-weight"
     state_growth = "O(1)"
+    gate_units: ClassVar[dict[str, str]] = {
+        "beta": "write strength beta_t in (0, 1): S += beta_t k_t (v_t - S^T k_t)^T"
+    }
 
     def __init__(
         self,
@@ -97,6 +104,15 @@ class _DeltaRuleLayer(MemoryLayer):
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
         return rearrange(x, "b t (h d) -> b h t d", h=self.num_heads)
 
+    def _beta(self, x: torch.Tensor) -> torch.Tensor:
+        """Write strength ``beta_t = sigmoid(W_b x_t)`` ``[B, T, H]`` of ``x [B, T, D]``."""
+        return torch.sigmoid(self.b_proj(x))
+
+    def write_gates(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The gates ``forward(x)`` applies, ``{name: [B, T, H]}`` (see ``gate_units``)."""
+        check_input(x, self.d_model, self.layer_name)
+        return {"beta": self._beta(x)}
+
     def _memory(self, q, k, v, beta, x, memory):
         """Run the op: ``q, k, v: [B, H, T, Dh]``, ``beta: [B, H, T]`` -> ``(o, S)``."""
         raise NotImplementedError  # each subclass runs its own op
@@ -112,7 +128,7 @@ class _DeltaRuleLayer(MemoryLayer):
         qkv, conv_cache = self.conv(self.qkv_proj(x), state.conv)  # [B, T, 3 D]
         q, k, v = (self._heads(part) for part in F.silu(qkv).chunk(3, dim=-1))  # [B, H, T, Dh]
         q, k = l2_normalize(q), l2_normalize(k)
-        beta = rearrange(torch.sigmoid(self.b_proj(x)), "b t h -> b h t")  # [B, H, T]
+        beta = rearrange(self._beta(x), "b t h -> b h t")  # [B, H, T]
         o, memory = self._memory(q, k, v, beta, x, state.S)
         return self._output(o, x), DeltaNetState(memory, conv_cache)
 
@@ -150,6 +166,10 @@ class GatedDeltaNet(_DeltaRuleLayer):
     """
 
     description = "Gated DeltaNet: delta-rule matrix memory with a data-dependent decay alpha_t"
+    gate_units: ClassVar[dict[str, str]] = {
+        **_DeltaRuleLayer.gate_units,
+        "decay": "alpha_t = exp(g_t) in (0, 1), the factor the memory is kept by before the write",
+    }
 
     def _add_parameters(self, d_model: int, num_heads: int) -> None:
         self.a_proj = nn.Linear(d_model, num_heads, bias=False)
@@ -158,9 +178,16 @@ class GatedDeltaNet(_DeltaRuleLayer):
         self.dt_bias = nn.Parameter(dt + torch.log(-torch.expm1(-dt)))  # softplus^-1(dt)
         self.g_proj = nn.Linear(d_model, d_model, bias=False)
 
+    def _log_decay(self, x: torch.Tensor) -> torch.Tensor:
+        """Log decay ``g_t = -exp(A_log) softplus(W_a x_t + dt_bias)`` ``[B, T, H]`` (<= 0)."""
+        return -self.A_log.exp() * F.softplus(self.a_proj(x) + self.dt_bias)
+
+    def write_gates(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``beta`` and ``decay = exp(g)``, ``[B, T, H]`` each (see ``gate_units``)."""
+        return {**super().write_gates(x), "decay": torch.exp(self._log_decay(x))}
+
     def _memory(self, q, k, v, beta, x, memory):
-        g = -self.A_log.exp() * F.softplus(self.a_proj(x) + self.dt_bias)  # [B, T, H], log decay
-        g = rearrange(g, "b t h -> b h t")
+        g = rearrange(self._log_decay(x), "b t h -> b h t")  # [B, H, T], log decay
         if q.shape[2] == 1:
             o, memory = gated_delta_rule_step(
                 q[:, :, 0], k[:, :, 0], v[:, :, 0], beta[:, :, 0], g[:, :, 0], memory

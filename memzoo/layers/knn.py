@@ -42,6 +42,15 @@ through the window buffer carried in the state).
 ``backend="faiss"``, or automatically (``backend="auto"``) for CPU stores with
 ``capacity >= faiss_min_store``. FAISS only proposes indices; scores are recomputed in torch.
 
+**Views** (see ``base.py``). ``write_gates(x)["gate"]`` ``[B, T, H]`` is the mix as applied:
+``sigmoid(gate_h)`` (a parameter, so constant over tokens) where the query's store holds
+something, 0 where it is still empty (tokens ``t < W`` of a fresh sequence).
+``read_weights(x)`` gives the two reads over the sequence's positions, ``[B, H, T, T]`` each:
+``local`` (softmax over ``t-W+1 .. t``) and ``retrieved`` (softmax over the top-K of the stored
+``t-W-C+1 .. t-W``, zero elsewhere); ``attention_weights(x) = gate * retrieved + (1 - gate) *
+local`` is the whole read, rows summing to 1 (the store of a fresh sequence holds its own
+earlier tokens, so a retrieved token is reported at its position, not off the sequence).
+
 **Persistence.** ``save_store(state, path)`` writes the whole state (store, window, counter)
 to a safetensors file; ``load_store(path)`` reads it back in any process, and continuing
 from it gives identical retrieval.
@@ -51,7 +60,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -67,8 +76,10 @@ from memzoo.layers._longterm_common import (
     merge_heads,
     read_counter,
 )
+from memzoo.layers._views import topk_softmax
 from memzoo.layers.base import MemoryLayer, check_input
 from memzoo.layers.registry import register
+from memzoo.ops.attention_scores import dot_scores, masked_softmax
 from memzoo.ops.kv_ring import KVRing, ring_retrieve, ring_write
 from memzoo.ops.topk_search import faiss_available
 
@@ -84,6 +95,12 @@ class KNNState(NamedTuple):
     window_k: torch.Tensor  # [B, H, W, Dh] last W tokens, newest last; zeros before the first
     window_v: torch.Tensor  # [B, H, W, Dh]
     seen: torch.Tensor  # [B] int64 tokens seen; KVRing.written = max(0, seen - W)
+
+
+class KNNReadWeights(NamedTuple):
+    local: torch.Tensor  # [B, H, T, T] softmax over the window t-W+1 .. t
+    retrieved: torch.Tensor  # [B, H, T, T] softmax over the top-K stored tokens; 0 while none
+    gate: torch.Tensor  # [B, H, T, 1] the share of the retrieved read (0 while the store is empty)
 
 
 @register("knn")
@@ -111,6 +128,10 @@ class KNNMemoryAttention(MemoryLayer):
         "kNN memory (Memorizing Transformers): local window + top-k over a FIFO key/value "
         "store of capacity tokens; fixed-size state (O(window): capacity + local_window)"
     )
+    gate_units: ClassVar[dict[str, str]] = {
+        "gate": "g in (0, 1) per head (a parameter, constant over tokens; 0 while the store is empty), "
+        "the share of the read taken from the store",
+    }
 
     def __init__(
         self,
@@ -170,6 +191,16 @@ class KNNMemoryAttention(MemoryLayer):
 
     # --- forward -------------------------------------------------------------------------
 
+    def _project(self, x: torch.Tensor):
+        """``q, k, v`` ``[B, H, T, Dh]``: unit keys, unit queries times the per-head scale."""
+        q, k, v = self.proj(x)
+        scale = torch.exp(self.log_scale).to(x.dtype).view(1, -1, 1, 1)
+        return F.normalize(q, dim=-1) * scale, F.normalize(k, dim=-1), v
+
+    def _mix_gate(self, dtype: torch.dtype) -> torch.Tensor:
+        """``sigmoid(gate)`` ``[1, H, 1, 1]``, the retrieved read's share once the store is not empty."""
+        return torch.sigmoid(self.gate).to(dtype).view(1, -1, 1, 1)
+
     def _local(self, q, ctx_k, ctx_v, p0: int) -> torch.Tensor:
         """Causal attention of queries at context rows ``p0 ..`` over their last W rows."""
         n, window = q.shape[2], self.local_window
@@ -195,17 +226,14 @@ class KNNMemoryAttention(MemoryLayer):
         seen = read_counter(state.seen)
         in_window = min(seen, window)  # valid rows at the end of the window buffer
         written = seen - in_window  # tokens already in the store (write numbers 0 .. written-1)
-        q, k, v = self.proj(x)  # [B, H, T, Dh]
-        # Unit keys; unit queries times the per-head scale (top-k order is unchanged by it).
-        scale = torch.exp(self.log_scale).to(x.dtype).view(1, -1, 1, 1)
-        q, k = F.normalize(q, dim=-1) * scale, F.normalize(k, dim=-1)
+        q, k, v = self._project(x)  # [B, H, T, Dh]; the scale leaves the top-k order as it is
         ctx_k = torch.cat((state.window_k[:, :, window - in_window :], k), dim=2)  # [B, H, m, Dh]
         ctx_v = torch.cat((state.window_v[:, :, window - in_window :], v), dim=2)
         # Context rows leave the window in order, as the store's next writes; not differentiable.
         incoming = (ctx_k.detach(), ctx_v.detach())
         ring = KVRing(state.store_k, state.store_v, written)
         backend = self.search_backend(x.device)
-        gate = torch.sigmoid(self.gate).to(x.dtype).view(1, -1, 1, 1)  # [1, H, 1, 1]
+        gate = self._mix_gate(x.dtype)  # [1, H, 1, 1]
         outs = []
         for i0 in range(0, t_new, _QUERY_BLOCK):
             qb = q[:, :, i0 : i0 + _QUERY_BLOCK]
@@ -228,6 +256,42 @@ class KNNMemoryAttention(MemoryLayer):
             seen=batch_counter(seen + t_new, batch, x.device),
         )
         return y, new_state
+
+    # --- views (see base.py) -------------------------------------------------------------
+
+    def _gate_per_token(self, t_len: int, dtype, device) -> torch.Tensor:
+        """``[1, H, T, 1]`` mix of each token of a fresh sequence: 0 until its store holds one."""
+        found = (self._sees(0, t_len, device) > 0).to(dtype).view(1, 1, -1, 1)  # [1, 1, T, 1]
+        return self._mix_gate(dtype) * found
+
+    def write_gates(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``{"gate": [B, T, H]}``, the mix ``forward(x)`` applies (see ``gate_units``)."""
+        check_input(x, self.d_model, self.layer_name)
+        batch, t_len, _ = x.shape
+        gate = self._gate_per_token(t_len, x.dtype, x.device)[..., 0].transpose(1, 2)  # [1, T, H]
+        return {"gate": gate.expand(batch, -1, -1)}
+
+    def read_weights(self, x: torch.Tensor) -> KNNReadWeights:
+        """The local and the retrieved read of a fresh sequence ``x [B, T, D]`` over its
+        positions, and the gate mixing them (see the module docstring)."""
+        check_input(x, self.d_model, self.layer_name)
+        t_len = x.shape[1]
+        q, k, _ = self._project(x)
+        scores = dot_scores(q, k, 1.0)  # [B, H, T, T]; q carries the scale
+        pos = torch.arange(t_len, device=x.device)
+        lag = pos.unsqueeze(1) - pos.unsqueeze(0)  # [T, T]
+        local = masked_softmax(scores, (lag >= 0) & (lag < self.local_window))
+        sees = self._sees(0, t_len, x.device).unsqueeze(1)  # [T, 1] tokens stored so far
+        stored = (pos.unsqueeze(0) < sees) & (pos.unsqueeze(0) >= sees - self.capacity)
+        retrieved = topk_softmax(scores, stored, self.top_k)
+        return KNNReadWeights(local, retrieved, self._gate_per_token(t_len, x.dtype, x.device))
+
+    def attention_weights(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, H, T, T]``: the weight of each position in the whole read of a fresh
+        sequence, ``gate * retrieved + (1 - gate) * local``; rows sum to 1, zero above the
+        diagonal and on tokens neither in the window nor retrieved."""
+        local, retrieved, gate = self.read_weights(x)
+        return gate * retrieved + (1 - gate) * local
 
 
 def save_store(state: KNNState, path: str | os.PathLike) -> None:

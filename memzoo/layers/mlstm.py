@@ -14,13 +14,21 @@ The layer follows the xLSTM mLSTM block, kept lean:
 
 The conv's last ``conv_size - 1`` inputs are part of the state. T == 1 uses the step form.
 
+Write gates (``write_gates(x)``, ``[B, T, H]`` each, from the input, computed by the
+``_gates`` that ``forward`` calls): ``log_input_gate`` ``i_t`` (the pre-activation the op
+takes), ``input_gate`` ``exp(i_t)`` and ``forget_gate`` ``f_t = sigmoid(.)``: the gates of the
+recurrence ``C_t = f_t C_{t-1} + exp(i_t) k_t v_t^T`` as the model defines it. The op's
+stabiliser ``m_t`` is not part of them: it stores ``C_t exp(-m_t)`` (so the stored state is
+written with ``exp(i_t - m_t)`` and kept by ``f_t exp(m_{t-1} - m_t)``), a rescaling of the
+state that leaves the read-out ``h_t`` unchanged; it changes no choice of what to write.
+
 Shape legend: B batch, T time, D d_model, H num_heads, Dh = D / H, K conv_size.
 State: ``MLSTMLayerState(C [B, H, Dh, Dh], n [B, H, Dh], m [B, H], conv [B, K - 1, D])``.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -63,6 +71,11 @@ class MLSTM(MemoryLayer):
     family = "fast-weight"
     state_growth = "O(1)"
     description = "mLSTM (xLSTM): matrix memory with exponential input gate, forget gate, normaliser"
+    gate_units: ClassVar[dict[str, str]] = {
+        "input_gate": "exp(i_t) > 0, the weight of the write k_t v_t^T (unstabilised, unbounded)",
+        "log_input_gate": "i_t, the input gate's pre-activation (its log)",
+        "forget_gate": "f_t = sigmoid(.) in (0, 1), the factor the memory is kept by",
+    }
 
     def __init__(
         self,
@@ -108,6 +121,17 @@ class MLSTM(MemoryLayer):
         heads, dh = self.num_heads, self.head_dim
         return 4 * (heads * dh * dh + heads * dh + heads + (self.conv_size - 1) * self.d_model)
 
+    def _gates(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Input-gate pre-activation ``i`` and log forget gate ``log_f``, ``[B, H, T]`` each."""
+        gates = rearrange(self.gate_proj(x), "b t (two h) -> two b h t", two=2)  # [2, B, H, T]
+        return gates[0], F.logsigmoid(gates[1])
+
+    def write_gates(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The gates ``forward(x)`` applies, ``{name: [B, T, H]}`` (see ``gate_units``)."""
+        check_input(x, self.d_model, self.layer_name)
+        i, log_f = (rearrange(g, "b h t -> b t h") for g in self._gates(x))
+        return {"input_gate": torch.exp(i), "log_input_gate": i, "forget_gate": torch.exp(log_f)}
+
     def forward(self, x: torch.Tensor, state: MLSTMLayerState | None = None):
         check_input(x, self.d_model, self.layer_name)
         if state is None:
@@ -118,8 +142,7 @@ class MLSTM(MemoryLayer):
         q = rearrange(self.q_proj(conv_out), "b t (h d) -> b h t d", h=heads)  # [B, H, T, Dh]
         k = rearrange(self.k_proj(conv_out), "b t (h d) -> b h t d", h=heads) * self.head_dim**-0.5
         v = rearrange(self.v_proj(x), "b t (h d) -> b h t d", h=heads)
-        gates = rearrange(self.gate_proj(x), "b t (two h) -> two b h t", two=2)  # [2, B, H, T]
-        i, log_f = gates[0], F.logsigmoid(gates[1])
+        i, log_f = self._gates(x)  # [B, H, T] each
         memory = MLSTMState(state.C, state.n, state.m)
         if x.shape[1] == 1:
             step_in = (q[:, :, 0], k[:, :, 0], v[:, :, 0], i[:, :, 0], log_f[:, :, 0])

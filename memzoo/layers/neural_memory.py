@@ -40,12 +40,17 @@ expression, so the outer (training) gradients reach the projections, the gates a
 initial weights ``w1_init, w2_init`` (the meta-learned starting memory, marked
 ``_no_weight_decay`` so an optimiser does not pull the memory towards zero), and flow through
 the carried state.
+
+**Write gates** (``write_gates(x)``, ``[B, T, H]`` each, from ``_gate_values``, which
+``forward`` calls): ``step_size`` ``theta_t`` per token; ``momentum`` ``eta`` and ``decay``
+``alpha`` per chunk, repeated over the chunk's tokens and ``NaN`` on the tokens of a trailing
+unfinished chunk (its step has not been taken; the gates it will get depend on tokens to come).
 """
 
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -107,6 +112,11 @@ class NeuralMemory(MemoryLayer):
         "neural memory (Titans): per-head MLP weights trained at test time, per-token steps on "
         "||M(k) - v||^2 summed each chunk, with momentum and forgetting; read y = M(q)"
     )
+    gate_units: ClassVar[dict[str, str]] = {
+        "step_size": "theta_t in (0, theta_max_h), the learning rate of token t's step on its loss",
+        "momentum": "eta in (0, 1) per chunk, how much of the last surprise the next step keeps",
+        "decay": "alpha in (0, 1) per chunk, the share of the weights forgotten: W <- (1 - alpha) W + S",
+    }
 
     def __init__(
         self,
@@ -192,6 +202,37 @@ class NeuralMemory(MemoryLayer):
         q, k, v = (split_heads(t, self.num_heads) for t in (q, k, v))
         return F.normalize(q, dim=-1), F.normalize(k, dim=-1), v, new_conv
 
+    def _gate_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Gate logits ``[B, H, T, 3]`` (eta, theta, alpha) of ``x [B, T, D]``."""
+        return rearrange(self.gates(x), "b t (g h) -> b h t g", g=3)
+
+    def _gate_values(self, z: torch.Tensor, n_full: int, dtype: torch.dtype):
+        """Per-token ``theta`` ``[B, H, T]`` and per-chunk ``log_eta``, ``log_keep`` ``[B, H, N]``
+        (``N = n_full`` complete chunks, from the mean logit of their tokens) of logits ``z``
+        ``[B, H, T, 3]`` whose first token starts a chunk."""
+        done = z[:, :, : n_full * self.chunk_size]
+        chunk_z = rearrange(done, "b h (n c) g -> b h n c g", c=self.chunk_size).mean(dim=3)  # [B, H, N, 3]
+        theta = torch.exp(self.log_theta_max).to(dtype)[:, None] * torch.sigmoid(z[..., 1])
+        # log eta = logsigmoid(z); log(1 - alpha) = logsigmoid(-z): finite even when saturated.
+        return theta, F.logsigmoid(chunk_z[..., 0]), F.logsigmoid(-chunk_z[..., 2])
+
+    def write_gates(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The gates ``forward(x)`` applies, ``{name: [B, T, H]}`` (see ``gate_units``)."""
+        check_input(x, self.d_model, self.layer_name)
+        t_len = x.shape[1]
+        theta, log_eta, log_keep = self._gate_values(self._gate_logits(x), t_len // self.chunk_size, x.dtype)
+
+        def per_token(per_chunk: torch.Tensor) -> torch.Tensor:  # [B, H, N] -> [B, T, H]
+            tokens = per_chunk.repeat_interleave(self.chunk_size, dim=2)  # [B, H, N * C]
+            unfinished = tokens.new_full((*tokens.shape[:2], t_len - tokens.shape[2]), float("nan"))
+            return rearrange(torch.cat((tokens, unfinished), dim=2), "b h t -> b t h")
+
+        return {
+            "step_size": rearrange(theta, "b h t -> b t h"),
+            "momentum": per_token(torch.exp(log_eta)),
+            "decay": per_token(-torch.expm1(log_keep)),
+        }
+
     def forward(self, x: torch.Tensor, state: NeuralMemoryState | None = None):
         check_input(x, self.d_model, self.layer_name)
         batch, t_new, _ = x.shape
@@ -199,18 +240,14 @@ class NeuralMemory(MemoryLayer):
             state = self.init_state(batch, x.device, x.dtype)
         size, count = self.chunk_size, read_counter(state.count)
         q, k, v, conv = self.project(x, state.conv)
-        z = rearrange(self.gates(x), "b t (g h) -> b h t g", g=3)  # [B, H, T, 3]
+        z = self._gate_logits(x)  # [B, H, T, 3]
         # The unfinished chunk's tokens go in front: the op then starts at a chunk boundary.
         k = torch.cat((state.pending_k[:, :, :count], k), dim=2)  # [B, H, P + T, Dh]
         v = torch.cat((state.pending_v[:, :, :count], v), dim=2)
         z = torch.cat((state.pending_z[:, :, :count], z), dim=2)  # [B, H, P + T, 3]
         q = torch.cat((q.new_zeros(batch, self.num_heads, count, self.head_dim), q), dim=2)
         n_full = (count + t_new) // size
-        done = z[:, :, : n_full * size]
-        chunk_z = rearrange(done, "b h (n c) g -> b h n c g", c=size).mean(dim=3)  # [B, H, N, 3]
-        theta = torch.exp(self.log_theta_max).to(x.dtype)[:, None] * torch.sigmoid(z[..., 1])
-        # log eta = logsigmoid(z); log(1 - alpha) = logsigmoid(-z): finite even when saturated.
-        log_eta, log_keep = F.logsigmoid(chunk_z[..., 0]), F.logsigmoid(-chunk_z[..., 2])
+        theta, log_eta, log_keep = self._gate_values(z, n_full, x.dtype)
         initial = (MLPMemory(state.w1, state.w2), MLPMemory(state.s1, state.s2))
         gamma = self.mem_gamma.to(x.dtype).view(self.num_heads, 1, self.head_dim)
         read, (mem, momentum) = chunk_neural_memory(q, k, v, theta, log_eta, log_keep, gamma, size, initial)

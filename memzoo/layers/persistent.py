@@ -20,6 +20,10 @@ a query, rotated to its position, scores a slot the way it would score a token p
 the sequence, which is how the paper adds persistent tokens.
 
 With ``num_slots=0`` the layer computes exactly its sliding-window base with the same weights.
+
+Views (see ``base.py``): ``attention_weights(x)`` ``[B, H, T, T]`` is the softmax's mass on the
+sequence's positions, and ``slot_weights(x)`` ``[B, H, T, S]`` its mass on the slots; both come
+from one softmax, so a row of the two together sums to 1.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from torch import nn
 
 from memzoo.layers._checks import check_int
 from memzoo.layers.registry import register
-from memzoo.layers.sliding_window import SlidingWindowAttention
+from memzoo.layers.sliding_window import SlidingWindowAttention, WindowState
 
 
 @register("persistent")
@@ -65,6 +69,11 @@ class PersistentMemoryAttention(SlidingWindowAttention):
         scale = d_model**-0.5
         self.slot_k = nn.Parameter(torch.randn(num_heads, num_slots, self.head_dim) * scale)
         self.slot_v = nn.Parameter(torch.randn(num_heads, num_slots, self.head_dim) * scale)
+
+    def slot_weights(self, x: torch.Tensor, state: WindowState | None = None) -> torch.Tensor:
+        """Softmax weights ``[B, H, T, S]`` the queries of ``x`` put on the slots (the mass the
+        rows of :meth:`attention_weights` miss)."""
+        return self._weights(x, state)[0]
 
     def prefix_kv(self, batch: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
         """The slots, ``[B, H, S, Dh]`` each, visible to every query."""

@@ -3,15 +3,21 @@
 Shape legend: B batch, T time, D d_model, L num_layers of the recurrent stack.
 The state is batch first (``[B, L, D]``); torch's own ``[L, B, D]`` stays inside.
 ``torch.nn.LSTM`` / ``torch.nn.GRU`` use cuDNN on a GPU.
+
+Write gates (see ``base.py``): LSTM and GRU show theirs, ``[B, T, L D]`` (one column per unit,
+layer 0 first), by running torch's recurrence once token by token from a zero state with the
+module's own weights (the gates read ``h_{t-1}``, so this is the step form's loop); the
+recurrence is checked to reproduce the module's output. The Elman RNN has no gate.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import torch
 from torch import nn
 
+from memzoo.layers._views import gru_steps, lstm_steps
 from memzoo.layers.base import MemoryLayer, check_input
 from memzoo.layers.registry import register
 
@@ -83,9 +89,18 @@ class LSTM(_TorchRecurrent):
     description = "LSTM: gated cell state c_t and hidden state h_t (torch.nn.LSTM)"
     _state_type = LSTMState
     _num_state_tensors = 2
+    gate_units: ClassVar[dict[str, str]] = {
+        "input_gate": "i_t = sigmoid(.) in (0, 1) per unit, the share of the candidate tanh(g_t) written",
+        "forget_gate": "f_t = sigmoid(.) in (0, 1) per unit, the share of c_{t-1} kept",
+    }
 
     def _make_rnn(self, d_model, num_layers):
         return nn.LSTM(d_model, d_model, num_layers, batch_first=True)
+
+    def write_gates(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``{"input_gate", "forget_gate": [B, T, L D]}`` of a fresh sequence ``x [B, T, D]``."""
+        check_input(x, self.d_model, self.layer_name)
+        return lstm_steps(self.rnn, x)[0]
 
 
 @register("gru")
@@ -95,5 +110,15 @@ class GRU(_TorchRecurrent):
     description = "GRU: update/reset-gated hidden state (torch.nn.GRU)"
     _state_type = HiddenState
 
+    gate_units: ClassVar[dict[str, str]] = {
+        "update_gate": "z_t = sigmoid(.) in (0, 1) per unit, the share of h_{t-1} kept (1 - z_t is written)",
+        "reset_gate": "r_t = sigmoid(.) in (0, 1) per unit, the share of W_hn h_{t-1} the candidate reads",
+    }
+
     def _make_rnn(self, d_model, num_layers):
         return nn.GRU(d_model, d_model, num_layers, batch_first=True)
+
+    def write_gates(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``{"update_gate", "reset_gate": [B, T, L D]}`` of a fresh sequence ``x [B, T, D]``."""
+        check_input(x, self.d_model, self.layer_name)
+        return gru_steps(self.rnn, x)[0]

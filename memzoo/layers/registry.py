@@ -119,6 +119,20 @@ def accepted_kwargs(name: str) -> dict[str, object]:
     }
 
 
+def gate_view_layers() -> list[str]:
+    """Registered layers that show their write gates (``base.GateView``), sorted."""
+    return [
+        name
+        for name in names()
+        if hasattr(_REGISTRY[name], "write_gates") and hasattr(_REGISTRY[name], "gate_units")
+    ]
+
+
+def attention_view_layers() -> list[str]:
+    """Registered layers that show their attention weights (``base.AttentionView``), sorted."""
+    return [name for name in names() if hasattr(_REGISTRY[name], "attention_weights")]
+
+
 def build(name: str, d_model: int, **kwargs) -> MemoryLayer:
     """Instantiate the layer registered as ``name`` with ``d_model`` and its own options.
 

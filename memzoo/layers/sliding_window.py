@@ -140,8 +140,14 @@ class SlidingWindowAttention(MemoryLayer):
         return self.out(y), new_state
 
     def attention_weights(self, x: torch.Tensor, state: WindowState | None = None) -> torch.Tensor:
-        """Explicit softmax weights ``[B, H, T, P + L + T]`` over the prefix (if any), the
-        buffer and the chunk."""
+        """Softmax weights ``[B, H, T, L + T]`` the queries of ``x`` put on the buffer and the
+        chunk (``[B, H, T, T]`` with no state), exactly 0 outside each query's window. Rows
+        sum to 1 minus the mass on the :meth:`prefix_kv` (``persistent``'s slot weights)."""
+        return self._weights(x, state)[1]
+
+    def _weights(self, x: torch.Tensor, state: WindowState | None):
+        """One explicit softmax, split: ``(on_prefix, on_positions)``, ``[B, H, T, P]`` on the
+        :meth:`prefix_kv` (None without one) and ``[B, H, T, L + T]`` on the buffer and chunk."""
         check_input(x, self.d_model, self.layer_name)
         if state is None:
             state = self.init_state(x.shape[0], x.device, x.dtype)
@@ -149,7 +155,9 @@ class SlidingWindowAttention(MemoryLayer):
         k = torch.cat((state.k, k), dim=2)
         mask = band_mask(q.shape[2], k.shape[2], self.window, x.device)
         prefix = self.prefix_kv(x.shape[0], x.dtype)
-        if prefix is not None:
-            k = torch.cat((prefix[0], k), dim=2)
-            mask = torch.cat((mask.new_ones(mask.shape[0], prefix[0].shape[2]), mask), dim=1)
-        return masked_softmax(dot_scores(q, k), mask)
+        if prefix is None:
+            return None, masked_softmax(dot_scores(q, k), mask)
+        k = torch.cat((prefix[0], k), dim=2)
+        mask = torch.cat((mask.new_ones(mask.shape[0], prefix[0].shape[2]), mask), dim=1)
+        weights = masked_softmax(dot_scores(q, k), mask)  # [B, H, T, P + L + T]
+        return weights.split((prefix[0].shape[2], weights.shape[-1] - prefix[0].shape[2]), dim=-1)

@@ -1,5 +1,6 @@
 """The report's Applications section: each application run's metric against the strongest
-model-free baseline it stored, and where memzoo loses.
+model-free baseline it stored, and where memzoo loses: one sentence per application, a figure
+of the models' metric beside the baselines (:mod:`memzoo.report.apps_figure`) and a table.
 
 The five applications store, besides the metric the trainer evaluates, what model-free
 baselines fitted on the run's training data score on the same held-out data
@@ -38,6 +39,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from memzoo.report.apps_figure import AppPoint, app_figure
 from memzoo.report.data import ReportData, caption, esc, fmt, html_table, layer_label, number
 from memzoo.results.record import RunRecord
 from memzoo.results.store import RESULT_STATUSES
@@ -273,7 +275,28 @@ def applications(data: ReportData) -> str | None:
     )
     verdicts = "".join(f"<li>{esc(sentence)}</li>" for sentence in app_verdicts(data))
     verdict_list = f'<ul class="caption verdicts">{verdicts}</ul>' if verdicts else ""
-    return caption(text) + verdict_list + html_table(HEADER, rows) + _legend()
+    figure = app_figure(_points(data), data.labels())
+    return caption(text) + verdict_list + figure + html_table(HEADER, rows) + _legend()
+
+
+def _points(data: ReportData) -> list[AppPoint]:
+    """The numbers of the Applications figure: each entry's metric and its stored baselines."""
+    points = []
+    for run, found in _entries(data):
+        key = next(spec.key for spec in APP_METRICS[run.task] if spec.label == found.metric)
+        stored = [(found.baseline, found.baseline_value)] if found.baseline is not None else []
+        points.append(
+            AppPoint(
+                app_label(run),
+                found.metric,
+                key,
+                found.higher_is_better,
+                data.label(run),
+                found.value,
+                [*stored, *found.others],
+            )
+        )
+    return points
 
 
 def _legend() -> str:

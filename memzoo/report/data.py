@@ -80,6 +80,16 @@ def task_setting(run: RunRecord, key: str) -> float | None:
     return number(task.get(key)) if isinstance(task, dict) else None
 
 
+def setting_label(run: RunRecord) -> str:
+    """The run's task with its parameters: ``mqar (num_kv_pairs=4, seq_len=64, vocab_size=256)``."""
+    task = run.config.get("task", {}) if isinstance(run.config, dict) else {}
+    task = task if isinstance(task, dict) else {}
+    params = ", ".join(
+        f"{k}={task[k]}" for k in sorted(task) if k != "name" and not isinstance(task[k], dict | list)
+    )
+    return f"{run.task} ({params})" if params else run.task
+
+
 def group(items: Iterable[tuple[Any, float]]) -> dict[Any, list[float]]:
     """Collect values by key: ``[(k, v), ...] -> {k: [v, ...]}`` in first-seen key order."""
     out: dict[Any, list[float]] = defaultdict(list)

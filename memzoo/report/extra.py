@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from typing import Any
 
@@ -21,14 +22,22 @@ from memzoo.report.data import (
     group,
     html_table,
     number,
+    setting_label,
 )
 from memzoo.report.plots import (
+    AXIS,
+    SPREAD_NOTE,
+    accuracy_axis,
     color_map,
     figure_html,
     legend,
-    log2_x_axis,
+    line_with_band,
+    log_y_axis,
+    mean_spread,
     subplots,
-    use_log_x,
+    title,
+    varies,
+    x_axis,
 )
 from memzoo.results.store import RESULT_STATUSES
 
@@ -76,37 +85,48 @@ def speed(data: ReportData) -> str | None:
             for r in rows
         ],
     )
-    machines = {r["machine"] for r in rows}
-    layers = sorted({r["layer"] for r in rows})
-    colors = color_map(layers)
     by_mode = group((r["mode"], r) for r in rows if (number(r["tokens_per_s"]) or 0) > 0)
-    if not by_mode:
-        return table
+    plotted = {
+        mode: mode_rows for mode, mode_rows in by_mode.items() if varies(r["seq_len"] for r in mode_rows)
+    }
+    single = [f"{m}: {rs[0]['seq_len']} tokens" for m, rs in sorted(by_mode.items()) if m not in plotted]
+    text = "Latest measurement per machine, layer, mode and sequence length."
+    if single:
+        text += " Not plotted, one sequence length: " + "; ".join(single) + "."
+    figure = _speed_figure(plotted, rows) if plotted else ""
+    return caption(text) + table + figure
+
+
+def _speed_figure(by_mode: dict[str, list[dict[str, Any]]], rows: list[dict[str, Any]]) -> str:
+    """Tokens/s against sequence length (log-log), a panel per mode, a line per layer (and
+    machine, a marker each, when several measured)."""
+    machines = sorted({r["machine"] for r in rows}, key=str)
+    colors = color_map(sorted({r["layer"] for r in rows}))
+    markers = {m: "osD^v<>"[i % 7] for i, m in enumerate(machines)}
     fig, axes = subplots(len(by_mode))
-    markers = {m: "osD^v<>"[i % 7] for i, m in enumerate(sorted(machines, key=str))}
+    points = []
     for ax, (mode, mode_rows) in zip(axes, sorted(by_mode.items())):
         lines = group(((r["layer"], r["machine"]), r) for r in mode_rows)
         for (layer, machine), line in sorted(lines.items(), key=lambda kv: str(kv[0])):
             line = sorted(line, key=lambda r: r["seq_len"])
             label = layer if len(machines) == 1 else f"{layer} @ {machine}"
-            ax.plot(
-                [r["seq_len"] for r in line],
-                [r["tokens_per_s"] for r in line],
-                marker=markers[machine],
-                color=colors[layer],
-                label=label,
-            )
-        if use_log_x([r["seq_len"] for r in mode_rows]):
-            log2_x_axis(ax, [r["seq_len"] for r in mode_rows])
-        ax.set_yscale("log")
-        ax.set_title(str(mode))
-        ax.set_xlabel("sequence length")
-        ax.set_ylabel("tokens / s")
-        legend(ax)
-    return (
-        caption("Latest measurement per machine, layer, mode and sequence length.")
-        + table
-        + figure_html(fig, "throughput against sequence length")
+            xs, ys = [r["seq_len"] for r in line], [r["tokens_per_s"] for r in line]
+            line_with_band(ax, xs, ys, [None] * len(xs), label, colors[layer], marker=markers[machine])
+            points += [
+                {"mode": mode, "layer": layer, "machine": machine, "seq_len (tokens)": x, "tokens_per_s": y}
+                for x, y in zip(xs, ys)
+            ]
+        x_axis(ax, [r["seq_len"] for r in mode_rows], AXIS["seq_len"])
+        log_y_axis(ax, AXIS["throughput"])
+        title(ax, str(mode))
+    legend(fig)
+    return figure_html(
+        fig,
+        "throughput against sequence length",
+        name="speed",
+        rows=points,
+        caption="Throughput (tokens/s, log scale) against sequence length: the median of timed "
+        "repetitions after warm-up, one measurement per point (no spread stored).",
     )
 
 
@@ -128,7 +148,8 @@ def _series(value: Any) -> list[tuple[float, float]] | None:
 
 def extra_metrics(data: ReportData) -> str | None:
     """Every metric beyond ``accuracy`` in finished runs: numbers as a table (mean over
-    runs), number-keyed maps as line plots (a figure per metric, a panel per task)."""
+    runs of a task), number-keyed maps as line plots (a figure per metric, a panel per task
+    setting whose runs hold two or more keys) with the table of their numbers."""
     finished = [r for r in data.runs if r.status in RESULT_STATUSES]
     scalars: list[tuple[tuple[str, str, str], float]] = []
     series: list[tuple[tuple[str, str], tuple[str, list[tuple[float, float]]]]] = []
@@ -140,13 +161,13 @@ def extra_metrics(data: ReportData) -> str | None:
             if number(value) is not None:
                 scalars.append(((name, r.task, label), float(value)))
             elif (points := _series(value)) is not None:
-                series.append(((name, r.task), (label, points)))
+                series.append(((name, setting_label(r)), (label, points)))
     if not scalars and not series:
         return None
     parts = [
         caption(
-            "Metrics beyond accuracy that runs recorded, averaged over the runs of each task and "
-            "layer combination (n = number of runs)."
+            "Metrics beyond accuracy that runs recorded, averaged over the runs of each task (the "
+            "numbers; series: each task setting) and layer combination (n = number of runs)."
         )
     ]
     if scalars:
@@ -164,21 +185,75 @@ def extra_metrics(data: ReportData) -> str | None:
     by_metric = group((name, (task, entry)) for (name, task), entry in series)
     for name, entries in sorted(by_metric.items()):
         by_task = group(entries)
-        fig, axes = subplots(len(by_task))
-        for ax, (task, lines) in zip(axes, sorted(by_task.items())):
-            cells = group(((label, x), y) for label, points in lines for x, y in points)
-            for label in sorted({lb for lb, _ in cells}):
-                xs = sorted(x for lb, x in cells if lb == label)
-                ys = [sum(cells[(label, x)]) / len(cells[(label, x)]) for x in xs]
-                ax.plot(xs, ys, marker="o", color=colors[label], label=label)
-            if use_log_x([x for _, x in cells]):
-                log2_x_axis(ax, [x for _, x in cells])
-            ax.set_title(task)
-            ax.set_ylabel(name)
-            legend(ax)
-        parts.append(f"<h3>{esc(name)}</h3>" + figure_html(fig, f"{name} (mean over runs)"))
+        plotted = {t: lines for t, lines in by_task.items() if varies(x for _, pts in lines for x, _ in pts)}
+        parts.append(f"<h3>{esc(name)}</h3>")
+        if len(plotted) < len(by_task):
+            parts.append(
+                caption(
+                    "Not plotted, one key among the runs: " + ", ".join(sorted(set(by_task) - set(plotted)))
+                )
+            )
+        if plotted:
+            parts.append(_series_figure(name, plotted, colors))
         parts.append(_series_table(by_task))
     return "".join(parts)
+
+
+# Units of the words a series metric is named with (``accuracy_by_distance``).
+SERIES_AXES = {
+    "accuracy": "accuracy (fraction)",
+    "distance": "distance (tokens)",
+    "length": "sequence length (tokens)",
+    "seq_len": "sequence length (tokens)",
+    "phase": "training phase",
+    "steps": "optimiser steps",
+}
+FRACTIONS = ("accuracy", "recall", "precision", "retention", "f1")
+
+
+def series_axes(name: str) -> tuple[str, str]:
+    """The x and y axis labels of series metric ``name``: ``accuracy_by_distance`` ->
+    ``("distance (tokens)", "accuracy (fraction)")``; an unknown word stays as it is."""
+    found = re.match(r"(.+?)_(?:by|after|per|vs|at)_(.+)$", name)
+    y, x = (found.group(1), found.group(2)) if found else (name, "key")
+    xlabel = SERIES_AXES.get(x, x.replace("_", " "))
+    ylabel = SERIES_AXES.get(y, y.replace("_", " "))
+    if y not in SERIES_AXES and y.split("_")[0] in FRACTIONS:
+        ylabel += " (fraction)"
+    return xlabel, ylabel
+
+
+def _series_figure(name: str, by_task: dict[str, list[tuple[str, list[tuple[float, float]]]]], colors) -> str:
+    """A panel per task, a line per label through the mean over runs at each key (± std)."""
+    xlabel, ylabel = series_axes(name)
+    fig, axes = subplots(len(by_task))
+    rows = []
+    for ax, (task, lines) in zip(axes, sorted(by_task.items())):
+        cells = group(((label, x), y) for label, points in lines for x, y in points)
+        for label in sorted({lb for lb, _ in cells}):
+            xs = sorted(x for lb, x in cells if lb == label)
+            stats = [mean_spread(cells[(label, x)]) for x in xs]
+            line_with_band(ax, xs, [m for m, _, _ in stats], [s for _, s, _ in stats], label, colors[label])
+            rows += [
+                {"task": task, "layers": label, xlabel: x, f"mean {name}": m}
+                | {"std_over_runs": s if n > 1 else None, "n_runs": n}
+                for x, (m, s, n) in zip(xs, stats)
+            ]
+        x_axis(ax, [x for _, x in cells], xlabel)
+        if ylabel.endswith("(fraction)") and all(0 <= y <= 1 for ys in cells.values() for y in ys):
+            accuracy_axis(ax, ylabel)
+        else:
+            ax.set_ylabel(ylabel)
+        title(ax, task)
+    legend(fig)
+    spread = SPREAD_NOTE.replace("over seeds", "over runs")
+    return figure_html(
+        fig,
+        f"{name} (mean over runs)",
+        name=f"extra-{name}",
+        rows=rows,
+        caption=f"{name}: mean over runs; {spread}.",
+    )
 
 
 def _series_table(by_task: dict[str, list[tuple[str, list[tuple[float, float]]]]]) -> str:

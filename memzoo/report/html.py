@@ -7,8 +7,11 @@ contents. To add a section (accuracy against distance, retention, ...), write a 
 of :class:`~memzoo.report.data.ReportData` returning escaped HTML, and append
 ``Section("my-id", "My title", my_function)`` to :data:`SECTIONS` (or pass ``sections=``).
 
-Figures are PNGs inlined as base64, so the file can be mailed or archived on its own.
-They need matplotlib, the ``plot`` extra (``pip install memzoo[plot]``).
+Figures are inline SVG (crisp at any zoom, text as text), each in a ``<figure>`` with its
+caption and a link that downloads the plotted numbers as CSV (a ``data:`` URI), so the file
+can be mailed or archived on its own. They are drawn in one style, with the spread over
+seeds and legends off the data (:mod:`memzoo.report.plots`), and need matplotlib, the
+``plot`` extra (``pip install memzoo[plot]``).
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from pathlib import Path
 from memzoo.errors import MemzooError
 from memzoo.files import check_output_file, write_file
 from memzoo.report import apps as report_apps
+from memzoo.report import curves as report_curves
 from memzoo.report import extra as report_extra
+from memzoo.report import inside as report_inside
 from memzoo.report import sections as report_sections
 from memzoo.report import summary as report_summary
 from memzoo.report.data import ReportData, Section, esc
@@ -40,7 +45,8 @@ SECTIONS: list[Section] = [
         report_sections.accuracy_vs_length,
     ),
     Section("recall-vs-state", "Recall vs memory-state size", report_sections.recall_vs_state),
-    Section("learning-curves", "Learning curves", report_sections.learning_curves),
+    Section("inside-memories", "Inside the memories", report_inside.inside_memories),
+    Section("learning-curves", "Learning curves", report_curves.learning_curves),
     Section("speed", "Speed", report_extra.speed),
     Section("extra-metrics", "Extra metrics", report_extra.extra_metrics),
 ]
@@ -55,7 +61,10 @@ th, td { border: 1px solid #ddd; padding: 0.25em 0.6em; text-align: left;
          vertical-align: top; }
 th { background: #f3f3f3; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
 tbody tr:nth-child(even) { background: #fafafa; } .error { color: #a00; }
-img { max-width: 100%; display: block; margin: 1em 0; }
+figure.plot { margin: 1em 0 1.5em; }
+figure.plot svg { display: block; max-width: 100%; height: auto; }
+figure.plot figcaption { color: #555; font-size: 0.9em; margin-top: 0.3em; max-width: 60em; }
+figure.plot a.csv { margin-left: 0.4em; white-space: nowrap; }
 """
 
 

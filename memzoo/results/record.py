@@ -18,9 +18,19 @@ RUN_STATUSES = ("queued", "running", "completed", "failed", "diverged", "truncat
 _ENDINGS = {"running": ("completed", "truncated", "diverged", "failed"), "truncated": ("diverged",)}
 
 
+# Settings that say where a run is also reported, not what it measures: left out of the hash,
+# so turning a tracker on neither reruns a finished suite nor splits a cell.
+NOT_HASHED = {"train": ("trackers", "tracker_dir")}
+
+
 def config_hash(config: dict[str, Any]) -> str:
-    """Stable 16-hex-digit hash of a JSON-able config (key order does not matter)."""
-    blob = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    """Stable 16-hex-digit hash of a JSON-able config (key order does not matter), without
+    the :data:`NOT_HASHED` settings."""
+    kept = dict(config)
+    for section, names in NOT_HASHED.items():
+        if isinstance(kept.get(section), dict):
+            kept[section] = {k: v for k, v in kept[section].items() if k not in names}
+    blob = json.dumps(kept, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

@@ -216,7 +216,6 @@ class ResultsStore(SpeedRows, SqliteFile):
             conn.execute("DELETE FROM curves WHERE run_id = ?", (record.run_id,))
             self._put_curve(conn, record)
 
-
     def mark_interrupted(self, suite: str | None = None) -> list[str]:
         """Mark every ``running`` run (of ``suite``, if given) as ``failed`` (interrupted).
 
@@ -243,6 +242,14 @@ class ResultsStore(SpeedRows, SqliteFile):
         with self._write() as conn:
             conn.execute("DELETE FROM claims WHERE run_id = ?", (run_id,))
             return conn.execute("DELETE FROM runs WHERE run_id = ?", (run_id,)).rowcount > 0
+
+    def set_metric(self, run_id: str, key: str, value: Any) -> None:
+        """Set (or replace) ``metrics[key]`` of a stored run in one atomic update, e.g. an
+        inspection computed later; the rest of the row is untouched. MemzooError if unknown."""
+        with self._write() as conn:
+            sql = "UPDATE runs SET metrics = json_set(metrics, ?, json(?)) WHERE run_id = ?"
+            if conn.execute(sql, (f'$."{key}"', _dumps(value), run_id)).rowcount == 0:
+                raise MemzooError(f"no run {run_id!r} in {self.path}")
 
     # ---------------------------------------------------------------- runs: reads
     def get(self, run_id: str) -> RunRecord:

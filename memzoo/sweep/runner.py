@@ -31,6 +31,7 @@ from memzoo.results.lease import Heartbeat, Lease
 from memzoo.results.record import RunRecord
 from memzoo.results.store import ResultsStore
 from memzoo.sweep.executors import Executor
+from memzoo.sweep.inspections import InspectSummary, inspect_runs, to_inspect
 from memzoo.sweep.jobs import Job
 from memzoo.sweep.suites import suite_configs
 from memzoo.train.config import apply_overrides, validate_config
@@ -48,6 +49,7 @@ class BenchSummary:
     running: int = 0
     wall_seconds: float = 0.0
     run_ids: list[str] = field(default_factory=list)
+    inspection: InspectSummary | None = None  # with inspect_after
 
 
 def plan_jobs(
@@ -82,16 +84,25 @@ def run_bench(
     *,
     progress: bool = True,
     overrides: list[str] = (),
+    inspect_after: bool = False,
 ) -> BenchSummary:
-    """Run every not-yet-finished run of ``suite`` on ``executor``; the driver writes records."""
+    """Run every not-yet-finished run of ``suite`` on ``executor``; the driver writes records.
+
+    With ``inspect_after`` the suite's completed recall runs not yet inspected are then
+    inspected from their checkpoints (``memzoo.sweep.inspections``), in this process."""
     start = time.perf_counter()
     lease = Lease()
     try:
         with Heartbeat(store, lease):
-            return _run_claimed(suite, store, executor, progress, overrides, lease, start)
+            summary = _run_claimed(suite, store, executor, progress, overrides, lease, start)
     finally:
         with contextlib.suppress(MemzooError):  # unreleased claims lapse after lease.ttl anyway
             store.release(lease)  # rows still "running" now (an error) are reclaimable
+    if inspect_after:
+        pending = to_inspect(store.runs(suite=suite, with_curves=False))
+        summary.inspection = inspect_runs(store, [r.run_id for r in pending], progress=progress)
+        summary.wall_seconds = time.perf_counter() - start
+    return summary
 
 
 def _run_claimed(suite, store, executor, progress, overrides, lease, start) -> BenchSummary:

@@ -28,6 +28,7 @@ from memzoo import layers as layer_registry
 from memzoo import tasks
 from memzoo.errors import ConfigError
 from memzoo.parsing import load_yaml_text, preview, validation_problems
+from memzoo.trackers import TrackerName, check_tracker_names
 from memzoo.train.curriculum import CurriculumConfig, check_curriculum
 from memzoo.train.multitask_spec import MultiTask
 
@@ -117,6 +118,8 @@ class BaseTrainConfig(BaseModel):
     ``num_train`` examples. ``max_seconds`` is only a safety cap; a run it stops is stored
     ``truncated`` and kept out of result tables. Validation (``num_validation`` examples)
     selects the checkpoint and stops early; the test set (``num_test``) is scored once.
+    ``trackers`` (any of tensorboard, mlflow, wandb; the extra ``memzoo[trackers]``) also log
+    the run as it trains, offline, under ``tracker_dir`` (see :mod:`memzoo.trackers`).
     """
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
@@ -138,6 +141,12 @@ class BaseTrainConfig(BaseModel):
     )
     checkpoint: bool = True
     out_dir: str = "results/runs"
+    trackers: Annotated[list[TrackerName], AfterValidator(check_tracker_names)] = Field(
+        default_factory=list, description="experiment trackers the run also logs to (memzoo.trackers)"
+    )
+    tracker_dir: str = Field(
+        "results/trackers", description="where trackers write: tensorboard/, mlflow/, wandb/ (offline)"
+    )
 
 
 class TrainConfig(BaseTrainConfig):

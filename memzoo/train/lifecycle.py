@@ -22,6 +22,12 @@
               (in memory, and as the checkpoint in <out_dir>/<run_id>/ when train.checkpoint)
     resume    after every evaluation <run_dir>/last/ holds the full training state
               (``memzoo.train.resume``); ``resume_from`` continues from it exactly
+    trackers  train.trackers (memzoo.trackers) start once the record exists (a resumed run
+              goes on in the tracker's run of the same id), log each curve point as it is
+              appended and finish with the run's status, final metrics, state bytes and
+              checkpoint path, "failed" included; a tracker that fails is reported once and
+              dropped, never failing the run. A missing tracker package or an unwritable
+              train.tracker_dir fails before a row exists
     test      once, at the end, on the selected weights: every stored test metric
               (accuracy, slices, per-distance accuracy, hr@10, chrF, MAE, baselines) comes
               from the selected checkpoint. ``metrics["validation"]`` keeps the validation
@@ -42,9 +48,11 @@ from typing import Any
 
 import torch
 
+from memzoo.errors import first_line
 from memzoo.files import check_writable_folder
 from memzoo.results.lease import Heartbeat, Lease
 from memzoo.results.record import RunRecord, config_hash
+from memzoo.trackers import Trackers, open_trackers, run_tags
 from memzoo.train.distributed import Distributed
 from memzoo.train.environment import git_revision
 from memzoo.train.recipe import Recipe
@@ -111,12 +119,13 @@ def run_lifecycle(
     recipe.prepare()  # a bad data file fails here, before a row exists
     if recipe.tc.checkpoint and dctx.is_main:  # so does an out_dir that cannot be written
         check_writable_folder(recipe.tc.out_dir, "train.out_dir")
+    trackers = open_trackers(recipe.tc.trackers, recipe.tc.tracker_dir) if dctx.is_main else Trackers()
     record = new_record(recipe.record_config, recipe.task_name, recipe.layers, device, suite, run_id)
     store = store if dctx.is_main else None
     if resumed is not None:
         record.started_at, record.curve = resumed.started_at, list(resumed.curve)
-    with stored_run(store, record, resumed=resumed is not None):
-        run = RunLoop.begin(recipe, record, store, dctx, device, resumed, resumed_weights)
+    with stored_run(store, record, resumed=resumed is not None), tracked_run(trackers, record):
+        run = RunLoop.begin(recipe, record, store, dctx, device, resumed, resumed_weights, trackers)
         run.train_epochs(progress)
         run.finish()
         return RunResult(record=record, model=run.model, checkpoint_dir=run.checkpoint_dir)
@@ -143,3 +152,19 @@ def stored_run(store, record: RunRecord, *, resumed: bool = False) -> Iterator[N
             if record.conclude("failed", f"{type(err).__name__}: {err}".splitlines()[0][:500]):
                 store.write_record(record)
             raise
+
+
+@contextmanager
+def tracked_run(trackers: Trackers, record: RunRecord) -> Iterator[Trackers]:
+    """Start ``trackers`` on ``record`` (its id, config and tags) for the block, in which
+    :class:`RunLoop` logs the curve and finishes them. An exception escaping the block
+    finishes them ``failed`` (or the status the run already ended with) with a one-line
+    reason. A tracker's own failure is reported and dropped (:class:`Trackers`)."""
+    trackers.start(record.run_id, record.config, run_tags(record.run_id, vars(record)))
+    try:
+        yield trackers
+    except BaseException as err:
+        status = "failed" if record.status == "running" else record.status
+        reason = f"{type(err).__name__}: {first_line(err, 500)}"
+        trackers.finish(status, record.metrics, record.state_bytes, error=record.error or reason)
+        raise

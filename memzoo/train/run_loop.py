@@ -10,7 +10,7 @@ import copy
 import math
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ import torch
 from torch.profiler import record_function
 
 from memzoo.results.record import RunRecord
+from memzoo.trackers import Trackers
 from memzoo.train.checkpoint import read_checkpoint, save_checkpoint
 from memzoo.train.distributed import Distributed
 from memzoo.train.optim import apply_update, make_optimizer, warmup_cosine
@@ -107,10 +108,12 @@ class RunLoop:
     num_epochs: int
     clock_start: float = 0.0  # perf_counter at step 0 (earlier for a resumed run: its elapsed time)
     step: int = 0
+    trackers: Trackers = field(default_factory=Trackers)  # rank 0's; started by the lifecycle
 
     @classmethod
-    def begin(cls, recipe, record, store, dctx, device, resumed, resumed_weights) -> RunLoop:
-        """Seed, build the model, optimiser and schedule (restored when ``resumed``)."""
+    def begin(cls, recipe, record, store, dctx, device, resumed, resumed_weights, trackers=None) -> RunLoop:
+        """Seed, build the model, optimiser and schedule (restored when ``resumed``); the
+        curve goes to ``trackers`` too (default: none)."""
         tc = recipe.tc
         torch.manual_seed(tc.seed)
         model = recipe.build_model(device)
@@ -143,6 +146,7 @@ class RunLoop:
             num_epochs=math.ceil(total_steps / steps_per_epoch),
             clock_start=time.perf_counter() - point.elapsed,
             step=point.step,
+            trackers=trackers if trackers is not None else Trackers(),
         )
 
     def train_epochs(self, progress: bool | None) -> None:
@@ -202,6 +206,7 @@ class RunLoop:
             curve_point.update(scalars(metrics))
             stop = self._select(epoch, metrics, curve_point, bar) or stop
         self.record.curve.append(curve_point)
+        self.trackers.log_point(curve_point)
         stop = self.dctx.from_main(stop, self.device)  # every rank leaves the loop together
         if self.checkpoint_dir is not None:
             # A spent budget is not done: it can be extended.
@@ -257,7 +262,7 @@ class RunLoop:
 
     def finish(self) -> None:
         """The final checks, the test scored once on the selected weights, the record ended
-        and stored."""
+        and stored, the trackers finished."""
         record = self.record
         if self.point.truncated:  # a resumed run whose wall-time cap had stopped it
             record.conclude("truncated")
@@ -272,6 +277,15 @@ class RunLoop:
         record.ended_at = time.time()
         if self.store is not None:
             self.store.write_record(record)
+        checkpoint = self.checkpoint_dir if self.selection.value is not None else None
+        self.trackers.finish(
+            record.status,
+            record.metrics,
+            record.state_bytes,
+            None if checkpoint is None else checkpoint.absolute(),
+            error=record.error,
+            step=record.curve[-1].get("epoch", len(record.curve)) if record.curve else 0,
+        )
 
     def _score_test(self) -> None:
         """Load the selected weights back and score the test set once (rank 0)."""

@@ -24,10 +24,11 @@ import torch
 
 from memzoo import tasks
 from memzoo.errors import ConfigError
+from memzoo.trackers import open_trackers
 from memzoo.train.config import RunConfig, validate_config
 from memzoo.train.environment import resolve_device
 from memzoo.train.evaluation import evaluate, resolve_segment_len
-from memzoo.train.lifecycle import RunResult, new_record, run_lifecycle, stored_run
+from memzoo.train.lifecycle import RunResult, new_record, run_lifecycle, stored_run, tracked_run
 from memzoo.train.recipes.single_task import SingleTaskRecipe, build_model
 
 
@@ -95,6 +96,11 @@ def _forgetting_metrics(before: float, after: float, accuracy_b: float) -> dict[
     }
 
 
+def _untracked(cfg: RunConfig) -> RunConfig:
+    """``cfg`` without trackers: a phase's own run is not reported apart from the record."""
+    return cfg.model_copy(update={"train": cfg.train.model_copy(update={"trackers": []})})
+
+
 def run_continual(
     cfg_a: RunConfig,
     cfg_b: RunConfig,
@@ -114,12 +120,14 @@ def run_continual(
     device = resolve_device(cfg_a.train.device)
     config = record_config or _record_config(cfg_a, cfg_b)
     record = new_record(config, "continual", cfg_a.model.layers, device, suite, run_id)
-    with stored_run(store, record):
+    # The one record is what trackers see (retention included), not its two phases.
+    trackers = open_trackers(cfg_a.train.trackers, cfg_a.train.tracker_dir)
+    cfg_a, cfg_b = _untracked(cfg_a), _untracked(cfg_b)
+    with stored_run(store, record), tracked_run(trackers, record):
         if model is None:
             torch.manual_seed(cfg_a.train.seed)  # the same start as a single-task run would build
             model = build_model(cfg_a, joint)
         record.params, record.state_bytes = model.num_params(), model.state_size(joint.seq_len)
-
         start, epochs = time.perf_counter(), 0
         metrics: dict[str, Any] = {}
         for phase, cfg in enumerate((cfg_a, cfg_b)):
@@ -132,6 +140,7 @@ def run_continual(
                 epochs += 1
                 point = {**point, "epoch": epochs, "phase": phase}
                 record.curve.append(point)
+                trackers.log_point(point)
                 if store is not None:
                     store.add_epoch(record.run_id, epochs, point)
             if result.status != "completed":
@@ -148,4 +157,5 @@ def run_continual(
     record.ended_at = time.time()
     if store is not None:
         store.write_record(record)
+    trackers.finish(record.status, record.metrics, record.state_bytes, None, error=record.error, step=epochs)
     return RunResult(record=record, model=model, checkpoint_dir=None)
