@@ -63,6 +63,8 @@ def _figure(cells: list[tuple[Cell, list[dict]]], layout: tuple, colors: dict) -
     names = [n for n in names if varies(p["x"] for _, ins in cells for p in curve_points(ins, n))]
     if not names:
         return None
+    from matplotlib.ticker import MaxNLocator
+
     fig, axes = subplots(len(names), ncols=2)
     rows = []
     for ax, name in zip(axes, names):
@@ -79,6 +81,8 @@ def _figure(cells: list[tuple[Cell, list[dict]]], layout: tuple, colors: dict) -
             )
             rows += [{"curve": name, "series": cell.label, "task": cell.task, **p} for p in points]
         x_axis(ax, [r["x"] for r in rows if r["curve"] == name], inspections[0]["curves"][name]["x_label"])
+        if ax.get_xscale() == "linear":  # counts of tokens and pairs: whole-number ticks
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         accuracy_axis(ax, "recall (fraction of queries)")
         title(ax, CURVE_TITLES[name])
     legend(fig)
