@@ -61,8 +61,9 @@ def per_token(t):  # [B, H, T] as the ops take it -> [B, T, H] as the views give
 
 # ---- which layers have which view ----------------------------------------------------
 def test_the_registry_lists_the_layers_with_each_view():
-    assert memzoo.layers.gate_view_layers() == sorted(GATES)
-    assert set(memzoo.layers.attention_view_layers()) == ATTENTION
+    # (user layers other tests imported by path may be registered too: only memzoo's own here)
+    assert [n for n in memzoo.layers.gate_view_layers() if ":" not in n] == sorted(GATES)
+    assert {n for n in memzoo.layers.attention_view_layers() if ":" not in n} == ATTENTION
 
 
 @pytest.mark.parametrize("name", memzoo.layers.names())
