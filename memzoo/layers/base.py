@@ -125,6 +125,14 @@ class MemoryLayer(nn.Module):
     def state_size(self, seq_len: int) -> int:
         raise NotImplementedError  # abstract: every registered layer overrides it
 
+    def boundary_state_size(self, segment_len: int) -> int:
+        """Bytes of state one sequence carries across a segment boundary when its input is
+        read in segments of ``segment_len`` tokens (``SegmentRunner``): what can hold
+        information from one segment to the next, the budget long-term memories are compared
+        at. By default all of :meth:`state_size`; a layer whose state includes a buffer that
+        is empty at every boundary (a segment or chunk still being collected) leaves it out."""
+        return self.state_size(segment_len)
+
     def _param_device_dtype(self, device=None, dtype=None):
         """Default device/dtype for a fresh state: those of the layer's parameters."""
         ref = next(self.parameters(), None)

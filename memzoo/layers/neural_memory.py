@@ -190,6 +190,13 @@ class NeuralMemory(MemoryLayer):
         pending = self.chunk_size * (2 * self.d_model + 3 * self.num_heads)
         return 4 * (weights + conv + pending + 1)
 
+    def boundary_state_size(self, segment_len: int) -> int:
+        """The memory MLP's weights and momentum and the conv cache: the chunk being
+        collected is empty at a boundary when ``segment_len`` is a multiple of ``chunk_size``."""
+        if segment_len % self.chunk_size:
+            return self.state_size(segment_len)
+        return self.state_size(segment_len) - 4 * self.chunk_size * (2 * self.d_model + 3 * self.num_heads)
+
     # --- forward -------------------------------------------------------------------------
 
     def project(self, x: torch.Tensor, conv_state: torch.Tensor):

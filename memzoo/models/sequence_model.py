@@ -109,6 +109,11 @@ class SequenceModel(nn.Module):
         """Bytes of memory state one sequence holds after ``seq_len`` tokens (fp32)."""
         return sum(block.layer.state_size(seq_len) for block in self.blocks)
 
+    def boundary_state_size(self, segment_len: int) -> int:
+        """Bytes carried across a segment boundary, read in segments of ``segment_len``
+        (see ``MemoryLayer.boundary_state_size``)."""
+        return sum(block.layer.boundary_state_size(segment_len) for block in self.blocks)
+
     def hidden(self, x: torch.Tensor, state: list[Any] | None = None) -> tuple[torch.Tensor, list[Any]]:
         """Final normalised hidden states ``[B, T, D]`` and the new per-block states."""
         if state is None:

@@ -23,6 +23,7 @@ from pathlib import Path
 from memzoo.errors import MemzooError
 from memzoo.files import check_output_file, write_file
 from memzoo.report import apps as report_apps
+from memzoo.report import budgets as report_budgets
 from memzoo.report import curves as report_curves
 from memzoo.report import extra as report_extra
 from memzoo.report import inside as report_inside
@@ -45,6 +46,7 @@ SECTIONS: list[Section] = [
         report_sections.accuracy_vs_length,
     ),
     Section("recall-vs-state", "Recall vs memory-state size", report_sections.recall_vs_state),
+    Section("equal-budgets", "Long-term memory at equal budgets", report_budgets.equal_budgets),
     Section("inside-memories", "Inside the memories", report_inside.inside_memories),
     Section("learning-curves", "Learning curves", report_curves.learning_curves),
     Section("speed", "Speed", report_extra.speed),

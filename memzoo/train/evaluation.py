@@ -79,14 +79,11 @@ def evaluation_sweep_metrics(task, model, train_cfg, device) -> dict[str, Any]:
 
 def task_test_metrics(task, model, data: DataSplits, train_cfg, device) -> dict[str, Any]:
     """Everything a run stores about ``model`` on ``task``'s test set (see the module)."""
-    metrics = evaluate(
-        model,
-        data.test,
-        task.head,
-        model.head.out_features,
-        device,
-        segment_len=resolve_segment_len(train_cfg, task),
-    )
+    segment_len = resolve_segment_len(train_cfg, task)
+    metrics = evaluate(model, data.test, task.head, model.head.out_features, device, segment_len=segment_len)
+    if segment_len is not None and hasattr(model, "boundary_state_size"):
+        # the budget of a long-term memory: what crosses from one segment to the next
+        metrics["state_bytes_at_boundary"] = int(model.boundary_state_size(segment_len))
     return {
         **metrics,
         **task.training_set_metrics(data.train),

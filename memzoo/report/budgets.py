@@ -1,0 +1,124 @@
+"""The "Long-term memory at equal budgets" section: recall far beyond the window against the
+bytes a memory carries across a segment boundary (``state_bytes_at_boundary``), one line per
+memory through its sizes, one panel per distractor variant — the long-term counterpart of the
+recall-vs-state frontier.
+
+Runs are reduced to cells (:mod:`memzoo.report.cells`: the learning rate picked on validation,
+mean ± std over seeds). A panel is drawn only where some memory has at least two budgets.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from memzoo.report.cells import Cell, result_cells
+from memzoo.report.data import ReportData, caption, html_table, number
+from memzoo.report.plots import (
+    SPREAD_NOTE,
+    accuracy_axis,
+    color_map,
+    figure_html,
+    legend,
+    mean_spread,
+    points_with_errorbars,
+    subplots,
+    title,
+    varies,
+    x_axis,
+)
+
+BUDGET = "state_bytes_at_boundary"
+
+
+def _far_distance(cells: list[Cell]) -> str | None:
+    """The longest test distance every cell was scored at (as the key string), or None."""
+    shared = None
+    for cell in cells:
+        for run in cell.runs:
+            keys = set((run.metrics.get("accuracy_by_distance") or {}).keys())
+            shared = keys if shared is None else shared & keys
+    return max(shared, key=int) if shared else None
+
+
+def _point(cell: Cell, distance: str) -> dict | None:
+    recalls = [number((r.metrics.get("accuracy_by_distance") or {}).get(distance)) for r in cell.runs]
+    budgets = [number(r.metrics.get(BUDGET)) for r in cell.runs]
+    if None in recalls or None in budgets:
+        return None
+    mean, spread, n = mean_spread(recalls)
+    memory = "+".join(cell.runs[0].layers)
+    return {
+        "memory": memory,
+        "model": cell.label,
+        "bytes": int(max(budgets)),
+        "recall": mean,
+        "std": spread,
+        "n": n,
+    }
+
+
+def _variant(cell: Cell) -> str:
+    task = cell.config.get("task", {}) if isinstance(cell.config, dict) else {}
+    return str(task.get("distractors", "?"))
+
+
+def _panels(data: ReportData) -> dict[str, tuple[str, list[dict]]]:
+    """``{variant: (distance, points)}`` of the cross-segment recall cells that store a budget."""
+    cells = [
+        c
+        for c in result_cells(data.runs, data.run_labels)
+        if c.task == "cross_segment_recall" and all(BUDGET in r.metrics for r in c.runs)
+    ]
+    by_variant: dict[str, list[Cell]] = defaultdict(list)
+    for cell in cells:
+        by_variant[_variant(cell)].append(cell)
+    panels = {}
+    for variant, group in sorted(by_variant.items()):
+        distance = _far_distance(group)
+        points = [p for c in group if distance and (p := _point(c, distance))]
+        by_memory = defaultdict(set)
+        for p in points:
+            by_memory[p["memory"]].add(p["bytes"])
+        if any(varies(b) for b in by_memory.values()):
+            panels[variant] = (distance, points)
+    return panels
+
+
+def equal_budgets(data: ReportData) -> str | None:
+    """The frontier figure and its table; None when no memory was run at two budgets."""
+    panels = _panels(data)
+    if not panels:
+        return None
+    fig, axes = subplots(len(panels), ncols=2, width=4.4, height=3.2)
+    colors = color_map(sorted({p["memory"] for _, points in panels.values() for p in points}))
+    rows, table = [], []
+    for ax, (variant, (distance, points)) in zip(axes, panels.items()):
+        for memory in sorted({p["memory"] for p in points}):
+            mine = sorted((p for p in points if p["memory"] == memory), key=lambda p: p["bytes"])
+            xs = [p["bytes"] / 1024 for p in mine]
+            points_with_errorbars(
+                ax, xs, [p["recall"] for p in mine], [p["std"] for p in mine], memory, colors[memory]
+            )
+            rows += [{"distractors": variant, "distance_tokens": distance, **p} for p in mine]
+            table += [
+                [variant, p["model"], p["bytes"], f"{p['recall']:.3f} ± {p['std']:.3f} (n={p['n']})"]
+                for p in mine
+            ]
+        x_axis(ax, [p["bytes"] / 1024 for p in points], "bytes across a segment boundary (KiB per sequence)")
+        accuracy_axis(ax, f"recall at distance {distance} (fraction)")
+        title(ax, f"distractors: {variant}")
+    legend(fig)
+    figure = figure_html(
+        fig, "recall far beyond the window against the bytes carried", name="equal-budgets", rows=rows
+    )
+    return "\n".join(
+        [
+            caption(
+                "Each memory at several sizes: recall at the longest test distance against what crosses "
+                "a segment boundary (a better mechanism is higher at the same bytes). 'separate' "
+                f"distractors can be skipped by content; 'shared' ones interfere. {SPREAD_NOTE}."
+            ),
+            figure,
+            html_table(["distractors", "model", "bytes at boundary", "recall"], table),
+        ]
+    )

@@ -1,0 +1,89 @@
+"""Bytes that cross a segment boundary (``boundary_state_size``): the budget long-term memories
+are compared at. What a layer leaves out must carry nothing: wiping it at a boundary leaves
+every later output unchanged, and wiping what it counts does not."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from memzoo import layers
+from memzoo.layers.base import state_nbytes_per_sequence
+from memzoo.models import SequenceModel
+
+D = 32
+
+
+def _outputs_after(layer, first, then, wipe):
+    """Outputs on ``then`` after reading ``first``, the state's ``wipe`` fields zeroed between."""
+    with torch.no_grad():
+        _, state = layer(first)
+        state = state._replace(**{name: torch.zeros_like(getattr(state, name)) for name in wipe})
+        return layer(then, state)[0]
+
+
+CASES = [  # layer, options, the segment (or chunk) it collects, fields empty at its boundary
+    ("memory_tokens", {"segment_len": 8, "num_memory": 4}, 8, ("seg_k", "seg_v")),
+    ("neural_memory", {"chunk_size": 8}, 8, ("pending_k", "pending_v", "pending_z")),
+]
+
+
+@pytest.mark.parametrize("name, options, segment, empty", CASES)
+def test_what_is_left_out_at_a_boundary_carries_nothing(name, options, segment, empty):
+    torch.manual_seed(0)
+    layer = layers.build(name, D, **options).eval()
+    first, then = torch.randn(2, 2 * segment, D), torch.randn(2, 5, D)
+    kept = _outputs_after(layer, first, then, ())
+    assert torch.equal(_outputs_after(layer, first, then, empty), kept)
+    _, state = layer(first)
+    left_out = state_nbytes_per_sequence([getattr(state, f) for f in empty])  # bytes per sequence
+    assert layer.boundary_state_size(segment) == layer.state_size(segment) - left_out
+    # the check can fail: what is counted does carry information
+    counted = "memory" if name == "memory_tokens" else "w1"
+    assert not torch.allclose(_outputs_after(layer, first, then, (counted,)), kept)
+
+
+def test_off_boundary_reads_and_other_layers_count_their_whole_state():
+    mt = layers.build("memory_tokens", D, segment_len=8, num_memory=4)
+    assert mt.boundary_state_size(12) == mt.state_size(12)  # a boundary inside its segment
+    for name in ("sliding_window", "knn", "persistent", "deltanet"):
+        layer = layers.build(name, D)
+        assert layer.boundary_state_size(64) == layer.state_size(64)
+
+
+def test_a_model_sums_its_layers_and_a_segmented_run_stores_it(tmp_path):
+    model = SequenceModel(
+        layers=["sliding_window", "memory_tokens"],
+        d_model=D,
+        vocab_size=16,
+        layer_options={"memory_tokens": {"segment_len": 8}},
+    )
+    expected = sum(b.layer.boundary_state_size(8) for b in model.blocks)
+    assert model.boundary_state_size(8) == expected < model.state_size(8)
+    from memzoo.train import fit
+
+    config = {
+        "task": {
+            "name": "cross_segment_recall",
+            "vocab_size": 16,
+            "num_kv_pairs": 2,
+            "distance": 8,
+            "segment_len": 16,
+        },
+        "model": {
+            "layers": ["sliding_window", "memory_tokens"],
+            "d_model": 16,
+            "layer_options": {"memory_tokens": {"segment_len": 16, "num_memory": 4}},
+        },
+        "train": {
+            "num_train": 32,
+            "num_validation": 16,
+            "num_test": 16,
+            "epochs": 1,
+            "batch_size": 16,
+            "checkpoint": False,
+        },
+    }
+    result = fit(config, progress=False)
+    assert result.metrics["state_bytes_at_boundary"] == result.model.boundary_state_size(16)
+    assert result.metrics["state_bytes_at_boundary"] < result.record.state_bytes

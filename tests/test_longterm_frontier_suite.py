@@ -1,0 +1,55 @@
+"""The ``longterm_frontier`` suite: memories at three sizes whose budgets (bytes across a
+segment boundary) differ, both distractor variants, the overwrite probe; and a tiny run of
+each kind stores what the report's frontier reads."""
+
+from __future__ import annotations
+
+import copy
+
+from memzoo.models import SequenceModel
+from memzoo.sweep.suites import suite_configs
+from memzoo.sweep.suites.longterm_frontier import SEGMENT, SIXTEEN_WINDOWS, SIZES, VARIANTS, frontier_models
+from memzoo.train import fit
+
+
+def boundary_bytes(model: dict) -> int:
+    return SequenceModel(vocab_size=64, **model).boundary_state_size(SEGMENT)
+
+
+def test_each_memory_spans_three_budgets_and_persistent_stays_flat():
+    by_layer: dict[str, list[int]] = {}
+    for model in frontier_models()[1:]:
+        by_layer.setdefault(model["layers"][-1], []).append(boundary_bytes(model))
+    for layer in ("memory_tokens", "knn", "neural_memory"):
+        assert by_layer[layer] == sorted(set(by_layer[layer])), layer  # three distinct budgets
+    assert len(set(by_layer["persistent"])) == 1  # its slots are parameters, not carried state
+    assert set(by_layer) == set(SIZES)
+
+
+def test_the_suite_sweeps_variants_rates_and_seeds():
+    configs = suite_configs("longterm_frontier")
+    recall = [c for c in configs if c.task.name == "cross_segment_recall"]
+    assert {c.task.params()["distractors"] for c in recall} == set(VARIANTS)
+    assert all(SIXTEEN_WINDOWS in c.task.params()["test_distances"] for c in recall)
+    cells = {(c.model_dump_json(exclude={"train": {"lr", "seed"}})) for c in configs}
+    assert len(configs) == 6 * len(cells)  # 3 learning rates x 2 seeds per cell
+
+
+def test_a_tiny_run_of_each_kind_stores_budget_and_recall():
+    configs = suite_configs("longterm_frontier")
+    recall = next(c for c in configs if c.task.name == "cross_segment_recall" and "memory_tokens" in c.model.layers)
+    overwrite = next(c for c in configs if c.task.name == "forgetting_mqar")
+    for config in (recall, overwrite):
+        data = copy.deepcopy(config.model_dump(mode="json"))
+        data["train"] |= {
+            "max_steps": 2,
+            "num_train": 32,
+            "num_validation": 16,
+            "num_test": 16,
+            "curriculum": None,
+        }
+        result = fit(data, progress=False)
+        assert result.status == "completed"
+        assert result.metrics["state_bytes_at_boundary"] == result.model.boundary_state_size(SEGMENT)
+        if config is recall:
+            assert str(SIXTEEN_WINDOWS) in result.metrics["accuracy_by_distance"]
