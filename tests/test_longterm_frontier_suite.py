@@ -37,7 +37,9 @@ def test_the_suite_sweeps_variants_rates_and_seeds():
 
 def test_a_tiny_run_of_each_kind_stores_budget_and_recall():
     configs = suite_configs("longterm_frontier")
-    recall = next(c for c in configs if c.task.name == "cross_segment_recall" and "memory_tokens" in c.model.layers)
+    recall = next(
+        c for c in configs if c.task.name == "cross_segment_recall" and "memory_tokens" in c.model.layers
+    )
     overwrite = next(c for c in configs if c.task.name == "forgetting_mqar")
     for config in (recall, overwrite):
         data = copy.deepcopy(config.model_dump(mode="json"))
