@@ -92,3 +92,25 @@ def test_option_variants_are_named_by_the_option_that_differs():
         "b": "sliding_window+knn (layer_options.persistent.num_slots=0)",
         "c": "sliding_window+knn (layer_options.persistent.num_slots=16)",  # width is not a variant
     }
+
+
+def test_continual_remedies_are_rows_of_their_own():
+    """Runs of one layer combination that differ only in the continual remedy are labelled by
+    it, so the retention table never averages no remedy, replay and EWC together."""
+    from memzoo.report.variants import run_labels
+
+    runs = []
+    for remedy in ("none", "replay", "ewc"):
+        config = {"task": {"name": "continual", "remedy": remedy}, "model": {"layers": ["gru"]}, "train": {}}
+        runs.append(
+            RunRecord(
+                run_id=remedy,
+                config=config,
+                config_hash=remedy,
+                status="completed",
+                task="continual",
+                layers=["gru"],
+                metrics={"accuracy": 1.0},
+            )
+        )
+    assert run_labels(runs) == {"none": "gru (no remedy)", "replay": "gru (replay)", "ewc": "gru (EWC)"}

@@ -34,7 +34,13 @@ _UNSET = "<unset>"
 _PHRASES = {
     ("reset_long_term_memory", "True"): "memory reset every segment",
     ("reset_long_term_memory", "False"): None,
+    ("task.remedy", "none"): "no remedy",
+    ("task.remedy", "replay"): "replay",
+    ("task.remedy", "ewc"): "EWC",
 }
+# Task settings that tell apart runs of one task and layer combination (a continual run's
+# remedy against forgetting), shown in the label beside the model's.
+TASK_VARIANTS = ("remedy",)
 
 
 def layer_label(layers: Sequence[str]) -> str:
@@ -62,10 +68,16 @@ def _flat(value, prefix: str = "") -> dict[str, str]:
 
 
 def _model_settings(run: RunRecord) -> dict[str, str]:
-    model = run.config.get("model") if isinstance(run.config, dict) else None
-    if not isinstance(model, dict):
-        return {}
-    return {k: v for k, v in _flat(model).items() if k.split(".")[0] not in NOT_A_VARIANT}
+    config = run.config if isinstance(run.config, dict) else {}
+    model, task = config.get("model"), config.get("task")
+    out = (
+        {k: v for k, v in _flat(model).items() if k.split(".")[0] not in NOT_A_VARIANT}
+        if isinstance(model, dict)
+        else {}
+    )
+    if isinstance(task, dict):
+        out.update({f"task.{k}": str(task[k]) for k in TASK_VARIANTS if k in task})
+    return out
 
 
 def _phrase(key: str, value: str) -> str | None:
