@@ -175,11 +175,15 @@ def interference_probe(layout: RecallLayout, samples: int, gen: torch.Generator)
     return ProbeBatch(inputs, query_pos, values.gather(1, which), x=after, roles=roles)
 
 
-def capacity_probe(layout: RecallLayout, samples: int, gen: torch.Generator) -> list[ProbeBatch]:
-    """For each K' (powers of two up to what ``seq_len`` holds, and K itself): K' pairs,
-    every key queried once at a random even slot of the query region; one batch per K'."""
-    sizes = sorted({2**i for i in range(layout.max_pairs.bit_length()) if 2**i <= layout.max_pairs})
-    sizes = sorted(set(sizes) | {layout.num_pairs})
+def capacity_probe(
+    layout: RecallLayout, samples: int, gen: torch.Generator, sizes: list[int] | None = None
+) -> list[ProbeBatch]:
+    """For each K' of ``sizes`` (default: powers of two up to what ``seq_len`` holds, and K
+    itself): K' pairs, every key queried once at a random even slot of the query region; one
+    batch per K'."""
+    if sizes is None:
+        powers = {2**i for i in range(layout.max_pairs.bit_length()) if 2**i <= layout.max_pairs}
+        sizes = sorted(powers | {layout.num_pairs})
     batches = []
     for size in sizes:
         inputs, keys, values, roles = _written(layout, samples, size, gen)

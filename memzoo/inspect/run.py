@@ -64,8 +64,10 @@ def inspect_model(
     }
     if hasattr(model, "state_size"):
         out["state_bytes"] = int(model.state_size(layout.seq_len))
-    standard = capacity_probe(layout, min(samples, 64), torch.Generator().manual_seed(seed - 1))
-    at_k = next(b for b in standard if int(b.x[0]) == layout.num_pairs)  # the trained layout
+    # the trained layout (K pairs, each queried once) is what the layer views read
+    (at_k,) = capacity_probe(
+        layout, min(samples, 64), torch.Generator().manual_seed(seed - 1), [layout.num_pairs]
+    )
     out["layers"] = inspect_layers(model, at_k, device)
     return out
 
