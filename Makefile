@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
-EXTRAS ?= dev,plot,ray,apps,faiss,speech,trackers,hf,lmeval
+EXTRAS ?= dev,plot,ray,apps,faiss,speech,trackers,hf,lmeval,real
 
 .PHONY: test lint demo install clean
 
