@@ -13,7 +13,7 @@ from contract import assert_outputs_close, assert_states_close, run_chunked
 from layer_cases import kwargs_for
 
 import memzoo
-from memzoo.layers._kv_cache import MIN_CAPACITY, append_kv
+from memzoo.layers._kv_cache import MIN_CAPACITY, append_kv, reserve_kv
 from memzoo.layers.base import detach_state, map_state, state_nbytes_per_sequence, state_tensors
 
 D_MODEL = 16
@@ -211,3 +211,47 @@ def test_append_kv_matches_cat_with_mixed_dtypes():
     assert buffer.length == 5 and buffer.capacity == MIN_CAPACITY
     with torch.no_grad(), pytest.raises(ValueError, match="cannot append"):
         append_kv(k, v, buffer, k_new[:, :1], k_new[:, :1])  # 1 head onto 2: no broadcasting
+
+
+@pytest.mark.parametrize("name", CACHE_LAYERS)
+def test_reserve_kv_allocates_the_prompt_once_and_no_decode_step_copies(name):
+    layer = make_layer(name)
+    x = torch.randn(2, 40, D_MODEL, generator=torch.Generator().manual_seed(8))
+    with torch.no_grad():
+        y_plain, s_plain = decode(layer, layer(x[:, :30])[1], x[:, 30:])
+        with reserve_kv(10):
+            _, s = layer(x[:, :30]) if name == "attention" else layer(x[:, :30], None)
+            first = s.buffer
+            assert first is not None and first.capacity == 40  # the prompt plus the reserve
+            y, s = decode(layer, s, x[:, 30:])
+        assert s.buffer is first and first.length == 40  # every step wrote in place
+    assert_outputs_close(y, y_plain)
+    assert_states_close(s, s_plain)
+
+
+def test_generate_copies_each_cache_once_whatever_the_number_of_new_tokens(monkeypatch):
+    from memzoo.layers import _kv_cache
+
+    copies = []
+    grown = _kv_cache._grown
+    monkeypatch.setattr(_kv_cache, "_grown", lambda *a: copies.append(a[2]) or grown(*a))
+    torch.manual_seed(0)
+    model = memzoo.models.SequenceModel(
+        layers=["attention", "attention"], d_model=D_MODEL, vocab_size=11
+    ).eval()
+    prompt = torch.randint(0, 11, (2, 5))
+    for new_tokens in (3, 40):
+        copies.clear()
+        out = model.generate(prompt, new_tokens, greedy=True)
+        # k and v of each of the two layers, written once, at the prefill, with room for all
+        assert copies == [max(MIN_CAPACITY, 5 + new_tokens)] * 4, copies
+        ids = prompt
+        for _ in range(new_tokens):  # the greedy continuation re-run in full
+            ids = torch.cat((ids, model(ids)[0][:, -1].argmax(-1, keepdim=True)), dim=1)
+        assert torch.equal(out, ids)
+
+
+def test_reserve_kv_rejects_a_bad_count():
+    with pytest.raises(ValueError, match="tokens must be an integer >= 0"):
+        with reserve_kv(-1):
+            pass

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from memzoo.errors import ConfigError
+from memzoo.layers._kv_cache import reserve_kv
 
 _ID_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
 
@@ -165,15 +166,16 @@ def generate(
     prompt = prompt.long()
     if max_new_tokens == 0:
         return prompt.clone()
-    logits, state = prefill(model, prompt)
-    new = decode(
-        model,
-        logits,
-        state,
-        max_new_tokens,
-        temperature=temperature,
-        top_k=top_k,
-        greedy=greedy,
-        generator=generator,
-    )
+    with reserve_kv(max_new_tokens):  # the prompt's KV caches get room for every new token
+        logits, state = prefill(model, prompt)
+        new = decode(
+            model,
+            logits,
+            state,
+            max_new_tokens,
+            temperature=temperature,
+            top_k=top_k,
+            greedy=greedy,
+            generator=generator,
+        )
     return torch.cat((prompt, new), dim=1)

@@ -23,6 +23,7 @@ import torch
 
 from memzoo.errors import ConfigError
 from memzoo.layers._checks import check_int
+from memzoo.layers._kv_cache import reserve_kv
 from memzoo.models.generate import decode, prefill
 from memzoo.models.sequence_model import SequenceModel
 from memzoo.speed.timing import sync
@@ -31,12 +32,13 @@ from memzoo.speed.timing import sync
 def _timed_generation(model, prompt: torch.Tensor, new_tokens: int, device: torch.device):
     """Seconds of (prefill, decode) for one greedy generation of ``new_tokens``."""
     sync(device)
-    start = time.perf_counter()
-    logits, state = prefill(model, prompt)
-    sync(device)
-    middle = time.perf_counter()
-    decode(model, logits, state, new_tokens, greedy=True)
-    sync(device)
+    with reserve_kv(new_tokens):  # as ``generate``: the prompt's cache has room for the decode
+        start = time.perf_counter()
+        logits, state = prefill(model, prompt)
+        sync(device)
+        middle = time.perf_counter()
+        decode(model, logits, state, new_tokens, greedy=True)
+        sync(device)
     return middle - start, time.perf_counter() - middle
 
 
