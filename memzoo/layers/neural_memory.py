@@ -248,17 +248,17 @@ class NeuralMemory(MemoryLayer):
         size, count = self.chunk_size, read_counter(state.count)
         q, k, v, conv = self.project(x, state.conv)
         z = self._gate_logits(x)  # [B, H, T, 3]
-        # The unfinished chunk's tokens go in front: the op then starts at a chunk boundary.
-        k = torch.cat((state.pending_k[:, :, :count], k), dim=2)  # [B, H, P + T, Dh]
-        v = torch.cat((state.pending_v[:, :, :count], v), dim=2)
-        z = torch.cat((state.pending_z[:, :, :count], z), dim=2)  # [B, H, P + T, 3]
-        q = torch.cat((q.new_zeros(batch, self.num_heads, count, self.head_dim), q), dim=2)
+        if count:  # the unfinished chunk's tokens go in front: the op starts at a chunk boundary
+            k = torch.cat((state.pending_k[:, :, :count], k), dim=2)  # [B, H, P + T, Dh]
+            v = torch.cat((state.pending_v[:, :, :count], v), dim=2)
+            z = torch.cat((state.pending_z[:, :, :count], z), dim=2)  # [B, H, P + T, 3]
+            q = torch.cat((q.new_zeros(batch, self.num_heads, count, self.head_dim), q), dim=2)
         n_full = (count + t_new) // size
         theta, log_eta, log_keep = self._gate_values(z, n_full, x.dtype)
         initial = (MLPMemory(state.w1, state.w2), MLPMemory(state.s1, state.s2))
         gamma = self.mem_gamma.to(x.dtype).view(self.num_heads, 1, self.head_dim)
         read, (mem, momentum) = chunk_neural_memory(q, k, v, theta, log_eta, log_keep, gamma, size, initial)
-        read = F.rms_norm(read[:, :, count:], (self.head_dim,))  # [B, H, T, Dh]
+        read = F.rms_norm(read[:, :, count:] if count else read, (self.head_dim,))  # [B, H, T, Dh]
         read = read * self.norm_weight.view(self.num_heads, 1, self.head_dim)
         y = self.out(merge_heads(read) * torch.sigmoid(self.out_gate(x)))
         tail = n_full * size  # rows of the new unfinished chunk start here
