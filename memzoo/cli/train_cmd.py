@@ -134,7 +134,7 @@ def _report(result, as_json: bool) -> None:
     metrics = record.metrics
     scores = "  ".join(
         f"{name} {metrics[name]:.4f}"
-        for name in ("accuracy", "f1", "mae", "rmse", "chrf")
+        for name in ("accuracy", "f1", "mae", "rmse", "chrf", "nll_per_step")
         if isinstance(metrics.get(name), (int, float))
     )
     console.print(

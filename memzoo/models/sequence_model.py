@@ -7,7 +7,9 @@ Inputs are token ids ``[B, T]`` (``vocab_size`` set) or real vectors ``[B, T, F]
 
 - ``lm``: per-token logits ``[B, T, K]``;
 - ``classify``: logits from the final position ``[B, K]``;
-- ``regress``: real outputs from the final position ``[B, K]``.
+- ``regress``: real outputs from the final position ``[B, K]``;
+- ``multilabel``: per-position logits ``[B, T, K]``, one Bernoulli per output
+  (``memzoo.metrics.multilabel``).
 
 The model threads a list of layer states (one per block) and therefore meets the same
 contract as a single layer: whole == chunked == token by token.
@@ -25,8 +27,8 @@ from memzoo.errors import ConfigError
 from memzoo.models.block import MemoryBlock
 from memzoo.models.generate import generate as generate_tokens
 
-HEADS = ("lm", "classify", "regress", "ctc")
-PER_POSITION_HEADS = ("lm", "ctc")  # logits at every position [B, T, K]
+HEADS = ("lm", "classify", "regress", "ctc", "multilabel")
+PER_POSITION_HEADS = ("lm", "ctc", "multilabel")  # logits at every position [B, T, K]
 
 
 class SequenceModel(nn.Module):
@@ -38,7 +40,8 @@ class SequenceModel(nn.Module):
         vocab_size: number of input tokens (token-id inputs) — or
         input_dim: number of input features (real-valued inputs); exactly one is set.
         head: one of ``"lm"``, ``"classify"``, ``"regress"``, ``"ctc"`` (per-frame logits
-            with the blank as the last output, see ``memzoo.models.ctc``).
+            with the blank as the last output, see ``memzoo.models.ctc``), ``"multilabel"``
+            (per-position logits of independent labels).
         num_outputs: size of the head (logits or regression targets); defaults to
             ``vocab_size`` for ``lm``.
         layer_options: keyword options per layer name, e.g. ``{"sliding_window": {"window": 32}}``.

@@ -47,7 +47,9 @@ class TaskData:
             of real-valued features (tasks with an ``input_dim``).
         targets: ``LongTensor [N, T]`` prediction made at each position, ``-100`` where unscored;
             or ``LongTensor [N]`` one class per example (``classify`` head); or a float tensor
-            ``[N, K]`` of real values per example (``regress`` head).
+            ``[N, K]`` of real values per example (``regress`` head); or a float tensor
+            ``[N, T, K]`` of 0/1 labels per position, ``-100`` in every label of an unscored
+            position (``multilabel`` head, see ``memzoo.metrics.multilabel``).
         slices: per-example labels, each a ``LongTensor [N]``, keyed by name.
     """
 
@@ -65,12 +67,14 @@ class TaskData:
             )
         num, per_token = self.inputs.shape[0], self.inputs.shape[:2]
         long_targets = self.targets.dtype == torch.long
+        per_frame = self.targets.dim() == 3 and self.targets.shape[:2] == per_token  # multilabel
         if not (
             (long_targets and self.targets.shape in (per_token, (num,)))
             or (self.targets.is_floating_point() and self.targets.dim() == 2 and len(self.targets) == num)
+            or (self.targets.is_floating_point() and per_frame)
         ):
             raise ValueError(
-                f"TaskData.targets must be long [N, T] or [N], or float [N, K], for inputs "
+                f"TaskData.targets must be long [N, T] or [N], or float [N, K] or [N, T, K], for inputs "
                 f"{tuple(self.inputs.shape)}; got {self.targets.dtype} {tuple(self.targets.shape)}"
             )
         for key, labels in self.slices.items():

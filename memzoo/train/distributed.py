@@ -168,7 +168,10 @@ def make_ddp_train_step(
 
 def _scored(targets: torch.Tensor, head: str) -> float:
     """What the loss averages over: every value for regression, utterances for ctc (its loss
-    is a mean over utterances), scored positions (targets != -100) else."""
+    is a mean over utterances), scored frames for multilabel, scored positions (targets !=
+    -100) else."""
     if head == "ctc":
         return float(targets.shape[0])
+    if head == "multilabel":
+        return float((targets[..., 0] != IGNORE_INDEX).sum())
     return float(targets.numel() if head == "regress" else (targets != IGNORE_INDEX).sum())

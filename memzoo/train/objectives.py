@@ -4,7 +4,10 @@
   scored positions (targets -100 are ignored) and classification metrics;
 - ``regress``: mean squared error and MAE/RMSE;
 - ``ctc``: the CTC loss of per-frame logits, the blank being the last output
-  (``memzoo.models.ctc``), scored by word error rate (``memzoo.metrics.speech``).
+  (``memzoo.models.ctc``), scored by word error rate (``memzoo.metrics.speech``);
+- ``multilabel``: per-position logits of independent 0/1 labels, the Bernoulli NLL summed
+  over labels and averaged over scored frames, scored by ``nll_per_step``
+  (``memzoo.metrics.multilabel``).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from memzoo.metrics.classification import IGNORE_INDEX, MetricAccumulator
+from memzoo.metrics.multilabel import MultilabelAccumulator, multilabel_loss
 from memzoo.metrics.speech import CtcAccumulator
 from memzoo.models.ctc import ctc_loss
 
@@ -34,6 +38,8 @@ def training_loss(model, inputs: torch.Tensor, targets: torch.Tensor) -> torch.T
     outputs, _ = model(inputs)
     if model.head_kind == "ctc":
         return ctc_loss(outputs, targets, blank=outputs.shape[-1] - 1)
+    if model.head_kind == "multilabel":
+        return multilabel_loss(outputs, targets)
     if model.head_kind == "regress":
         return F.mse_loss(outputs.float(), targets.float())
     return F.cross_entropy(outputs.float(), targets, ignore_index=IGNORE_INDEX)
@@ -61,6 +67,8 @@ class RegressionAccumulator:
 def accumulator_for(head: str, num_outputs: int):
     if head == "ctc":
         return CtcAccumulator(blank=num_outputs - 1)
+    if head == "multilabel":
+        return MultilabelAccumulator()
     return RegressionAccumulator() if head == "regress" else MetricAccumulator(num_outputs)
 
 
@@ -68,4 +76,6 @@ def primary_metric(head: str) -> tuple[str, bool]:
     """The metric that picks the best checkpoint, and whether higher is better."""
     if head == "ctc":
         return "wer", False
+    if head == "multilabel":
+        return "nll_per_step", False
     return ("mae", False) if head == "regress" else ("accuracy", True)

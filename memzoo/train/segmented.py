@@ -42,6 +42,8 @@ def make_train_step(
     """
     if segment_len is not None and model.head_kind == "ctc":
         raise ConfigError("a ctc head aligns a whole utterance: leave train.segment_len unset")
+    if segment_len is not None and model.head_kind == "multilabel":
+        raise ConfigError("a multilabel head is trained on whole windows: leave train.segment_len unset")
     if compile and segment_len is not None:
         raise ConfigError("train.compile works on whole sequences; leave train.segment_len unset")
     if segment_len is None:
