@@ -7,7 +7,7 @@ import json
 import pytest
 
 from memzoo.errors import ConfigError
-from memzoo.train.config import apply_overrides, build_config, load_config_file, parse_value
+from memzoo.train.config import apply_overrides, build_config, load_config_file, parse_value, validate_config
 
 
 def test_defaults_validate():
@@ -85,3 +85,15 @@ def test_parse_value_and_apply_overrides_do_not_mutate():
     base = {"train": {"lr": 0.1}}
     out = apply_overrides(base, ["train.lr=0.2"])
     assert base["train"]["lr"] == 0.1 and out["train"]["lr"] == 0.2
+
+
+def test_memory_reset_ablation_is_refused_where_it_would_reset_nothing():
+    base = {"task": {"name": "mqar"}, "model": {"reset_long_term_memory": True}}
+    with pytest.raises(ConfigError, match="set train.segment_len"):
+        validate_config({**base, "model": {**base["model"], "layers": ["neural_memory"]}})
+    with pytest.raises(ConfigError, match="none of model.layers"):
+        validate_config({**base, "train": {"segment_len": 16}})
+    ok = validate_config(
+        {**base, "model": {**base["model"], "layers": ["neural_memory"]}, "train": {"segment_len": 16}}
+    )
+    assert ok.model.reset_long_term_memory

@@ -192,10 +192,37 @@ class RunConfig(BaseModel):
         return self
 
     @model_validator(mode="after")
+    def _reset_has_something_to_reset(self) -> RunConfig:
+        # The ablation resets long-term layers at each segment boundary; without segments, or
+        # without a long-term layer, it would silently change nothing and be reported as a
+        # "memory reset" result.
+        if not self.model.reset_long_term_memory:
+            return self
+        registered = [n for n in self.model.layers if n in layer_registry.names()]
+        if len(registered) == len(self.model.layers) and not any(
+            layer_registry.info(n).kind == "long" for n in registered
+        ):
+            raise ValueError(
+                "model.reset_long_term_memory=true resets long-term layers, and none of "
+                f"model.layers {self.model.layers} is one (long-term: {', '.join(long_term_layers())})"
+            )
+        if self.train.segment_len is None and self.task.name not in ("continual", "multitask"):
+            if self.task.build().preferred_segment_len() is None:
+                raise ValueError(
+                    "model.reset_long_term_memory=true resets memory at segment boundaries: set "
+                    f"train.segment_len (task {self.task.name!r} has no segments of its own)"
+                )
+        return self
+
+    @model_validator(mode="after")
     def _curriculum_fits_task(self) -> RunConfig:
         if self.train.curriculum is not None:
             check_curriculum(self.train.curriculum, self.task.name, self.task.params(), self.train.epochs)
         return self
+
+
+def long_term_layers() -> list[str]:
+    return [n for n in layer_registry.names() if layer_registry.info(n).kind == "long"]
 
 
 def validate_as(cls: type[BaseModel], data: Any) -> Any:
