@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from memzoo import layers as layer_registry
@@ -103,3 +104,47 @@ def test_train_step_rows_time_a_whole_training_step_with_mfu(monkeypatch, capsys
     }
     for row in rows:
         assert row["tokens_per_s"] > 0 and 0 < row["mfu"] and row["extra"]["flops"] > 0
+
+
+def test_neural_memory_is_compared_with_titans_pytorch_only_when_it_is_installed(monkeypatch):
+    import importlib.util
+    import sys
+    import types
+
+    from memzoo.speed import references
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda n, *a: None if n == "titans_pytorch" else real_find_spec(n, *a)
+    )
+    assert references.reference_for("neural_memory", 64, {}) is None
+
+    built = {}
+    fake = types.ModuleType("titans_pytorch")
+    fake.NeuralMemory = lambda **kwargs: built.update(kwargs) or torch.nn.Identity()
+    monkeypatch.setitem(sys.modules, "titans_pytorch", fake)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: object())
+    label, _ = references.reference_for("neural_memory", 64, {"chunk_size": 8, "hidden_mult": 2})
+    assert label == "titans-pytorch NeuralMemory"
+    assert built == {
+        "dim": 64,
+        "chunk_size": 8,
+        "heads": 4,
+        "dim_head": 16,
+        "default_model_kwargs": {"depth": 2, "expansion_factor": 2.0},
+    }
+
+
+def test_speed_layer_options_are_parsed_and_checked():
+    from memzoo.cli.speed_cmd import _layer_options
+    from memzoo.errors import ConfigError
+
+    opts = _layer_options(["neural_memory.chunk_size=64", "neural_memory.hidden_mult=2"], ["neural_memory"])
+    assert opts == {"neural_memory": {"chunk_size": 64, "hidden_mult": 2}}
+    for bad, needle in (
+        ("neural_memory.chunk=64", "takes chunk_size"),
+        ("attention.num_heads=2", "not in --layers"),
+        ("chunk_size=64", "LAYER.KEY=VALUE"),
+    ):
+        with pytest.raises(ConfigError, match=needle):
+            _layer_options([bad], ["neural_memory"])

@@ -13,6 +13,7 @@ from memzoo.cli.app import app
 from memzoo.errors import ConfigError
 from memzoo.results import DEFAULT_DB, ResultsStore
 from memzoo.speed.run import DEFAULT_MODES, MODES, SpeedSettings, run_speed
+from memzoo.train.config import parse_value
 
 DEFAULT_LAYERS = "attention,sliding_window,lstm,linear_attention,deltanet,gated_deltanet,mlstm"
 
@@ -25,6 +26,24 @@ def _int_list(text: str, field: str) -> list[int]:
     if not values or any(v < 1 for v in values):
         raise ConfigError(f"{field} must list positive integers, got {text!r}")
     return values
+
+
+def _layer_options(items: list[str], names: list[str]) -> dict[str, dict]:
+    """``{layer: {key: value}}`` of ``--option LAYER.KEY=VALUE`` items, checked against each
+    layer's constructor (an unknown layer or key is a ``ConfigError`` naming the option)."""
+    options: dict[str, dict] = {}
+    for item in items:
+        target, sep, text = item.partition("=")
+        layer, dot, key = target.partition(".")
+        if not (sep and dot and layer and key):
+            raise ConfigError(f"--option must look like LAYER.KEY=VALUE, got {item!r}")
+        if layer not in names:
+            raise ConfigError(f"--option {item!r}: layer {layer!r} is not in --layers ({', '.join(names)})")
+        accepted = layer_registry.accepted_kwargs(layer)
+        if key not in accepted:
+            raise ConfigError(f"--option {item!r}: {layer} takes {', '.join(sorted(accepted))}")
+        options.setdefault(layer, {})[key] = parse_value(text, f"--option {item}")
+    return options
 
 
 @app.command("speed")
@@ -45,6 +64,11 @@ def speed_command(
     db: str = typer.Option(DEFAULT_DB, "--db", help="Results database for the rows."),
     no_store: bool = typer.Option(False, "--no-store", help="Do not store the rows."),
     as_json: bool = typer.Option(False, "--json", help="One JSON row per line."),
+    option: list[str] = typer.Option(
+        [],
+        "--option",
+        help="A layer's constructor option, LAYER.KEY=VALUE (repeatable), e.g. neural_memory.chunk_size=64.",
+    ),
 ) -> None:
     """Measure tokens/s (fwd, fwd+bwd), decode latency, state bytes and MFU per layer."""
     names = [n.strip() for n in layers.split(",") if n.strip()]
@@ -70,6 +94,7 @@ def speed_command(
         modes=chosen_modes,
         repeats=repeats,
         device=device,
+        layer_options=_layer_options(option, names),
     )
     console = Console(stderr=True)  # progress on stderr, so --json's stdout stays rows only
     rows = run_speed(settings, progress=lambda msg: console.print(f"measuring {msg}", soft_wrap=True))

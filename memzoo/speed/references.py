@@ -7,12 +7,16 @@ Each reference does the same job with the plainest well-kept code, so a ratio
 - ``lstm`` / ``gru`` / ``rnn`` vs the bare ``torch.nn`` module;
 - a fast-weight layer vs the same layer running its op's naive token-by-token recurrence
   (layers that take ``algorithm="naive"``);
+- ``neural_memory`` vs titans-pytorch's ``NeuralMemory`` at the same shape, when that package
+  is installed (:func:`titans_reference`);
 - the one-token decode step of ``attention`` (dot scores) vs :class:`PreallocatedKVReference`:
   the same projections and RoPE, keys and values written in place into a buffer allocated
   once for the whole decode, SDPA over its filled part.
 """
 
 from __future__ import annotations
+
+import importlib.util
 
 import torch
 import torch.nn.functional as F
@@ -116,8 +120,35 @@ class TorchRecurrentReference(nn.Module):
 _TORCH_RECURRENT = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 
 
+def titans_reference(d_model: int, options: dict) -> nn.Module | None:
+    """titans-pytorch's ``NeuralMemory`` at the shape of memzoo's ``neural_memory`` with
+    ``options`` (heads, chunk size, a 2-layer MLP of the same expansion), or None when that
+    package is not installed (it is not a memzoo dependency: ``pip install titans-pytorch``).
+
+    Same shapes, not the same work: titans-pytorch takes every chunk's gradient at the
+    weights the sequence starts from and combines the steps by an associative scan, while
+    memzoo takes each chunk's gradient at the weights the previous chunk left (the paper's
+    sequential form), and adds a short convolution on q, k, v."""
+    if importlib.util.find_spec("titans_pytorch") is None:
+        return None
+    from titans_pytorch import NeuralMemory as TitansNeuralMemory
+
+    settings = {**layer_registry.accepted_kwargs("neural_memory"), **options}
+    heads = settings["num_heads"]
+    return TitansNeuralMemory(
+        dim=d_model,
+        chunk_size=settings["chunk_size"],
+        heads=heads,
+        dim_head=d_model // heads,
+        default_model_kwargs={"depth": 2, "expansion_factor": float(settings["hidden_mult"])},
+    )
+
+
 def reference_for(name: str, d_model: int, options: dict) -> tuple[str, nn.Module] | None:
     """``(label, module)`` to compare layer ``name`` with, or None if it has no reference."""
+    if name == "neural_memory":
+        module = titans_reference(d_model, options)
+        return None if module is None else ("titans-pytorch NeuralMemory", module)
     if name == "attention":
         return "sdpa", SDPAReference(d_model, options.get("num_heads", 4))
     if name in _TORCH_RECURRENT:
