@@ -27,6 +27,7 @@ from memzoo.report import budgets as report_budgets
 from memzoo.report import curves as report_curves
 from memzoo.report import extra as report_extra
 from memzoo.report import inside as report_inside
+from memzoo.report import real as report_real
 from memzoo.report import sections as report_sections
 from memzoo.report import summary as report_summary
 from memzoo.report.data import ReportData, Section, esc
@@ -40,6 +41,7 @@ SECTIONS: list[Section] = [
     Section("runs", "Runs", report_sections.runs_table),
     Section("accuracy-by-task", "Accuracy by task and layer", report_sections.accuracy_by_task),
     Section("applications", "Applications", report_apps.applications),
+    Section("real-sequences", "Real sequences", report_real.real_sequences),
     Section(
         "accuracy-vs-length",
         "Accuracy vs sequence length, key-value pairs and distance",
