@@ -172,3 +172,21 @@ def test_linear_attention_has_a_short_convolution_by_default_and_conv_size_0_rem
     y2, _ = with_conv(x2)
     # ... reaches position 2 and later ones only (causal), through the conv and the memory.
     assert torch.allclose(y[:, :2], y2[:, :2]) and not torch.allclose(y[:, 2:], y2[:, 2:])
+
+
+def test_gated_deltanet_without_its_output_gate_reads_out_as_deltanet_does():
+    torch.manual_seed(0)
+    gated = memzoo.layers.build("gated_deltanet", d_model=16, output_gate=False).eval()
+    assert not hasattr(gated, "g_proj")
+    x = torch.randn(2, 12, 16)
+    y, state = gated(x)
+    # the same memory read, then RMSNorm and the output projection only
+    o = torch.randn(2, 4, 12, 4)
+    expected = gated.o_proj(gated.norm(o).transpose(1, 2).reshape(2, 12, 16))
+    assert torch.allclose(gated._output(o, x), expected, atol=1e-6)
+    y_pieces = torch.cat((gated(x[:, :5])[0], gated(x[:, 5:], gated(x[:, :5])[1])[0]), dim=1)
+    assert torch.allclose(y, y_pieces, atol=1e-5)
+    with_gate = memzoo.layers.build("gated_deltanet", d_model=16).eval()
+    assert not torch.allclose(
+        with_gate._output(o, x), with_gate.o_proj(with_gate.norm(o).transpose(1, 2).reshape(2, 12, 16))
+    )

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
+from memzoo.errors import ConfigError
 from memzoo.layers._checks import check_heads, check_int
 from memzoo.layers._fast_weight import (
     ShortConv,
@@ -161,8 +162,18 @@ class DeltaNet(_DeltaRuleLayer):
 class GatedDeltaNet(_DeltaRuleLayer):
     """Gated DeltaNet: DeltaNet with a data-dependent decay and a gated output norm.
 
-    Args as ``DeltaNet``. The decay parameters start as in Mamba-2: ``A`` uniform in [1, 16],
-    ``softplus(dt_bias)`` log-uniform in [1e-3, 1e-1].
+    Args as ``DeltaNet``, plus ``output_gate`` (default True, the published layer): the
+    read-out is ``RMSNorm(o) * SiLU(W_g x)``; False reads out as DeltaNet does,
+    ``RMSNorm(o)`` (an ablation). The decay parameters start as in Mamba-2: ``A`` uniform in
+    [1, 16], ``softplus(dt_bias)`` log-uniform in [1e-3, 1e-1].
+
+    Seed spread at small budgets comes from the output gate, not the decay. On the ``quick``
+    suite's MQAR (V 128, T 64, 4 pairs, 2 blocks, d_model 64, 1,500 steps, lr 3e-3) seeds 0,
+    1, 2 reached 0.779, 0.254, 0.989 with the gate and 0.992, 0.997, 0.995 without it. Seed 1
+    stayed at 0.25 (the four values known, not which key) with the decay switched off
+    (``A_log = -30``), with a slower decay at init (dt in [1e-4, 1e-2]), at lr 1e-3 (seeds 0
+    and 1: 0.668, 0.238), and with the gate's projection initialised as the reference
+    implementation's models do (normal, std 0.02: seed 1 0.95 but seed 0 0.249).
     """
 
     description = "Gated DeltaNet: delta-rule matrix memory with a data-dependent decay alpha_t"
@@ -171,12 +182,30 @@ class GatedDeltaNet(_DeltaRuleLayer):
         "decay": "alpha_t = exp(g_t) in (0, 1), the factor the memory is kept by before the write",
     }
 
+    def __init__(
+        self,
+        d_model: int,
+        *,
+        num_heads: int = 4,
+        chunk_size: int = 64,
+        conv_size: int = 4,
+        algorithm: str = "chunked",
+        output_gate: bool = True,
+    ):
+        if not isinstance(output_gate, bool):
+            raise ConfigError(f"gated_deltanet: output_gate must be true or false, got {output_gate!r}")
+        self.output_gate = output_gate  # read by _add_parameters, which the body's __init__ calls
+        super().__init__(
+            d_model, num_heads=num_heads, chunk_size=chunk_size, conv_size=conv_size, algorithm=algorithm
+        )
+
     def _add_parameters(self, d_model: int, num_heads: int) -> None:
         self.a_proj = nn.Linear(d_model, num_heads, bias=False)
         self.A_log = nn.Parameter(torch.log(torch.empty(num_heads).uniform_(1.0, 16.0)))
         dt = torch.exp(torch.empty(num_heads).uniform_(math.log(1e-3), math.log(1e-1)))
         self.dt_bias = nn.Parameter(dt + torch.log(-torch.expm1(-dt)))  # softplus^-1(dt)
-        self.g_proj = nn.Linear(d_model, d_model, bias=False)
+        if self.output_gate:
+            self.g_proj = nn.Linear(d_model, d_model, bias=False)
 
     def _log_decay(self, x: torch.Tensor) -> torch.Tensor:
         """Log decay ``g_t = -exp(A_log) softplus(W_a x_t + dt_bias)`` ``[B, T, H]`` (<= 0)."""
@@ -207,5 +236,7 @@ class GatedDeltaNet(_DeltaRuleLayer):
         )
 
     def _output(self, o: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        if not self.output_gate:
+            return super()._output(o, x)
         gate = F.silu(self._heads(self.g_proj(x)))  # [B, H, T, Dh]
         return self.o_proj(rearrange(self.norm(o) * gate, "b h t d -> b t (h d)"))
