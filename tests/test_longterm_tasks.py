@@ -441,6 +441,8 @@ def test_longterm_suite_runs_every_layer_on_every_probe():
         c for c in recall_configs if c.model.layer_options.get("persistent", {}).get("num_slots") == 0
     ]
     assert no_slots and all(c.train.max_steps and c.train.max_seconds is None for c in recall_configs)
-    assert len(recall_configs) == 2 * len({c.model.model_dump_json() for c in recall_configs})
+    assert len(recall_configs) == 2 * len(
+        {(c.task.model_dump_json(), c.model.model_dump_json()) for c in recall_configs}
+    )
     knn = next(c for c in recall_configs if c.model.layers[1] == "knn")
     assert knn.model.layer_options["knn"]["capacity"] < max(recall.test_distances)

@@ -33,8 +33,21 @@ backpropagation cuts the carried memory every ``tbptt_segments``).
 
 Where this simplifies the paper: the read tokens' outputs are discarded and write tokens see
 the write tokens before them (the causal decoder's mask; the paper's encoder variant lets
-them see each other); there is no XL cache; training uses memzoo's trainer and its
-truncated backpropagation instead of the paper's curriculum over the number of segments.
+them see each other); there is no XL cache.
+
+Training. A run config builds it with ``model.rmt: {num_memory, segment_len}``
+(:class:`memzoo.train.config.RMTConfig`; the segment length defaults to the run's), and
+memzoo's trainer trains it. The paper's curriculum over the number of segments (train on one
+segment, then more once learned) is ``train.curriculum`` over a task parameter that sets how
+many segments lie between what is written and where it is read, e.g. cross-segment recall's
+``max_distance`` (the ``longterm`` suite's RMT rows: distances up to 48, 112, then 256 —
+one, two, then up to five segments of 64); as in the paper's reference implementation the
+stages draw the number of segments from a range (its ``vary_n_segments``) and gradients flow
+through every segment of a training sequence (``train.tbptt_segments`` at least the number
+of segments: full backpropagation through time). Each stage must be learned before the next
+starts: with 8 read tokens before the pairs, recall inside one segment was learned only after
+~1,000 steps (500 without them), and a run whose first stage ended sooner stayed at the level
+of knowing an example's values but not their keys.
 """
 
 from __future__ import annotations
@@ -75,6 +88,11 @@ class RecurrentMemoryModel(SequenceModel):
     """
 
     def __init__(self, *, segment_len: int = 64, num_memory: int = 8, **model_kwargs):
+        if model_kwargs.get("reset_long_term_memory"):
+            raise ConfigError(
+                "RecurrentMemoryModel: reset_long_term_memory is the ablation of a plain stack; "
+                "RMT's is num_memory=0 (its blocks already restart at every segment)"
+            )
         super().__init__(**model_kwargs)
         d_model = self.norm.normalized_shape[0]
         self.segment_len = _positive("segment_len", segment_len)
@@ -111,6 +129,17 @@ class RecurrentMemoryModel(SequenceModel):
         in_segment = self.num_memory + seq_len % self.segment_len
         layers = sum(block.layer.state_size(in_segment) for block in self.blocks)
         return 4 * (self.num_memory * self.norm.normalized_shape[0] + 1) + layers
+
+    def boundary_state_size(self, segment_len: int) -> int:
+        """Bytes one sequence carries across a segment boundary, read in segments of
+        ``segment_len`` (as :meth:`SequenceModel.boundary_state_size`): the memory, 4·M·D.
+        At a boundary of the model's own segments the position counter is 0 and the block
+        states hold only the read tokens, a function of the memory; read in segments that
+        cut the model's, the unfinished part of a segment is carried too (all of
+        :meth:`state_size`), as the ``memory_tokens`` layer counts it."""
+        if segment_len % self.segment_len:
+            return self.state_size(segment_len)
+        return 4 * self.num_memory * self.norm.normalized_shape[0]
 
     # --- forward -------------------------------------------------------------------------
 

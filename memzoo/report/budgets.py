@@ -26,6 +26,7 @@ from memzoo.report.plots import (
     varies,
     x_axis,
 )
+from memzoo.report.variants import memory_name
 
 BUDGET = "state_bytes_at_boundary"
 
@@ -46,7 +47,7 @@ def _point(cell: Cell, distance: str) -> dict | None:
     if None in recalls or None in budgets:
         return None
     mean, spread, n = mean_spread(recalls)
-    memory = "+".join(cell.runs[0].layers)
+    memory = memory_name(cell.runs[0])
     return {
         "memory": memory,
         "model": cell.label,

@@ -12,6 +12,15 @@ combination the model settings in which the runs of one task and layer combinati
     sliding_window+persistent (layer_options.persistent.num_slots=0)
     sliding_window+persistent (layer_options.persistent.num_slots=16)
 
+Two models are named as what they are, not by a layer name: the ``memory_tokens`` layer is
+"memory tokens (per layer)" (memory tokens inside one layer), and a run with ``model.rmt``
+(a Recurrent Memory Transformer: memory tokens through the whole stack) is
+"RMT (M memory tokens through the stack): <layers>", its ablation ``num_memory=0`` included::
+
+    sliding_window+memory tokens (per layer)
+    RMT (8 memory tokens through the stack): sliding_window+attention
+    RMT (0 memory tokens through the stack): sliding_window+attention
+
 >>> from memzoo.results.record import RunRecord
 >>> def run(run_id, **model):
 ...     config = {"task": {"name": "t"}, "model": {"layers": ["a", "b"], "d_model": 8, **model}}
@@ -19,6 +28,8 @@ combination the model settings in which the runs of one task and layer combinati
 ...                      task="t", layers=["a", "b"])
 >>> run_labels([run("x"), run("y", reset_long_term_memory=True), run("z", d_model=16)])
 {'x': 'a+b', 'y': 'a+b (memory reset every segment)', 'z': 'a+b'}
+>>> run_labels([run("r", rmt={"num_memory": 8, "segment_len": None}), run("p")])
+{'r': 'RMT (8 memory tokens through the stack): a+b', 'p': 'a+b'}
 """
 
 from __future__ import annotations
@@ -29,6 +40,9 @@ from collections.abc import Iterable, Sequence
 from memzoo.results.record import RunRecord
 
 NOT_A_VARIANT = ("layers", "d_model")  # the label's own name; widths have their own axis
+IN_THE_NAME = ("rmt.num_memory",)  # settings the model's name already says
+# Layers named by what they are where a layer name would mislead.
+LAYER_NAMES = {"memory_tokens": "memory tokens (per layer)"}
 _UNSET = "<unset>"
 # How a setting reads in a label; None: the setting's default, left out of the label.
 _PHRASES = {
@@ -39,8 +53,9 @@ _PHRASES = {
     ("task.remedy", "ewc"): "EWC",
 }
 # Task settings that tell apart runs of one task and layer combination (a continual run's
-# remedy against forgetting), shown in the label beside the model's.
-TASK_VARIANTS = ("remedy",)
+# remedy against forgetting; the longest distance a recall run trained on), shown in the label
+# beside the model's.
+TASK_VARIANTS = ("remedy", "max_distance")
 
 
 def layer_label(layers: Sequence[str]) -> str:
@@ -54,6 +69,32 @@ def layer_label(layers: Sequence[str]) -> str:
     if len(set(layers)) == 1:
         return layers[0]
     return "+".join(layers)
+
+
+def model_label(run: RunRecord) -> str:
+    """The name of a run's model: its layer combination (with :data:`LAYER_NAMES`), or
+    with ``model.rmt`` set "RMT (M memory tokens through the stack): <layers>".
+
+    >>> from memzoo.results.record import RunRecord
+    >>> model = {"layers": ["sliding_window", "memory_tokens"], "rmt": {"num_memory": 4}}
+    >>> rmt = RunRecord(run_id="r", config={"model": model}, config_hash="r", status="completed",
+    ...                 task="t", layers=model["layers"])
+    >>> model_label(rmt)
+    'RMT (4 memory tokens through the stack): sliding_window+memory tokens (per layer)'
+    """
+    layers = layer_label([LAYER_NAMES.get(name, name) for name in run.layers])
+    model = run.config.get("model") if isinstance(run.config, dict) else None
+    rmt = model.get("rmt") if isinstance(model, dict) else None
+    if not isinstance(rmt, dict):
+        return layers
+    return f"RMT ({rmt.get('num_memory', '?')} memory tokens through the stack): {layers}"
+
+
+def memory_name(run: RunRecord) -> str:
+    """What a run's memory is, across its sizes (a line of a budget plot): its layers joined
+    by '+', prefixed "RMT: " for a Recurrent Memory Transformer (whose memory is not a layer)."""
+    layers = "+".join(run.layers)
+    return f"RMT: {layers}" if model_label(run).startswith("RMT (") else layers
 
 
 def _flat(value, prefix: str = "") -> dict[str, str]:
@@ -71,7 +112,11 @@ def _model_settings(run: RunRecord) -> dict[str, str]:
     config = run.config if isinstance(run.config, dict) else {}
     model, task = config.get("model"), config.get("task")
     out = (
-        {k: v for k, v in _flat(model).items() if k.split(".")[0] not in NOT_A_VARIANT}
+        {
+            k: v
+            for k, v in _flat(model).items()
+            if k.split(".")[0] not in NOT_A_VARIANT and k not in IN_THE_NAME
+        }
         if isinstance(model, dict)
         else {}
     )
@@ -84,17 +129,19 @@ def _phrase(key: str, value: str) -> str | None:
     """How setting ``key=value`` reads in a label; None for an unset one (the default)."""
     if value in (_UNSET, "None"):
         return None
+    if key == "task.max_distance":
+        return f"trained to distance {value}"
     return _PHRASES.get((key, value), f"{key}={value}")
 
 
 def run_labels(runs: Iterable[RunRecord]) -> dict[str, str]:
-    """``{run_id: label}``: the layer combination, then (in parentheses) the model settings in
-    which the runs of the same task and layer combination differ."""
+    """``{run_id: label}``: the model's name (:func:`model_label`), then (in parentheses) the
+    model settings in which the runs of the same task and model name differ."""
     runs = list(runs)
     settings = {r.run_id: _model_settings(r) for r in runs}
     groups: dict[tuple[str, str], list[RunRecord]] = {}
     for r in runs:
-        groups.setdefault((r.task, layer_label(r.layers)), []).append(r)
+        groups.setdefault((r.task, model_label(r)), []).append(r)
     labels = {}
     for (_, base), members in groups.items():
         keys = sorted({k for r in members for k in settings[r.run_id]})

@@ -20,7 +20,9 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    SerializerFunctionWrapHandler,
     ValidationError,
+    model_serializer,
     model_validator,
 )
 
@@ -67,8 +69,30 @@ class TaskSpec(BaseModel):
         return self
 
 
+class RMTConfig(BaseModel):
+    """``model.rmt``: the stack as a Recurrent Memory Transformer
+    (:class:`memzoo.models.recurrent_memory.RecurrentMemoryModel`, Bulatov et al. 2022):
+    ``num_memory`` memory tokens pass through the *whole* stack, segment by segment, and are
+    the only thing that crosses a segment boundary (``num_memory: 0`` is its ablation, the
+    segments then do not communicate). Not the ``memory_tokens`` layer, whose memory tokens
+    live inside one layer.
+
+    ``segment_len`` unset: the segment length the run reads in (``train.segment_len``, else
+    the task's own, e.g. ``cross_segment_recall``'s ``segment_len``). Set, it must equal that
+    length when the run has one (checked when the model is built); a run without segments
+    then trains on whole sequences, which the model still reads in its own segments."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    num_memory: int = Field(8, ge=0, description="memory tokens M carried across segments (0: ablation)")
+    segment_len: int | None = Field(
+        None, gt=0, description="tokens per segment (default: train.segment_len or the task's)"
+    )
+
+
 class ModelConfig(BaseModel):
-    """Architecture: memory layers per depth, width, and per-layer options."""
+    """Architecture: memory layers per depth, width, and per-layer options; ``rmt`` set, the
+    stack is wrapped as a Recurrent Memory Transformer (:class:`RMTConfig`)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -79,11 +103,27 @@ class ModelConfig(BaseModel):
     reset_long_term_memory: bool = Field(
         False, description="ablation: long-term layers start afresh at every segment"
     )
+    rmt: RMTConfig | None = Field(
+        None, description="memory tokens through the whole stack (RMT); None: a plain stack"
+    )
 
     @model_validator(mode="after")
     def _known_options(self) -> ModelConfig:
         check_layer_options(self.layer_options, self.layers)
+        if self.rmt is not None and self.reset_long_term_memory:
+            raise ValueError(
+                "model.reset_long_term_memory=true cannot be combined with model.rmt: the "
+                "ablation of RMT's memory is model.rmt.num_memory=0"
+            )
         return self
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_rmt(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # A plain stack dumps as before ``rmt`` existed: stored configs and their hashes stay.
+        data = handler(self)
+        if self.rmt is None:
+            data.pop("rmt", None)
+        return data
 
 
 def known_layers(names: list[str]) -> list[str]:

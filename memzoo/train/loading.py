@@ -15,6 +15,7 @@ from memzoo.models import SequenceModel
 from memzoo.train.checkpoint import code_consent, read_checkpoint
 from memzoo.train.config import ModelConfig, validate_as
 from memzoo.train.recipes.multitask import load_multitask
+from memzoo.train.recipes.single_task import model_from_section
 
 
 def load(path: str | Path, *, trust_code: bool = False) -> SequenceModel:
@@ -25,9 +26,11 @@ def load(path: str | Path, *, trust_code: bool = False) -> SequenceModel:
     consent, as Hugging Face's ``trust_remote_code``. Without it such a checkpoint is refused
     with a ``MemzooError`` that says so (unless this process imported the module already).
 
-    A multitask run's checkpoint gives a ``memzoo.models.multi_head.MultiHeadModel``; a
-    translation checkpoint is loaded with ``memzoo.train.seq2seq_loading.load_translator``.
-    The run config and metrics are attached as ``model.checkpoint_meta``.
+    An RMT run's checkpoint (``model.rmt``) gives a
+    ``memzoo.models.recurrent_memory.RecurrentMemoryModel``; a multitask run's checkpoint a
+    ``memzoo.models.multi_head.MultiHeadModel``; a translation checkpoint is loaded with
+    ``memzoo.train.seq2seq_loading.load_translator``. The run config and metrics are attached
+    as ``model.checkpoint_meta``.
     """
     weights, meta = read_checkpoint(path)
     kind = meta.get("kind")
@@ -40,16 +43,13 @@ def load(path: str | Path, *, trust_code: bool = False) -> SequenceModel:
             if kind == "multitask":  # a shared trunk with a head per task
                 return load_multitask(weights, meta)
             m = validate_as(ModelConfig, meta["config"]["model"])
-            model = SequenceModel(
-                layers=m.layers,
-                d_model=m.d_model,
+            model = model_from_section(
+                m,
                 vocab_size=meta.get("input_vocab_size"),
                 input_dim=meta.get("input_dim"),
                 head=meta["head"],
                 num_outputs=meta["output_vocab_size"],
-                layer_options=m.layer_options,
-                mlp_ratio=m.mlp_ratio,
-                reset_long_term_memory=m.reset_long_term_memory,
+                rmt_segment_len=_rmt_segment_len(m, weights),
             )
             model.load_state_dict(weights)
         except (KeyError, TypeError, RuntimeError) as err:
@@ -58,3 +58,13 @@ def load(path: str | Path, *, trust_code: bool = False) -> SequenceModel:
             ) from None
     model.checkpoint_meta = meta
     return model.eval()
+
+
+def _rmt_segment_len(m: ModelConfig, weights) -> int | None:
+    """An RMT checkpoint's segment length: ``model.rmt.segment_len``, or when the run took it
+    from the task (not rebuilt here) the rows of its position table, ``2M + L``."""
+    if m.rmt is None:
+        return None
+    if m.rmt.segment_len is not None:
+        return m.rmt.segment_len
+    return int(weights["positions"].shape[0]) - 2 * m.rmt.num_memory

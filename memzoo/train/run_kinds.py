@@ -67,6 +67,8 @@ def fit(
     name, kind = cfg.task.name, kind_of(cfg.task.name)
     if resume_from is not None and not kind.resumable:
         raise ConfigError(f"task {name!r} cannot be resumed; only {RESUMABLE} can")
+    if cfg.model.rmt is not None and kind.name in ("multitask", "translate"):
+        raise ConfigError(f"model.rmt: task {name!r} builds a model of its own; RMT trains single-task runs")
     if not kind.distributed and distributed.env_world()[0] > 1:
         raise ConfigError(f"task {name!r} trains in one process; run it without torchrun")
     return _RUNNERS[kind.name](cfg, where, model, resume_from)

@@ -19,7 +19,8 @@ import torch
 
 from memzoo.errors import ConfigError, MemzooError
 from memzoo.models import SequenceModel
-from memzoo.train.config import RunConfig
+from memzoo.models.recurrent_memory import RecurrentMemoryModel
+from memzoo.train.config import ModelConfig, RunConfig
 from memzoo.train.curriculum import Curriculum
 from memzoo.train.distributed import Distributed, make_ddp_train_step
 from memzoo.train.evaluation import evaluate, resolve_segment_len, task_test_metrics
@@ -30,19 +31,58 @@ from memzoo.train.segmented import make_train_step
 
 
 def build_model(config: RunConfig, task) -> SequenceModel:
-    """The model a config describes, sized for ``task``'s vocabularies and head."""
-    m = config.model
-    return SequenceModel(
-        layers=m.layers,
-        d_model=m.d_model,
+    """The model a config describes, sized for ``task``'s vocabularies and head: a
+    ``SequenceModel``, or with ``model.rmt`` a ``RecurrentMemoryModel`` reading segments of
+    :func:`rmt_segment_len` tokens."""
+    return model_from_section(
+        config.model,
         vocab_size=None if task.input_dim else task.input_vocab_size,
         input_dim=task.input_dim,
         head=task.head,
         num_outputs=task.output_vocab_size,
-        layer_options=m.layer_options,
-        mlp_ratio=m.mlp_ratio,
-        reset_long_term_memory=m.reset_long_term_memory,
+        rmt_segment_len=rmt_segment_len(config, task) if config.model.rmt is not None else None,
     )
+
+
+def model_from_section(
+    m: ModelConfig, *, vocab_size, input_dim, head: str, num_outputs: int, rmt_segment_len: int | None
+) -> SequenceModel:
+    """The model of a validated ``model`` section with the given sizes (what ``build_model``
+    and ``memzoo.load`` share); ``rmt_segment_len`` is used only with ``m.rmt``."""
+    kwargs = {
+        "layers": m.layers,
+        "d_model": m.d_model,
+        "vocab_size": vocab_size,
+        "input_dim": input_dim,
+        "head": head,
+        "num_outputs": num_outputs,
+        "layer_options": m.layer_options,
+        "mlp_ratio": m.mlp_ratio,
+    }
+    if m.rmt is None:
+        return SequenceModel(**kwargs, reset_long_term_memory=m.reset_long_term_memory)
+    return RecurrentMemoryModel(segment_len=rmt_segment_len, num_memory=m.rmt.num_memory, **kwargs)
+
+
+def rmt_segment_len(config: RunConfig, task) -> int:
+    """The segment length of an RMT run (``model.rmt`` set): ``model.rmt.segment_len``, else
+    the length the run reads in (``train.segment_len``, else the task's own). Both set, they
+    must agree; neither set is refused (``ConfigError`` naming the fields)."""
+    own = config.model.rmt.segment_len
+    reads = resolve_segment_len(config.train, task)
+    where = "train.segment_len" if config.train.segment_len is not None else "task.segment_len"
+    if own is None and reads is None:
+        raise ConfigError(
+            f"model.rmt needs a segment length: set model.rmt.segment_len or train.segment_len "
+            f"(task {task.name!r} has no segments of its own)"
+        )
+    if own is not None and reads is not None and own != reads:
+        raise ConfigError(
+            f"model.rmt.segment_len={own} differs from {where}={reads} (RMT writes its memory "
+            "every model.rmt.segment_len tokens, the run cuts its inputs at the other): leave "
+            "model.rmt.segment_len unset or make them equal"
+        )
+    return own if own is not None else reads
 
 
 def check_fits(model: SequenceModel, task) -> SequenceModel:
@@ -98,6 +138,8 @@ class SingleTaskRecipe(Recipe):
         tc = self.tc
         self.data = self.task.splits(tc.num_train, tc.num_validation, tc.num_test, tc.seed)
         check_classes_to_learn(self.task, self.data.train.targets)
+        if self.cfg.model.rmt is not None and self._given_model is None:
+            rmt_segment_len(self.cfg, self.task)  # a mismatch is refused before a record is stored
         self.curriculum = Curriculum(self.cfg, self.task, self.data.train) if tc.curriculum else None
         self.segment_len = resolve_segment_len(tc, self.task)
 
