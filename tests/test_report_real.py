@@ -196,3 +196,20 @@ def test_text_from_the_store_is_escaped():
     ]
     html = real_sequences(ReportData(runs=runs))
     assert "<script" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_generated_text_shows_each_models_lowest_seed_sample_escaped_under_one_prompt():
+    def sampled(layer, seed, text):
+        run = _text(layer, seed, 2.5 if layer == "lstm" else 2.2)
+        run.metrics |= {"sample_prompt": "The <b>assert</b> statement", "sample_text": text}
+        return run
+
+    runs = [sampled("lstm", 1, "seed one"), sampled("lstm", 0, "seed zero\nline <i>")]
+    runs.append(_text("attention", 0, 2.2))
+    runs[-1].metrics["sample_reason"] = "cannot generate: not a language model"
+    html = real_sequences(ReportData(runs=runs))
+    assert "text_lm (seq_len=256): generated text" in html
+    assert "seed zero\nline &lt;i&gt;" in html and "seed one" not in html  # the lowest seed
+    assert "Prompt: <code" in html and "The &lt;b&gt;assert&lt;/b&gt; statement" in html
+    assert "cannot generate: not a language model" in html
+    assert real_sequences(ReportData(runs=[_text("lstm", 0, 2.5)])).count("generated text") == 0

@@ -143,6 +143,10 @@ def test_attention_learns_text_and_uses_its_context(tmp_path):
     assert m["context_bpb_16"] < m["context_bpb_0"] - 0.1, m
     assert m["context_bpb_112"] < m["context_bpb_0"] - 0.1, m
     assert m["context_bpb_1024"] is None and "O(T)" in m["context_bpb_reason"]  # past its trained length
+    sample = m["sample_text"]  # greedy bytes after a test prompt: a trained model writes text
+    assert len(sample) >= 64 and sum(ch.isprintable() or ch in "\n\t" for ch in sample) >= 0.9 * len(
+        sample
+    ), sample
 
 
 @pytest.mark.slow

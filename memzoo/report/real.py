@@ -7,7 +7,8 @@ the learning rate picked on validation; state bytes a sequence holds; the baseli
 stored) and one sentence saying which memory wins, by how much over the runner-up, and how it
 compares with the strongest baseline. Metrics, baselines and the picking rule:
 :mod:`memzoo.report.real_cells`. Then ``text_lm``'s long-context curves and ``needle_text``'s
-length x depth heatmaps (:mod:`memzoo.report.real_figures`), and the Spearman rank correlation
+length x depth heatmaps (:mod:`memzoo.report.real_figures`), ``text_lm``'s generated samples
+(:mod:`memzoo.report.real_samples`), and the Spearman rank correlation
 of each real ranking with the MQAR recall ranking (:mod:`memzoo.report.real_rank`).
 
 The section is left out (None) when the store holds no finished real-task run with its metric.
@@ -19,6 +20,7 @@ from memzoo.report.data import ReportData, caption, esc, html_table
 from memzoo.report.real_cells import REAL_METRICS, RealCell, real_cells
 from memzoo.report.real_figures import context_figure, needle_heatmaps
 from memzoo.report.real_rank import MIN_LAYERS, RECALL_SUITES, Agreement, agreement, recall_scores
+from memzoo.report.real_samples import samples_table
 
 
 def _direction(cell: RealCell) -> str:
@@ -132,6 +134,10 @@ def real_sequences(data: ReportData) -> str | None:
         parts.append("<h3>text_lm: bits per byte against context</h3>" + figure)
         if missing:
             parts.append(caption("Missing points: " + " | ".join(missing)))
+    for setting in text_lm:
+        samples = samples_table(text_lm[setting])
+        if samples is not None:
+            parts.append(f"<h3>{esc(setting)}: generated text</h3>" + samples)
     needles = [s for s in settings if by_setting[s][0].task == "needle_text"]
     for index, setting in enumerate(needles):
         figures = needle_heatmaps(index, by_setting[setting])

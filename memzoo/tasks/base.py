@@ -180,9 +180,13 @@ class Task(BaseModel):
         becomes a metric ``accuracy_by_<setting>``."""
         return {}
 
-    def model_metrics(self, model: torch.nn.Module, test: TaskData) -> dict[str, float]:
+    def model_metrics(
+        self, model: torch.nn.Module, test: TaskData, segment_len: int | None = None
+    ) -> dict[str, float]:
         """Application metrics of the trained ``model`` on ``test`` that the evaluation does
-        not compute, e.g. ``recommend``'s ``hr@10``."""
+        not compute, e.g. ``recommend``'s ``hr@10``; ``segment_len`` is the run's (its
+        ``train.segment_len``, else the task's own): a task that reads ``model`` over long
+        inputs reads them in segments of that length, as the evaluation does."""
         return {}
 
     def own_data_bytes(self) -> tuple[int, list[str]]:

@@ -202,12 +202,16 @@ class NeedleText(Task):
             for d in self.test_depths
         }
 
-    def model_metrics(self, model: torch.nn.Module, test: TaskData) -> dict[str, Any]:
+    def model_metrics(
+        self, model: torch.nn.Module, test: TaskData, segment_len: int | None = None
+    ) -> dict[str, Any]:
         """``exact_match_by_length_depth`` and ``byte_accuracy_by_length_depth`` (see the
-        module docstring); nothing when ``grid_examples`` is 0 or a grid axis is empty."""
+        module docstring), read in ``segment_len`` segments when set (the run's
+        ``train.segment_len``, else this task's); nothing when ``grid_examples`` is 0 or a
+        grid axis is empty."""
         if not (self.grid_examples and self.test_lengths and self.test_depths):
             return {}
-        return score_grid(model, self.grid_cells(), self.segment_len)
+        return score_grid(model, self.grid_cells(), segment_len)
 
     def baseline_metrics(self, train: TaskData, test: TaskData) -> dict[str, float]:
         """Model-free scores of the answer: ``chance_exact_match`` = 10^-L and

@@ -262,7 +262,9 @@ class Recommend(Task):
             out.update({f"{name}_hr@1": hr1, f"{name}_hr@{HIT_K}": hr, f"{name}_ndcg@{HIT_K}": ndcg})
         return out
 
-    def model_metrics(self, model: torch.nn.Module, test: TaskData) -> dict[str, float]:
+    def model_metrics(
+        self, model: torch.nn.Module, test: TaskData, segment_len: int | None = None
+    ) -> dict[str, float]:
         """``hr@10`` and ``ndcg@10`` of a trained model on the held-out users ``test``, every
         item ranked by its logits at the end of the history (``memzoo.metrics.ranking``)."""
         rank = ranks(model_scores(model, test.inputs), test.targets[:, -1])

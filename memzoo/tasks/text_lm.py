@@ -25,7 +25,9 @@ bytes (``unigram_bpb``, ``ngram_bpb``, ``ngram_order``; see
 ``memzoo.tasks._text_lm_ngram``); the long-context curve ``context_bpb_<C>``, the same test
 spans scored with C bytes of the document before them (see ``memzoo.tasks._text_lm_eval``),
 with ``context_spans``, ``context_documents`` and, where a context is not scored,
-``context_bpb_reason``; and the corpus sizes (``<split>_documents``, ``<split>_bytes``).
+``context_bpb_reason``; a greedy continuation of a fixed test prompt (``sample_prompt``,
+``sample_text``; see ``memzoo.tasks._text_lm_sample``); and the corpus sizes
+(``<split>_documents``, ``<split>_bytes``).
 
 >>> task = TextLM(seq_len=8)
 >>> parts = task.splits(num_train=2, num_validation=3, num_test=3, seed=0)
@@ -48,6 +50,7 @@ from memzoo.errors import ConfigError
 from memzoo.tasks._real_data import check_count
 from memzoo.tasks._text_lm_eval import bits_per_byte, context_curve
 from memzoo.tasks._text_lm_ngram import ByteNGram, unigram_bits
+from memzoo.tasks._text_lm_sample import sample_metrics
 from memzoo.tasks.base import (
     IGNORE_INDEX,
     TEST_SEED_OFFSET,
@@ -103,6 +106,10 @@ class TextLM(Task):
     context_span: int = Field(64, ge=1, description="bytes scored per span of the long-context curve (L)")
     context_spans: int = Field(32, ge=1, description="most spans of the long-context curve")
     spans_per_document: int = Field(8, ge=1, description="most curve spans taken from one test document")
+    sample_bytes: int = Field(
+        128, ge=0, description="bytes generated greedily after a test prompt and stored (0: none)"
+    )
+    sample_prompt_bytes: int = Field(64, ge=1, description="bytes of the sample's prompt")
 
     @model_validator(mode="after")
     def _check(self) -> TextLM:
@@ -206,22 +213,33 @@ class TextLM(Task):
             "ngram_order": self.ngram_order,
         }
 
-    def model_metrics(self, model: torch.nn.Module, test: TaskData) -> dict[str, Any]:
-        """``bpb`` of ``model`` on ``test`` (read in ``segment_len`` segments when set) and
-        the long-context curve on the test documents (``memzoo.tasks._text_lm_eval``)."""
+    def sample_sizes(self) -> tuple[int, int]:
+        """``(prompt bytes, new bytes)`` of the stored sample, clipped so that both fit in one
+        training window: the prompt to half of ``seq_len``, the new bytes to the rest."""
+        prompt = min(self.sample_prompt_bytes, self.seq_len // 2)
+        return prompt, min(self.sample_bytes, self.seq_len - prompt)
+
+    def model_metrics(
+        self, model: torch.nn.Module, test: TaskData, segment_len: int | None = None
+    ) -> dict[str, Any]:
+        """``bpb`` of ``model`` on ``test`` (read in ``segment_len`` segments when set: the
+        run's ``train.segment_len``, else this task's), the long-context curve on the test
+        documents (``memzoo.tasks._text_lm_eval``) and a greedy sample after a test prompt
+        (``sample_prompt``, ``sample_text``; ``memzoo.tasks._text_lm_sample``)."""
         documents = [as_bytes(doc.text) for doc in self.documents()["test"]]
         return {
-            "bpb": bits_per_byte(model, test.inputs, test.targets, self.segment_len),
+            "bpb": bits_per_byte(model, test.inputs, test.targets, segment_len),
             **context_curve(
                 model,
                 documents,
                 self.context_lengths,
                 self.context_span,
                 trained_len=self.seq_len,
-                segment_len=self.segment_len,
+                segment_len=segment_len,
                 per_document=self.spans_per_document,
                 max_spans=self.context_spans,
             ),
+            **sample_metrics(model, documents, *self.sample_sizes()),
         }
 
     def own_data_bytes(self) -> tuple[int, list[str]]:

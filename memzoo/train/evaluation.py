@@ -89,5 +89,5 @@ def task_test_metrics(task, model, data: DataSplits, train_cfg, device) -> dict[
         **task.training_set_metrics(data.train),
         **task.baseline_metrics(data.train, data.test),
         **evaluation_sweep_metrics(task, model, train_cfg, device),
-        **task.model_metrics(model, data.test),
+        **task.model_metrics(model, data.test, segment_len=segment_len),
     }
