@@ -52,24 +52,34 @@ class Document:
     text: str
 
 
+def check_corpus(corpus: str, folder: str | None) -> None:
+    """Raise a :class:`~memzoo.errors.ConfigError` (a ``ValueError``, so a task's validator
+    reports it as its own) naming the field when ``corpus`` is not one of :data:`CORPORA`, or
+    ``folder`` is missing with ``corpus="files"``, given with another corpus, or not a folder."""
+    if corpus not in CORPORA:
+        raise ConfigError(f"corpus must be one of {', '.join(CORPORA)}; got {corpus!r}")
+    if corpus == "files" and folder is None:
+        raise ConfigError("folder is required with corpus=files (a folder of .txt/.md files)")
+    if corpus != "files" and folder is not None:
+        raise ConfigError(f"folder is used only with corpus=files; got corpus={corpus!r}")
+    if folder is not None and not Path(folder).is_dir():
+        raise ConfigError(f"folder {folder!r} does not exist or is not a folder")
+
+
 def load_documents(corpus: str = "pydoc", folder: str | None = None) -> list[Document]:
     """The documents of ``corpus`` (one of ``CORPORA``), sorted by name.
 
     ``folder`` is required for ``"files"`` and refused for the others. Raises ``ConfigError``
-    for an unknown corpus (listing ``CORPORA``) or a misplaced/missing ``folder``.
+    for an unknown corpus (listing ``CORPORA``) or a misplaced, missing or non-folder
+    ``folder`` (:func:`check_corpus`).
 
     >>> docs = load_documents("pydoc")
     >>> len(docs) > 50, docs == sorted(docs, key=lambda d: d.name)
     (True, True)
     """
-    if corpus not in CORPORA:
-        raise ConfigError(f"corpus must be one of {', '.join(CORPORA)}; got {corpus!r}")
+    check_corpus(corpus, folder)
     if corpus == "files":
-        if folder is None:
-            raise ConfigError("folder is required for corpus 'files' (a folder of .txt/.md files)")
         return list(_load_files(*_files_key(Path(folder))))
-    if folder is not None:
-        raise ConfigError(f"folder is used only with corpus 'files'; got corpus {corpus!r}")
     return list(_load_pydoc() if corpus == "pydoc" else _load_python_source())
 
 

@@ -49,13 +49,12 @@ the needle after the first 16):
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import torch
-from pydantic import Field, PrivateAttr, field_validator, model_validator
+from pydantic import Field, PrivateAttr, model_validator
 
-from memzoo.data.real_text import CORPORA, load_documents, split_documents
+from memzoo.data.real_text import CORPORA, check_corpus, load_documents, split_documents
 from memzoo.tasks._needle_text_data import build_examples, overhead, stream_of
 from memzoo.tasks._needle_text_grid import score_grid
 from memzoo.tasks._real_data import check_count
@@ -95,19 +94,9 @@ class NeedleText(Task):
 
     _cache: dict[str, Any] = PrivateAttr(default_factory=dict)
 
-    @field_validator("corpus")
-    @classmethod
-    def _known_corpus(cls, value: str) -> str:
-        if value not in CORPORA:
-            raise ValueError(f"corpus must be one of {', '.join(CORPORA)}; got {value!r}")
-        return value
-
     @model_validator(mode="after")
     def _check(self):
-        if (self.corpus == "files") != (self.folder is not None):
-            raise ValueError("folder is required with corpus=files and refused with the other corpora")
-        if self.folder is not None and not Path(self.folder).is_dir():
-            raise ValueError(f"folder {self.folder!r} is not a folder")
+        check_corpus(self.corpus, self.folder)
         shortest = self.min_seq_len(self.answer_digits)
         if self.seq_len < shortest:
             raise ValueError(

@@ -45,7 +45,14 @@ from typing import Any, ClassVar
 import torch
 from pydantic import Field, model_validator
 
-from memzoo.data.real_text import CORPORA, Document, corpus_bytes, load_documents, split_documents
+from memzoo.data.real_text import (
+    CORPORA,
+    Document,
+    check_corpus,
+    corpus_bytes,
+    load_documents,
+    split_documents,
+)
 from memzoo.errors import ConfigError
 from memzoo.tasks._real_data import check_count
 from memzoo.tasks._text_lm_eval import bits_per_byte, context_curve
@@ -113,12 +120,7 @@ class TextLM(Task):
 
     @model_validator(mode="after")
     def _check(self) -> TextLM:
-        if self.corpus not in CORPORA:
-            raise ValueError(f"corpus must be one of {', '.join(CORPORA)}; got {self.corpus!r}")
-        if self.corpus == "files" and self.folder is None:
-            raise ValueError("folder is required with corpus=files (a folder of .txt/.md files)")
-        if self.corpus != "files" and self.folder is not None:
-            raise ValueError(f"folder is used only with corpus=files; got corpus={self.corpus}")
+        check_corpus(self.corpus, self.folder)
         if not self.context_lengths or any(c < 0 for c in self.context_lengths):
             raise ValueError(
                 f"context_lengths must be one or more integers >= 0; got {list(self.context_lengths)}"
