@@ -31,7 +31,14 @@ def evaluate(
     """Metrics of ``model`` on ``data`` (a TaskData), in eval mode without gradients.
 
     With ``segment_len`` the inputs are read segment by segment (``SegmentRunner``) and only
-    the outputs at scored positions are kept."""
+    the outputs at scored positions are kept. Without it, an ``lm`` model is read as one
+    segment, the whole input, for the same reason: its head runs at scored positions only (as
+    in training), not over the ``[B, T, K]`` logits of every position, which memory tasks
+    mostly do not score (the vocabulary projection, its non-finite check and its arg-max were
+    ~80 % of a ``memorization`` run). The logits at scored positions are the same either way,
+    so the metrics are too (``tests/test_evaluation_scored.py``)."""
+    if segment_len is None and head == "lm" and hasattr(model, "hidden") and data.inputs.shape[1] > 0:
+        segment_len = data.inputs.shape[1]
     if segment_len is not None:
         return evaluate_segmented(
             model, data, head, num_outputs, device, segment_len, lambda: autocast_for(device), batch_size
