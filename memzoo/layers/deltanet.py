@@ -173,7 +173,10 @@ class GatedDeltaNet(_DeltaRuleLayer):
     stayed at 0.25 (the four values known, not which key) with the decay switched off
     (``A_log = -30``), with a slower decay at init (dt in [1e-4, 1e-2]), at lr 1e-3 (seeds 0
     and 1: 0.668, 0.238), and with the gate's projection initialised as the reference
-    implementation's models do (normal, std 0.02: seed 1 0.95 but seed 0 0.249).
+    implementation's models do (normal, std 0.02: seed 1 0.95 but seed 0 0.249). The gate
+    slows learning rather than stopping it: with a 4,500-step budget (the same settings; a run
+    stops once validation reaches 0.99) seeds 0, 1, 2 reached 0.993, 0.993, 0.988, stopping at
+    2,250, 2,250 and 1,500 steps; DeltaNet's quick cells stop at 1,000.
     """
 
     description = "Gated DeltaNet: delta-rule matrix memory with a data-dependent decay alpha_t"
