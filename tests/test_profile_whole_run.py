@@ -18,7 +18,7 @@ RUN = [*TINY, *SMALL_DATA, "train.max_steps=16", "train.seed=3"]
 
 def test_every_phase_of_a_run_is_measured_and_the_metrics_are_the_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # a default out_dir would land here: it must not
-    config = memzoo.train.build_config({}, [*RUN, "train.checkpoint=true"])
+    config = memzoo.train.build_config({}, [*RUN, "train.checkpoint=true", "train.trackers=[tensorboard]"])
     phases = profile_run(config)
     seconds = phases.seconds
     assert list(seconds) == ["data", "training steps", "validation", "test", "checkpoints", "other"]

@@ -15,8 +15,9 @@ time into those phases by the cumulative time of the functions that do each one:
 - **checkpoints**: ``save_checkpoint`` and ``save_resume_point``;
 - **other**: the rest (model building, optimiser set-up, bookkeeping, the profiler's own cost).
 
-Nothing is stored: no results database, and checkpoints (when the config writes them) go to a
-temporary folder that is removed afterwards, so their cost is measured without leaving files.
+Nothing is stored: no results database, no experiment tracker, and checkpoints (when the
+config writes them) go to a temporary folder that is removed afterwards, so their cost is
+measured without leaving files.
 cProfile slows Python-level calls (not torch's kernels), so the shares are of a slightly
 slower run; the run's metrics are those of the unprofiled run (the same steps, the same seeds).
 """
@@ -93,7 +94,7 @@ def profile_run(config: RunConfig | dict) -> RunPhases:
     cfg = validate_config(config)
     with tempfile.TemporaryDirectory(prefix="memzoo-profile-") as scratch:
         data = cfg.model_dump(mode="json")
-        data["train"] = {**data["train"], "out_dir": scratch}
+        data["train"] = {**data["train"], "out_dir": scratch, "trackers": []}  # nothing logged
         profiler = cProfile.Profile()
         start = time.perf_counter()
         profiler.enable()
