@@ -1,7 +1,10 @@
 """The "Long-term memory at equal budgets" section: recall far beyond the window against the
 bytes a memory carries across a segment boundary (``state_bytes_at_boundary``), one line per
 memory through its sizes, one panel per distractor variant — the long-term counterpart of the
-recall-vs-state frontier.
+recall-vs-state frontier. Beside it, the overwrite probe (``forgetting_mqar`` read in segments:
+keys rebound along the sequence, the latest value the answer): each memory's accuracy, its
+stale-answer rate (queries of rewritten keys answered with an outdated value) and its bytes
+at the boundary.
 
 Runs are reduced to cells (:mod:`memzoo.report.cells`: the learning rate picked on validation,
 mean ± std over seeds). A panel is drawn only where some memory has at least two budgets.
@@ -85,11 +88,52 @@ def _panels(data: ReportData) -> dict[str, tuple[str, list[dict]]]:
     return panels
 
 
-def equal_budgets(data: ReportData) -> str | None:
-    """The frontier figure and its table; None when no memory was run at two budgets."""
-    panels = _panels(data)
-    if not panels:
+def _mean_of(cell: Cell, key: str) -> str:
+    values = [number(r.metrics.get(key)) for r in cell.runs]
+    if not values or None in values:
+        return "–"
+    mean, spread, n = mean_spread(values)
+    return f"{mean:.3f} ± {spread:.3f} (n={n})"
+
+
+def overwrite_probe(data: ReportData) -> str | None:
+    """The overwrite probe's table (one row per memory, best accuracy first); None without
+    segmented ``forgetting_mqar`` runs."""
+    cells = [
+        c
+        for c in result_cells(data.runs, data.run_labels)
+        if c.task == "forgetting_mqar" and all(BUDGET in r.metrics for r in c.runs)
+    ]
+    if not cells:
         return None
+    rows = [
+        [
+            c.label,
+            max(int(number(r.metrics[BUDGET]) or 0) for r in c.runs),
+            c.summary(),
+            _mean_of(c, "stale_answer_rate"),
+        ]
+        for c in sorted(cells, key=lambda c: (-c.mean, c.label))
+    ]
+    return (
+        "<h3>Overwrite probe</h3>"
+        + caption(
+            "forgetting_mqar read in segments: keys are rebound along the sequence and each query's "
+            "answer is its key's latest value. Stale-answer rate: of the queries whose key was "
+            "rewritten, the fraction answered with an outdated value (near 1: the first write "
+            "stuck; near 0: the last write wins; an error that is not stale is a lost key)."
+        )
+        + html_table(["model", "bytes at boundary", "accuracy (latest value)", "stale-answer rate"], rows)
+    )
+
+
+def equal_budgets(data: ReportData) -> str | None:
+    """The frontier figure and its table, then the overwrite probe; None when there is
+    neither a memory run at two budgets nor an overwrite run."""
+    panels = _panels(data)
+    probe = overwrite_probe(data)
+    if not panels:
+        return probe
     fig, axes = subplots(len(panels), ncols=2, width=4.4, height=3.2)
     colors = color_map(sorted({p["memory"] for _, points in panels.values() for p in points}))
     rows, table = [], []
@@ -121,5 +165,6 @@ def equal_budgets(data: ReportData) -> str | None:
             ),
             figure,
             html_table(["distractors", "model", "bytes at boundary", "recall"], table),
+            probe or "",
         ]
     )

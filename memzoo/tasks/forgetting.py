@@ -18,6 +18,9 @@ Layout of one example (next-token convention), T/2 pairs of tokens::
   *latest* write, which the input then shows (teacher forcing: the same value again).
 
 Slice label ``reassigned_keys``: how many of the example's keys were written more than once.
+Metric ``stale_answer_rate`` (:mod:`memzoo.tasks._forgetting_stale`): the fraction of the
+queries of rewritten keys answered with an outdated value, with ``stale_answer_queries``, the
+number of such queries.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from __future__ import annotations
 import torch
 from pydantic import Field, model_validator
 
+from memzoo.tasks._forgetting_stale import query_predictions, stale_answers
 from memzoo.tasks._sampling import randint_excluding, sample_distinct
 from memzoo.tasks.base import IGNORE_INDEX, Task, TaskData
 from memzoo.tasks.registry import register_task
@@ -73,6 +77,13 @@ class ForgettingMQAR(Task):
     @property
     def input_vocab_size(self) -> int:
         return self.vocab_size
+
+    def model_metrics(self, model, test: TaskData, segment_len: int | None = None) -> dict[str, float | None]:
+        """``stale_answer_rate`` and ``stale_answer_queries`` of ``model`` on ``test`` (see
+        :mod:`memzoo.tasks._forgetting_stale`), read in ``segment_len`` segments when set."""
+        predictions = query_predictions(model, test, segment_len)  # [N, K]
+        stale, eligible = stale_answers(test.inputs, self.num_kv_pairs, predictions)
+        return {"stale_answer_rate": stale / eligible if eligible else None, "stale_answer_queries": eligible}
 
     def _generate(self, num_examples: int, generator: torch.Generator) -> TaskData:
         n, t, k, v = num_examples, self.seq_len, self.num_kv_pairs, self.vocab_size
