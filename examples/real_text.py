@@ -12,7 +12,8 @@ bytes; about a minute on one CPU core) through ``memzoo.fit``, then prints
   interpolated byte n-gram, both fitted on the training documents (lower is better);
 - the long-context curve: the same test spans read with C bytes of their document before
   them. A memory that uses context goes down as C grows; full attention is scored only within
-  its training window (its line stops, with the reason).
+  its training window (its line stops, with the reason);
+- what the model writes, greedily, after a prompt from a test document.
 
 Documents are split 80/10/10 by a hash of their names: no document is in two splits.
 """
@@ -79,6 +80,8 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"  C = {c:>5} bytes: " + ("not scored" if value is None else f"{value:.3f} bpb"))
     if m.get("context_bpb_reason"):
         print(f"  ({m['context_bpb_reason']})")
+    if "sample_text" in m:
+        print(f"greedy continuation of a test prompt:\n  {m['sample_prompt']!r}\n  -> {m['sample_text']!r}")
     return m
 
 
