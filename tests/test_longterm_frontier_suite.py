@@ -33,6 +33,12 @@ def test_the_suite_sweeps_variants_rates_and_seeds():
     assert all(SIXTEEN_WINDOWS in c.task.params()["test_distances"] for c in recall)
     cells = {(c.model_dump_json(exclude={"train": {"lr", "seed"}})) for c in configs}
     assert len(configs) == 6 * len(cells)  # 3 learning rates x 2 seeds per cell
+    # rates outermost, the longterm suite's 3e-3 first: a stopped bench has whole frontiers
+    rates = [c.train.lr for c in configs]
+    assert rates == sorted(rates, key=lambda lr: (lr != 3e-3, lr))
+    assert len({c.model_dump_json(exclude={"train": {"seed"}}) for c in configs[: 2 * len(cells)]}) == len(
+        cells
+    )
 
 
 def test_a_tiny_run_of_each_kind_stores_budget_and_recall():
