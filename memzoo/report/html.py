@@ -24,6 +24,7 @@ from memzoo.errors import MemzooError
 from memzoo.files import check_output_file, write_file
 from memzoo.report import apps as report_apps
 from memzoo.report import budgets as report_budgets
+from memzoo.report import continual as report_continual
 from memzoo.report import curves as report_curves
 from memzoo.report import extra as report_extra
 from memzoo.report import inside as report_inside
@@ -49,6 +50,9 @@ SECTIONS: list[Section] = [
     ),
     Section("recall-vs-state", "Recall vs memory-state size", report_sections.recall_vs_state),
     Section("equal-budgets", "Long-term memory at equal budgets", report_budgets.equal_budgets),
+    Section(
+        "continual", "Continual learning: what the shared weights keep", report_continual.continual_learning
+    ),
     Section("inside-memories", "Inside the memories", report_inside.inside_memories),
     Section("learning-curves", "Learning curves", report_curves.learning_curves),
     Section("speed", "Speed", report_extra.speed),
