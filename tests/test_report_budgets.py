@@ -4,6 +4,7 @@ was run at two budgets."""
 
 from __future__ import annotations
 
+import html as html_lib
 import re
 
 from memzoo.report.budgets import equal_budgets
@@ -93,3 +94,23 @@ def test_the_overwrite_probe_shows_accuracy_stale_rate_and_bytes_per_memory():
     assert "0.650 ± 0.071 (n=2)" in html and "2,048" in html and "540,000" in html
     assert "–" in next(r for r in rows if "neural_memory" in r)  # no stale rate stored
     assert equal_budgets(ReportData(runs=[])) is None
+
+
+def test_the_best_per_byte_points_are_named_per_variant():
+    runs = [
+        _run(layer, size, variant, seed)
+        for layer in ("knn", "memory_tokens")
+        for size in (128, 512)
+        for variant in ("separate", "shared")
+        for seed in (0, 1)
+    ]
+    runs += [_run("neural_memory", 64, "separate", seed) for seed in (0, 1)]  # fewer bytes, less recall
+    html = equal_budgets(ReportData(runs=runs))
+    line = html_lib.unescape(re.search(r"Best per byte.*?</p>", html, re.S).group(0))
+    separate, shared = line.split(": ", 1)[1].split(" | ")
+    # knn and memory_tokens recall alike at equal bytes: one of each tie is on the front
+    assert separate.startswith("separate: sliding_window+neural_memory (62.5 KiB, 0.068); ")
+    assert (
+        separate.count("KiB") == 3 and "(125.0 KiB, 0.130)" in separate and "(500.0 KiB, 0.505)" in separate
+    )
+    assert shared.startswith("shared: ") and shared.count("KiB") == 2  # no neural_memory point there

@@ -127,6 +127,28 @@ def overwrite_probe(data: ReportData) -> str | None:
     )
 
 
+def pareto_front(points: list[dict]) -> list[dict]:
+    """The points no other point beats: none recalls more with as few or fewer bytes. In
+    order of bytes; ties in bytes keep the better recall.
+
+    >>> [p["model"] for p in pareto_front([
+    ...     {"model": "a", "bytes": 10, "recall": 0.5}, {"model": "b", "bytes": 20, "recall": 0.4},
+    ...     {"model": "c", "bytes": 30, "recall": 0.9}, {"model": "d", "bytes": 10, "recall": 0.6}])]
+    ['d', 'c']
+    """
+    front, best = [], None
+    for p in sorted(points, key=lambda p: (p["bytes"], -p["recall"])):
+        if best is None or p["recall"] > best:
+            front.append(p)
+            best = p["recall"]
+    return front
+
+
+def _front_sentence(variant: str, points: list[dict]) -> str:
+    parts = [f"{p['model']} ({p['bytes'] / 1024:,.1f} KiB, {p['recall']:.3f})" for p in pareto_front(points)]
+    return f"{variant}: " + "; ".join(parts)
+
+
 def equal_budgets(data: ReportData) -> str | None:
     """The frontier figure and its table, then the overwrite probe; None when there is
     neither a memory run at two budgets nor an overwrite run."""
@@ -164,6 +186,11 @@ def equal_budgets(data: ReportData) -> str | None:
                 f"distractors can be skipped by content; 'shared' ones interfere. {SPREAD_NOTE}."
             ),
             figure,
+            caption(
+                "Best per byte — the points no other point beats (none recalls more with as few or "
+                "fewer bytes across the boundary), fewest bytes first: "
+                + " | ".join(_front_sentence(v, points) for v, (_, points) in panels.items())
+            ),
             html_table(["distractors", "model", "bytes at boundary", "recall"], table),
             probe or "",
         ]
