@@ -45,6 +45,7 @@ def test_the_sample_is_the_models_greedy_continuation_of_the_prompt():
     prompt = sample_prompt(documents, 8)
     assert metrics["sample_prompt"] == as_text(prompt)
     assert metrics["sample_text"] == as_text(greedy_by_rereading(model, prompt, 12))
+    assert sample_metrics(model.train(), documents, 8, 12) == metrics and model.training  # mode kept
     assert sample_metrics(model, documents, 8, 0) == {}
     assert "no test document holds 400 bytes" in sample_metrics(model, documents, 200, 4)["sample_reason"]
 

@@ -50,16 +50,19 @@ def sample_metrics(
     """``{"sample_prompt": str, "sample_text": str}``: the prompt and the model's greedy
     continuation of ``new_bytes`` bytes; ``{"sample_reason": str}`` instead when there is no
     prompt (no document long enough) or the model cannot generate (e.g. not token-in/lm-out).
-    Nothing when ``new_bytes`` is 0."""
+    Nothing when ``new_bytes`` is 0. Runs in eval mode; the model's training mode is restored."""
     if new_bytes == 0 or prompt_bytes == 0:
         return {}
     prompt = sample_prompt(documents, prompt_bytes)
     if prompt is None:
         return {"sample_reason": f"no test document holds {2 * prompt_bytes} bytes"}
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    was_training = model.training
     model.eval()
     try:
         ids = generate(model, prompt[None].to(device), new_bytes, greedy=True)  # [1, P + N]
     except ConfigError as err:
         return {"sample_reason": f"cannot generate: {err}"}
+    finally:
+        model.train(was_training)
     return {"sample_prompt": as_text(prompt), "sample_text": as_text(ids[0, prompt_bytes:].cpu())}
