@@ -24,6 +24,7 @@ from memzoo.report.plots import (
     legend,
     mean_spread,
     points_with_errorbars,
+    seed_summary,
     subplots,
     title,
     varies,
@@ -88,14 +89,6 @@ def _panels(data: ReportData) -> dict[str, tuple[str, list[dict]]]:
     return panels
 
 
-def _mean_of(cell: Cell, key: str) -> str:
-    values = [number(r.metrics.get(key)) for r in cell.runs]
-    if not values or None in values:
-        return "–"
-    mean, spread, n = mean_spread(values)
-    return f"{mean:.3f} ± {spread:.3f} (n={n})"
-
-
 def overwrite_probe(data: ReportData) -> str | None:
     """The overwrite probe's table (one row per memory, best accuracy first); None without
     segmented ``forgetting_mqar`` runs."""
@@ -111,7 +104,7 @@ def overwrite_probe(data: ReportData) -> str | None:
             c.label,
             max(int(number(r.metrics[BUDGET]) or 0) for r in c.runs),
             c.summary(),
-            _mean_of(c, "stale_answer_rate"),
+            seed_summary([number(r.metrics.get("stale_answer_rate")) for r in c.runs]),
         ]
         for c in sorted(cells, key=lambda c: (-c.mean, c.label))
     ]

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from memzoo.report.data import ReportData, caption, html_table, number
-from memzoo.report.plots import mean_spread
+from memzoo.report.plots import seed_summary
 from memzoo.report.variants import layer_label
 from memzoo.results.record import RunRecord
 from memzoo.results.store import RESULT_STATUSES
@@ -41,15 +41,6 @@ def _setting(run: RunRecord) -> tuple[str, str, float | None]:
     return layer_label(run.layers), str(task.get("remedy", "none")), number(train.get("lr"))
 
 
-def _cell(runs: list[RunRecord], key: str) -> tuple[str, float | None]:
-    values = [number(r.metrics.get(key)) for r in runs]
-    values = [v for v in values if v is not None]
-    if not values:
-        return "–", None
-    mean, spread, n = mean_spread(values)
-    return (f"{mean:.3f} ± {spread:.3f} (n={n})" if n > 1 else f"{mean:.3f}"), mean
-
-
 def continual_learning(data: ReportData) -> str | None:
     """The table (see the module); None without finished ``continual`` runs."""
     groups: dict[tuple, list[RunRecord]] = defaultdict(list)
@@ -63,12 +54,18 @@ def continual_learning(data: ReportData) -> str | None:
     order = sorted(groups, key=lambda s: (s[0], rank.get(s[1], len(rank)), s[1], s[2] or 0.0))
     for memory, remedy, lr in order:
         runs = groups[(memory, remedy, lr)]
-        cells = [_cell(runs, key) for key, _ in COLUMNS]
         reasons = sorted(
             {str(r.metrics["continual_undefined"]) for r in runs if r.metrics.get("continual_undefined")}
         )
         name = REMEDY_NAMES.get(remedy, remedy) + "".join(f" (undefined: {reason})" for reason in reasons)
-        rows.append([memory, name, "–" if lr is None else f"{lr:g}", *(text for text, _ in cells)])
+        rows.append(
+            [
+                memory,
+                name,
+                "–" if lr is None else f"{lr:g}",
+                *(seed_summary([number(r.metrics.get(key)) for r in runs]) for key, _ in COLUMNS),
+            ]
+        )
     text = (
         "Task A, then task B, in the same weights. Retention: A's accuracy after B; plasticity: "
         "B's accuracy; mean: their average. A before: A's accuracy at the end of its own phase; "

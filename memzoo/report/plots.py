@@ -146,6 +146,16 @@ def mean_spread(values: Sequence[float]) -> tuple[float, float, int]:
     return statistics.fmean(values), spread, len(values)
 
 
+def seed_summary(values: Sequence[float | None]) -> str:
+    """``0.812 ± 0.042 (n=2)`` of the numbers among ``values`` (None left out); ``–`` without
+    any, and the value alone for one."""
+    present = [v for v in values if v is not None]
+    if not present:
+        return "–"
+    mean, spread, n = mean_spread(present)
+    return f"{mean:.3f} ± {spread:.3f} (n={n})" if n > 1 else f"{mean:.3f}"
+
+
 def use_log_x(xs: Sequence[float]) -> bool:
     """Log x axis when every x is positive and they span at least a factor of 4."""
     return bool(xs) and min(xs) > 0 and max(xs) / min(xs) >= 4
