@@ -178,7 +178,9 @@ def test_gradients_unchanged_and_buffers_only_without_grad():
     y, s_grad = layer(x[:, 5:], s)
     assert s_grad.buffer is None
     y.sum().backward()
-    assert torch.equal(s.buffer.k, before)
+    # Compared as bytes: the free positions past ``length`` are uninitialised memory
+    # (new_empty), which may hold NaN bit patterns that a float equality calls unequal.
+    assert torch.equal(s.buffer.k.view(torch.uint8), before.view(torch.uint8))
 
 
 def test_inference_mode_buffer_continues_outside_inference_mode():
