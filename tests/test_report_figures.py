@@ -199,6 +199,8 @@ def _overlaps_an_axes(fig, box) -> bool:
         (1, ["gru", "attention"]),
         (3, ["gru", "lstm"]),
         (2, [f"sliding_window+knn (variant {i} " + "x" * 30 + ")" for i in range(3)]),
+        # a frontier's legend: many long labels, more than the panels' width holds in a row
+        (2, [f"sliding_window+memory tokens (per layer) (memory_tokens.num_memory={i})" for i in range(13)]),
     ],
 )
 def test_the_legend_sits_outside_every_axes(panels, labels):
@@ -213,6 +215,8 @@ def test_the_legend_sits_outside_every_axes(panels, labels):
     assert not _overlaps_an_axes(fig, box)
     assert len(drawn.get_texts()) == len(labels)  # each label once, however many panels
     assert box.x0 >= 0 and box.y0 >= 0 and box.x1 <= fig.bbox.width and box.y1 <= fig.bbox.height
+    for ax in axes:  # the panels keep their size: the legend widened or heightened the figure
+        assert ax.get_window_extent().height >= 0.5 * 2.8 * fig.dpi
 
 
 def test_no_legend_in_the_report_covers_an_axes(store, monkeypatch):

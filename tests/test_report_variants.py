@@ -57,7 +57,7 @@ def test_the_ablation_is_its_own_cell_with_its_own_label():
     assert set(cells) == {
         "sliding_window+knn",
         "sliding_window+knn (memory reset every segment)",
-        "sliding_window+knn (layer_options.knn.rope=False)",  # a False option is a variant too
+        "sliding_window+knn (knn.rope=False)",  # a False option is a variant too
     }
     assert cells["sliding_window+knn"].test == [1.0, 0.98]
     assert cells["sliding_window+knn (memory reset every segment)"].test == [0.06, 0.07]
@@ -88,9 +88,9 @@ def test_option_variants_are_named_by_the_option_that_differs():
     ]
     labels = ReportData(runs=slots).run_labels
     assert labels == {
-        "a": "sliding_window+knn (layer_options.persistent.num_slots=16)",
-        "b": "sliding_window+knn (layer_options.persistent.num_slots=0)",
-        "c": "sliding_window+knn (layer_options.persistent.num_slots=16)",  # width is not a variant
+        "a": "sliding_window+knn (persistent.num_slots=16)",
+        "b": "sliding_window+knn (persistent.num_slots=0)",
+        "c": "sliding_window+knn (persistent.num_slots=16)",  # width is not a variant
     }
 
 

@@ -20,6 +20,7 @@ from memzoo.report.plots import (
     legend,
     line_with_band,
     mean_spread,
+    panel_titles,
     subplots,
     title,
     varies,
@@ -77,6 +78,7 @@ def _curves_figure(panels: dict, colors) -> str:
 
     fig, axes = subplots(len(panels), width=3.6, height=2.6)
     rows = []
+    titles = panel_titles(panels)
     for ax, (task, (key, curves)) in zip(axes, panels.items()):
         for label, curve in sorted(curves.items()):
             xs = list(curve)
@@ -91,7 +93,7 @@ def _curves_figure(panels: dict, colors) -> str:
         ax.set_xlabel(AXIS[key])
         ax.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True, steps=[1, 2, 2.5, 5, 10]))
         accuracy_axis(ax, AXIS["validation"])
-        title(ax, task)
+        title(ax, titles[task])
     legend(fig)
     return figure_html(
         fig,

@@ -34,6 +34,7 @@ from memzoo.report.plots import (
     line_with_band,
     log_y_axis,
     mean_spread,
+    panel_titles,
     subplots,
     title,
     varies,
@@ -228,6 +229,7 @@ def _series_figure(name: str, by_task: dict[str, list[tuple[str, list[tuple[floa
     xlabel, ylabel = series_axes(name)
     fig, axes = subplots(len(by_task))
     rows = []
+    titles = panel_titles(by_task)
     for ax, (task, lines) in zip(axes, sorted(by_task.items())):
         cells = group(((label, x), y) for label, points in lines for x, y in points)
         for label in sorted({lb for lb, _ in cells}):
@@ -244,7 +246,7 @@ def _series_figure(name: str, by_task: dict[str, list[tuple[str, list[tuple[floa
             accuracy_axis(ax, ylabel)
         else:
             ax.set_ylabel(ylabel)
-        title(ax, task)
+        title(ax, titles[task])
     legend(fig)
     spread = SPREAD_NOTE.replace("over seeds", "over runs")
     return figure_html(

@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from memzoo.errors import MemzooError
-from memzoo.report.data import esc
+from memzoo.report.data import esc, group
 from memzoo.report.svg import SVG_METADATA, csv_link, inline_svg, slug
 
 # The one style of every figure: 11 pt text, no top/right spines, a light grid under the data.
@@ -67,6 +68,7 @@ AXIS = {
 }
 SPREAD_NOTE = "error bars and bands: ± 1 standard deviation over seeds where n ≥ 2 (n per point in the CSV)"
 RIGHT_LEGEND_CHARS, RIGHT_LEGEND_ENTRIES = 30, 14  # a longer or larger legend goes below
+LEGEND_ROW_EMS = 1.6  # height of a legend row in font sizes (matplotlib's label spacing + text)
 
 
 def require_matplotlib() -> None:
@@ -216,6 +218,37 @@ def title(ax: Any, text: str) -> None:
         ax.set_title(textwrap.fill(text, chars))
 
 
+def panel_titles(settings: Iterable[str]) -> dict[str, str]:
+    """``{setting: title}`` for panels named by task settings (``name (k=v, k=v)``, as
+    :func:`memzoo.report.data.setting_label` writes them): a task drawn in several panels is
+    titled by the parameters in which its panels differ; a task in one panel keeps them all
+    (the full settings stay in the figure's CSV and the tables).
+
+    >>> titles = panel_titles(["recall (d=separate, n=4)", "recall (d=shared, n=4)", "copy (n=4)"])
+    >>> titles["recall (d=separate, n=4)"], titles["copy (n=4)"]
+    ('recall (d=separate)', 'copy (n=4)')
+    """
+    parsed = {text: _name_and_params(text) for text in settings}
+    by_name = group((name, params) for name, params in parsed.values())
+    titles = {}
+    for text, (name, params) in parsed.items():
+        panels = by_name[name]
+        if len(panels) < 2:
+            titles[text] = text
+            continue
+        differing = [p for p in params if not all(p in other for other in panels)]
+        titles[text] = f"{name} ({', '.join(differing)})" if differing else text
+    return titles
+
+
+def _name_and_params(setting: str) -> tuple[str, list[str]]:
+    """``"mqar (a=1, b=x, y)"`` -> ``("mqar", ["a=1", "b=x, y"])``: split before each ``key=``."""
+    name, _, rest = setting.partition(" (")
+    if not rest.endswith(")"):
+        return setting, []
+    return name, re.split(r", (?=[A-Za-z_][\w.]*=)", rest[:-1])
+
+
 def accuracy_axis(ax: Any, label: str = AXIS["accuracy"]) -> None:
     """A y axis of accuracy: 0 to 1, labelled with its unit."""
     ax.set_ylim(-0.02, 1.02)
@@ -331,5 +364,10 @@ def legend(target: Any, *, order: Mapping[str, int] | None = None) -> Any | None
         if max(map(len, names)) <= RIGHT_LEGEND_CHARS and len(names) <= RIGHT_LEGEND_ENTRIES:
             fig.set_figwidth(fig.get_figwidth() + entry_inches)
             return fig.legend(handles, names, loc="outside right upper")
+        # Below: as many columns as the figure's width holds (widened to hold one), and the
+        # figure grows by the legend's rows, so constrained layout never squeezes the panels.
+        fig.set_figwidth(max(fig.get_figwidth(), entry_inches + 0.2))
         ncols = max(1, min(len(names), int(fig.get_figwidth() // entry_inches)))
+        rows = math.ceil(len(names) / ncols)
+        fig.set_figheight(fig.get_figheight() + rows * LEGEND_ROW_EMS * points / 72)
         return fig.legend(handles, names, loc="outside lower center", ncols=ncols)

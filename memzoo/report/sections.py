@@ -36,6 +36,7 @@ from memzoo.report.plots import (
     figure_html,
     legend,
     line_with_band,
+    panel_titles,
     points_with_errorbars,
     subplots,
     title,
@@ -212,6 +213,7 @@ def accuracy_vs_length(data: ReportData) -> str | None:
 def _length_figure(key: str, words: str, unit: str, by_task: dict, colors) -> str:
     fig, axes = subplots(len(by_task))
     rows = []
+    titles = panel_titles(by_task)
     for ax, (task, entries) in zip(axes, sorted(by_task.items())):
         best = {k: by_validation(cs) for k, cs in group(((c.label, x), c) for c, x in entries).items()}
         for label in sorted({lb for lb, _ in best}):
@@ -224,7 +226,7 @@ def _length_figure(key: str, words: str, unit: str, by_task: dict, colors) -> st
             ]
         x_axis(ax, [x for _, x in best], AXIS.get(key, f"{words} ({unit})"))
         accuracy_axis(ax)
-        title(ax, task)
+        title(ax, titles[task])
     legend(fig)
     return figure_html(
         fig,
@@ -288,6 +290,7 @@ def recall_vs_state(data: ReportData) -> str | None:
 def _state_figure(by_task: dict[str, list[Cell]], colors) -> str:
     fig, axes = subplots(len(by_task))
     rows = []
+    titles = panel_titles(by_task)
     for ax, (task, cells) in zip(axes, sorted(by_task.items())):
         for label, group_cells in sorted(group((c.label, c) for c in cells).items()):
             frontier = _by_state(group_cells)
@@ -302,7 +305,7 @@ def _state_figure(by_task: dict[str, list[Cell]], colors) -> str:
         ax.axhline(RECALL_TARGET, color="grey", linestyle="--", linewidth=0.8)
         x_axis(ax, [c.state_bytes / KIB for c in cells], AXIS["state"])
         accuracy_axis(ax)
-        title(ax, task)
+        title(ax, titles[task])
     legend(fig)
     return figure_html(
         fig,

@@ -9,8 +9,8 @@ combination the model settings in which the runs of one task and layer combinati
 
     sliding_window+knn
     sliding_window+knn (memory reset every segment)
-    sliding_window+persistent (layer_options.persistent.num_slots=0)
-    sliding_window+persistent (layer_options.persistent.num_slots=16)
+    sliding_window+persistent (persistent.num_slots=0)
+    sliding_window+persistent (persistent.num_slots=16)
 
 Two models are named as what they are, not by a layer name: the ``memory_tokens`` layer is
 "memory tokens (per layer)" (memory tokens inside one layer), and a run with ``model.rmt``
@@ -131,7 +131,8 @@ def _phrase(key: str, value: str) -> str | None:
         return None
     if key == "task.max_distance":
         return f"trained to distance {value}"
-    return _PHRASES.get((key, value), f"{key}={value}")
+    # "layer_options.knn.capacity" reads "knn.capacity": the layer still names the option.
+    return _PHRASES.get((key, value), f"{key.removeprefix('layer_options.')}={value}")
 
 
 def run_labels(runs: Iterable[RunRecord]) -> dict[str, str]:
