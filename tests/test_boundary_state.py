@@ -87,3 +87,33 @@ def test_a_model_sums_its_layers_and_a_segmented_run_stores_it(tmp_path):
     result = fit(config, progress=False)
     assert result.metrics["state_bytes_at_boundary"] == result.model.boundary_state_size(16)
     assert result.metrics["state_bytes_at_boundary"] < result.record.state_bytes
+
+
+@pytest.mark.parametrize("layer", ["knn", "neural_memory", "memory_tokens"])
+def test_a_reset_ablation_counts_only_what_its_short_term_layers_carry(layer):
+    """The ablation's long-term layers start afresh at every segment, so only the window's
+    bytes cross; checked against behaviour: its segmented outputs do not depend on anything the
+    long-term layer held before the boundary, while the full model's do."""
+    from memzoo.models.segment_runner import SegmentRunner
+
+    options = {
+        "sliding_window": {"window": 4},
+        "memory_tokens": {"segment_len": 8},
+        "neural_memory": {"chunk_size": 8},
+    }
+    options = {name: options.get(name, {}) for name in ("sliding_window", layer)}
+    kwargs = {"layers": ["sliding_window", layer], "d_model": D, "vocab_size": 16, "layer_options": options}
+    torch.manual_seed(0)
+    full = SequenceModel(**kwargs).eval()
+    ablation = SequenceModel(**kwargs, reset_long_term_memory=True).eval()
+    ablation.load_state_dict(full.state_dict())
+    window_bytes = full.blocks[0].layer.boundary_state_size(8)
+    assert ablation.boundary_state_size(8) == window_bytes < full.boundary_state_size(8)
+    x = torch.randint(0, 16, (2, 16))
+    other = x.clone()
+    other[:, :4] = (x[:, :4] + 1) % 16  # differs only before the window of the second segment
+    with torch.no_grad():
+        for model, carries in ((ablation, False), (full, True)):
+            runner = SegmentRunner(model, 8)
+            second = runner(x)[0][:, 8:], runner(other)[0][:, 8:]
+            assert torch.allclose(*second) is not carries

@@ -114,8 +114,13 @@ class SequenceModel(nn.Module):
 
     def boundary_state_size(self, segment_len: int) -> int:
         """Bytes carried across a segment boundary, read in segments of ``segment_len``
-        (see ``MemoryLayer.boundary_state_size``)."""
-        return sum(block.layer.boundary_state_size(segment_len) for block in self.blocks)
+        (see ``MemoryLayer.boundary_state_size``). With ``reset_long_term_memory`` (the
+        ablation) the long-term layers start afresh at every segment: they carry nothing."""
+        return sum(
+            block.layer.boundary_state_size(segment_len)
+            for block in self.blocks
+            if not (self.reset_long_term_memory and block.layer.kind == "long")
+        )
 
     def hidden(self, x: torch.Tensor, state: list[Any] | None = None) -> tuple[torch.Tensor, list[Any]]:
         """Final normalised hidden states ``[B, T, D]`` and the new per-block states."""
