@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from memzoo import layers
+from memzoo import layers, tasks
 from memzoo.layers.base import state_nbytes_per_sequence
 from memzoo.models import SequenceModel
 
@@ -117,3 +117,43 @@ def test_a_reset_ablation_counts_only_what_its_short_term_layers_carry(layer):
             runner = SegmentRunner(model, 8)
             second = runner(x)[0][:, 8:], runner(other)[0][:, 8:]
             assert torch.allclose(*second) is not carries
+
+
+def test_a_growing_cache_carries_more_at_a_later_boundary_and_a_run_stores_it_per_distance():
+    """Attention keeps every key: across the last boundary of a 600-token sequence read in
+    64-token segments it carries 576 tokens, not the first boundary's 64. Fixed-size memories
+    carry the same at every boundary. A segmented run stores the bytes per test distance."""
+    attention, window = layers.build("attention", D), layers.build("sliding_window", D, window=8)
+    assert (
+        attention.boundary_state_size(64, 600)
+        == attention.state_size(576)
+        > attention.boundary_state_size(64)
+    )
+    assert window.boundary_state_size(64, 600) == window.boundary_state_size(64) == window.state_size(8)
+    from memzoo.train import fit
+
+    config = {
+        "task": {
+            "name": "cross_segment_recall",
+            "vocab_size": 16,
+            "num_kv_pairs": 2,
+            "distance": 8,
+            "segment_len": 16,
+            "test_distances": [16, 64],
+        },
+        "model": {"layers": ["sliding_window", "attention"], "d_model": 16},
+        "train": {
+            "num_train": 32,
+            "num_validation": 16,
+            "num_test": 16,
+            "epochs": 1,
+            "batch_size": 16,
+            "checkpoint": False,
+        },
+    }
+    result = fit(config, progress=False)
+    by_distance = result.metrics["state_bytes_at_boundary_by_distance"]
+    assert by_distance["64"] > by_distance["16"] >= result.metrics["state_bytes_at_boundary"]
+    task = tasks.build(**config["task"])
+    far = task.evaluation_sweep()["distance"][64]
+    assert by_distance["64"] == result.model.boundary_state_size(16, far.seq_len)

@@ -114,3 +114,16 @@ def test_the_best_per_byte_points_are_named_per_variant():
         separate.count("KiB") == 3 and "(125.0 KiB, 0.130)" in separate and "(500.0 KiB, 0.505)" in separate
     )
     assert shared.startswith("shared: ") and shared.count("KiB") == 2  # no neural_memory point there
+
+
+def test_a_growing_cache_is_placed_at_the_bytes_it_carries_at_the_far_distance():
+    """Attention's cache grows with the tokens read: at distance 512 it carries far more than
+    at the first boundary, and the frontier must place it there (not at the test set's bytes)."""
+    runs = [_run("knn", size, "separate", seed) for size in (128, 512) for seed in (0, 1)]
+    for seed in (0, 1):
+        run = _run("attention", 64, "separate", seed)
+        run.metrics["state_bytes_at_boundary_by_distance"] = {"64": 50_000, "512": 300_000}
+        runs.append(run)
+    html = equal_budgets(ReportData(runs=runs))
+    assert re.search(r"sliding_window\+attention</td><td[^>]*>300,000<", html)
+    assert "64,000" not in html  # its test-set bytes (1000 * size) are not its budget

@@ -98,6 +98,19 @@ def check_input(x: torch.Tensor, d_model: int, name: str) -> None:
         raise ConfigError(f"{name}: expected input of shape [batch, time, {d_model}], got {list(x.shape)}")
 
 
+def last_boundary(segment_len: int, seq_len: int | None = None) -> int:
+    """Tokens read before the last segment boundary of a ``seq_len``-token sequence read in
+    segments of ``segment_len`` (the first boundary, ``segment_len``, without ``seq_len`` or
+    for a sequence of one segment).
+
+    >>> last_boundary(64), last_boundary(64, 64), last_boundary(64, 65), last_boundary(64, 600)
+    (64, 64, 64, 576)
+    """
+    if seq_len is None:
+        return segment_len
+    return segment_len * max(1, (seq_len - 1) // segment_len)
+
+
 class MemoryLayer(nn.Module):
     """Base class of every memory layer.
 
@@ -125,13 +138,16 @@ class MemoryLayer(nn.Module):
     def state_size(self, seq_len: int) -> int:
         raise NotImplementedError  # abstract: every registered layer overrides it
 
-    def boundary_state_size(self, segment_len: int) -> int:
+    def boundary_state_size(self, segment_len: int, seq_len: int | None = None) -> int:
         """Bytes of state one sequence carries across a segment boundary when its input is
         read in segments of ``segment_len`` tokens (``SegmentRunner``): what can hold
         information from one segment to the next, the budget long-term memories are compared
-        at. By default all of :meth:`state_size`; a layer whose state includes a buffer that
-        is empty at every boundary (a segment or chunk still being collected) leaves it out."""
-        return self.state_size(segment_len)
+        at. The most a ``seq_len``-token sequence carries: the state at its last boundary
+        (:func:`last_boundary`; the first one without ``seq_len``), which differs only for a
+        state that grows with the tokens read (attention's cache). By default all of
+        :meth:`state_size` there; a layer whose state includes a buffer that is empty at every
+        boundary (a segment or chunk still being collected) leaves it out."""
+        return self.state_size(last_boundary(segment_len, seq_len))
 
     def _param_device_dtype(self, device=None, dtype=None):
         """Default device/dtype for a fresh state: those of the layer's parameters."""

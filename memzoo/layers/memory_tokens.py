@@ -62,7 +62,7 @@ from memzoo.layers._longterm_common import (
     prefix_causal_mask,
     read_counter,
 )
-from memzoo.layers.base import MemoryLayer, check_input
+from memzoo.layers.base import MemoryLayer, check_input, last_boundary
 from memzoo.layers.registry import register
 
 
@@ -149,12 +149,12 @@ class RecurrentMemoryTransformer(MemoryLayer):
         buffers = 2 * self.d_model * self.segment_len * (2 if self.xl_cache else 1)
         return 4 * (self.num_memory * self.d_model + buffers + 2)
 
-    def boundary_state_size(self, segment_len: int) -> int:
+    def boundary_state_size(self, segment_len: int, seq_len: int | None = None) -> int:
         """The memory tokens (and with ``xl_cache`` the previous segment's keys/values): the
         segment buffer is empty at a boundary of this layer's own segments. Read in segments
         that cut this layer's, the unfinished part of a segment is carried too."""
         if segment_len % self.segment_len:
-            return self.state_size(segment_len)
+            return self.state_size(last_boundary(segment_len, seq_len))
         xl = 2 * self.d_model * self.segment_len if self.xl_cache else 0
         return 4 * (self.num_memory * self.d_model + xl + 2)
 

@@ -67,7 +67,7 @@ from memzoo.layers._longterm_common import (
     read_counter,
     split_heads,
 )
-from memzoo.layers.base import MemoryLayer, check_input
+from memzoo.layers.base import MemoryLayer, check_input, last_boundary
 from memzoo.layers.registry import register
 from memzoo.ops.neural_memory import MLPMemory, chunk_neural_memory
 
@@ -190,12 +190,13 @@ class NeuralMemory(MemoryLayer):
         pending = self.chunk_size * (2 * self.d_model + 3 * self.num_heads)
         return 4 * (weights + conv + pending + 1)
 
-    def boundary_state_size(self, segment_len: int) -> int:
+    def boundary_state_size(self, segment_len: int, seq_len: int | None = None) -> int:
         """The memory MLP's weights and momentum and the conv cache: the chunk being
         collected is empty at a boundary when ``segment_len`` is a multiple of ``chunk_size``."""
+        carried = self.state_size(last_boundary(segment_len, seq_len))
         if segment_len % self.chunk_size:
-            return self.state_size(segment_len)
-        return self.state_size(segment_len) - 4 * self.chunk_size * (2 * self.d_model + 3 * self.num_heads)
+            return carried
+        return carried - 4 * self.chunk_size * (2 * self.d_model + 3 * self.num_heads)
 
     # --- forward -------------------------------------------------------------------------
 

@@ -58,6 +58,7 @@ import torch
 from torch import nn
 
 from memzoo.errors import ConfigError
+from memzoo.layers.base import last_boundary
 from memzoo.models.sequence_model import SequenceModel
 
 
@@ -130,7 +131,7 @@ class RecurrentMemoryModel(SequenceModel):
         layers = sum(block.layer.state_size(in_segment) for block in self.blocks)
         return 4 * (self.num_memory * self.norm.normalized_shape[0] + 1) + layers
 
-    def boundary_state_size(self, segment_len: int) -> int:
+    def boundary_state_size(self, segment_len: int, seq_len: int | None = None) -> int:
         """Bytes one sequence carries across a segment boundary, read in segments of
         ``segment_len`` (as :meth:`SequenceModel.boundary_state_size`): the memory, 4·M·D.
         At a boundary of the model's own segments the position counter is 0 and the block
@@ -138,7 +139,7 @@ class RecurrentMemoryModel(SequenceModel):
         cut the model's, the unfinished part of a segment is carried too (all of
         :meth:`state_size`), as the ``memory_tokens`` layer counts it."""
         if segment_len % self.segment_len:
-            return self.state_size(segment_len)
+            return self.state_size(last_boundary(segment_len, seq_len))
         return 4 * self.num_memory * self.norm.normalized_shape[0]
 
     # --- forward -------------------------------------------------------------------------

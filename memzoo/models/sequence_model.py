@@ -112,12 +112,12 @@ class SequenceModel(nn.Module):
         """Bytes of memory state one sequence holds after ``seq_len`` tokens (fp32)."""
         return sum(block.layer.state_size(seq_len) for block in self.blocks)
 
-    def boundary_state_size(self, segment_len: int) -> int:
-        """Bytes carried across a segment boundary, read in segments of ``segment_len``
-        (see ``MemoryLayer.boundary_state_size``). With ``reset_long_term_memory`` (the
+    def boundary_state_size(self, segment_len: int, seq_len: int | None = None) -> int:
+        """Bytes carried across the last segment boundary of a ``seq_len``-token sequence read
+        in segments of ``segment_len`` (see ``MemoryLayer.boundary_state_size``). With ``reset_long_term_memory`` (the
         ablation) the long-term layers start afresh at every segment: they carry nothing."""
         return sum(
-            block.layer.boundary_state_size(segment_len)
+            block.layer.boundary_state_size(segment_len, seq_len)
             for block in self.blocks
             if not (self.reset_long_term_memory and block.layer.kind == "long")
         )

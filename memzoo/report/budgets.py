@@ -45,9 +45,16 @@ def _far_distance(cells: list[Cell]) -> str | None:
     return max(shared, key=int) if shared else None
 
 
+def _budget_at(run, distance: str) -> float | None:
+    """The bytes ``run`` carries across the last boundary before a query at ``distance``
+    (stored per distance since a growing cache carries more further on), else the test set's."""
+    by_distance = run.metrics.get(f"{BUDGET}_by_distance") or {}
+    return number(by_distance.get(distance, run.metrics.get(BUDGET)))
+
+
 def _point(cell: Cell, distance: str) -> dict | None:
     recalls = [number((r.metrics.get("accuracy_by_distance") or {}).get(distance)) for r in cell.runs]
-    budgets = [number(r.metrics.get(BUDGET)) for r in cell.runs]
+    budgets = [_budget_at(r, distance) for r in cell.runs]
     if None in recalls or None in budgets:
         return None
     mean, spread, n = mean_spread(recalls)

@@ -61,26 +61,26 @@ def evaluation_sweep_metrics(task, model, train_cfg, device) -> dict[str, Any]:
     each setting of the task's ``evaluation_sweep()``, each variant scored on
     ``train.num_test`` test examples drawn as its ``split`` does; and beside it
     ``state_bytes_by_<setting>``: the bytes of memory state one sequence holds at that
-    variant's length (state is reported where accuracy is)."""
+    variant's length (state is reported where accuracy is); read in segments, also
+    ``state_bytes_at_boundary_by_<setting>``: the bytes carried across that length's last
+    segment boundary (a cache that grows carries more at a longer distance)."""
     out: dict[str, Any] = {}
     num_outputs = model.head.out_features
     for setting, variants in task.evaluation_sweep().items():
-        accuracies, state_bytes = {}, {}
+        accuracies, state_bytes, at_boundary = {}, {}, {}
         for value, variant in sorted(variants.items()):
             key = f"{value:g}" if isinstance(value, float) else str(value)
             state_bytes[key] = int(model.state_size(variant.seq_len))
+            segment_len = resolve_segment_len(train_cfg, variant)
+            if segment_len is not None and hasattr(model, "boundary_state_size"):
+                at_boundary[key] = int(model.boundary_state_size(segment_len, variant.seq_len))
             _, test = variant.split(0, train_cfg.num_test, seed=train_cfg.seed)
-            metrics = evaluate(
-                model,
-                test,
-                variant.head,
-                num_outputs,
-                device,
-                segment_len=resolve_segment_len(train_cfg, variant),
-            )
+            metrics = evaluate(model, test, variant.head, num_outputs, device, segment_len=segment_len)
             accuracies[key] = float(metrics["accuracy"])
         out[f"accuracy_by_{setting}"] = accuracies
         out[f"state_bytes_by_{setting}"] = state_bytes
+        if at_boundary:
+            out[f"state_bytes_at_boundary_by_{setting}"] = at_boundary
     return out
 
 
@@ -90,7 +90,8 @@ def task_test_metrics(task, model, data: DataSplits, train_cfg, device) -> dict[
     metrics = evaluate(model, data.test, task.head, model.head.out_features, device, segment_len=segment_len)
     if segment_len is not None and hasattr(model, "boundary_state_size"):
         # the budget of a long-term memory: what crosses from one segment to the next
-        metrics["state_bytes_at_boundary"] = int(model.boundary_state_size(segment_len))
+        seq_len = data.test.inputs.shape[1]
+        metrics["state_bytes_at_boundary"] = int(model.boundary_state_size(segment_len, seq_len))
     return {
         **metrics,
         **task.training_set_metrics(data.train),
