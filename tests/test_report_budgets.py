@@ -127,3 +127,27 @@ def test_a_growing_cache_is_placed_at_the_bytes_it_carries_at_the_far_distance()
     html = equal_budgets(ReportData(runs=runs))
     assert re.search(r"sliding_window\+attention</td><td[^>]*>300,000<", html)
     assert "64,000" not in html  # its test-set bytes (1000 * size) are not its budget
+
+
+def test_ablations_are_left_out_and_longer_training_is_its_own_panel():
+    runs = [_run("knn", size, "separate", seed) for size in (128, 512) for seed in (0, 1)]
+    for seed in (0, 1):
+        ablation = _run("knn", 512, "separate", seed)
+        ablation.config["model"]["reset_long_term_memory"] = True
+        ablation.config_hash = config_hash(ablation.config)
+        ablation.run_id += "-reset"
+        ablation.metrics["state_bytes_at_boundary"] = 7_777
+        runs.append(ablation)
+        for size in (4, 8):  # trained on to distance 512: not beside memories trained to 256
+            longer = _run("rmt", size, "separate", seed)
+            longer.config["task"]["max_distance"] = 512
+            longer.config_hash = config_hash(longer.config)
+            longer.run_id += "-512"
+            runs.append(longer)
+    for run in runs[:4]:
+        run.config["task"]["max_distance"] = 256
+        run.config_hash = config_hash(run.config)
+    html = html_lib.unescape(equal_budgets(ReportData(runs=runs)))
+    assert "7,777" not in html  # the ablation's bytes: no point, no row
+    assert "separate, trained to distance 512" in html
+    assert CSV_ROWS.search(html).group(1) == "4"  # knn at 2 budgets, RMT at 2 budgets: 2 panels

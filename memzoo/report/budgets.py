@@ -69,23 +69,42 @@ def _point(cell: Cell, distance: str) -> dict | None:
     }
 
 
-def _variant(cell: Cell) -> str:
+def _panel_key(cell: Cell) -> tuple[str, str]:
+    """``(distractor variant, longest training distance)``: memories are compared only where
+    they trained on the same distances (RMT trained on to 512 is not beside memories trained
+    to 256)."""
     task = cell.config.get("task", {}) if isinstance(cell.config, dict) else {}
-    return str(task.get("distractors", "?"))
+    return str(task.get("distractors", "?")), str(task.get("max_distance", "?"))
 
 
-def _panels(data: ReportData) -> dict[str, tuple[str, list[dict]]]:
-    """``{variant: (distance, points)}`` of the cross-segment recall cells that store a budget."""
+def _is_ablation(cell: Cell) -> bool:
+    """A control whose memory carries nothing (reset every segment, RMT without memory tokens,
+    persistent without slots): not a memory at a budget, so not a point of the frontier."""
+    model = cell.config.get("model", {}) if isinstance(cell.config, dict) else {}
+    rmt = model.get("rmt") or {}
+    options = model.get("layer_options") or {}
+    return bool(
+        model.get("reset_long_term_memory")
+        or (isinstance(rmt, dict) and rmt.get("num_memory") == 0)
+        or any(isinstance(o, dict) and o.get("num_slots") == 0 for o in options.values())
+    )
+
+
+def _panels(data: ReportData) -> dict[tuple[str, str], tuple[str, list[dict]]]:
+    """``{(variant, training distance): (distance, points)}`` of the cross-segment recall cells
+    that store a budget, ablations left out."""
     cells = [
         c
         for c in result_cells(data.runs, data.run_labels)
-        if c.task == "cross_segment_recall" and all(BUDGET in r.metrics for r in c.runs)
+        if c.task == "cross_segment_recall"
+        and all(BUDGET in r.metrics for r in c.runs)
+        and not _is_ablation(c)
     ]
-    by_variant: dict[str, list[Cell]] = defaultdict(list)
+    by_panel: dict[tuple[str, str], list[Cell]] = defaultdict(list)
     for cell in cells:
-        by_variant[_variant(cell)].append(cell)
+        by_panel[_panel_key(cell)].append(cell)
     panels = {}
-    for variant, group in sorted(by_variant.items()):
+    for variant, group in sorted(by_panel.items()):
         distance = _far_distance(group)
         points = [p for c in group if distance and (p := _point(c, distance))]
         by_memory = defaultdict(set)
@@ -158,8 +177,13 @@ def equal_budgets(data: ReportData) -> str | None:
         return probe
     fig, axes = subplots(len(panels), ncols=2, width=4.4, height=3.2)
     colors = color_map(sorted({p["memory"] for _, points in panels.values() for p in points}))
+    several_trainings = len({trained for _, trained in panels}) > 1
+    names = {
+        key: f"{key[0]}, trained to distance {key[1]}" if several_trainings else key[0] for key in panels
+    }
     rows, table = [], []
-    for ax, (variant, (distance, points)) in zip(axes, panels.items()):
+    for ax, (key, (distance, points)) in zip(axes, panels.items()):
+        variant = names[key]
         for memory in sorted({p["memory"] for p in points}):
             mine = sorted((p for p in points if p["memory"] == memory), key=lambda p: p["bytes"])
             xs = [p["bytes"] / 1024 for p in mine]
@@ -183,13 +207,14 @@ def equal_budgets(data: ReportData) -> str | None:
             caption(
                 "Each memory at several sizes: recall at the longest test distance against what crosses "
                 "a segment boundary (a better mechanism is higher at the same bytes). 'separate' "
-                f"distractors can be skipped by content; 'shared' ones interfere. {SPREAD_NOTE}."
+                "distractors can be skipped by content; 'shared' ones interfere. Ablations (memory "
+                f"reset every segment, no memory tokens or slots) carry nothing and are left out. {SPREAD_NOTE}."
             ),
             figure,
             caption(
                 "Best per byte — the points no other point beats (none recalls more with as few or "
                 "fewer bytes across the boundary), fewest bytes first: "
-                + " | ".join(_front_sentence(v, points) for v, (_, points) in panels.items())
+                + " | ".join(_front_sentence(names[k], points) for k, (_, points) in panels.items())
             ),
             html_table(["distractors", "model", "bytes at boundary", "recall"], table),
             probe or "",
