@@ -151,3 +151,22 @@ def test_ablations_are_left_out_and_longer_training_is_its_own_panel():
     assert "7,777" not in html  # the ablation's bytes: no point, no row
     assert "separate, trained to distance 512" in html
     assert CSV_ROWS.search(html).group(1) == "4"  # knn at 2 budgets, RMT at 2 budgets: 2 panels
+
+
+def test_a_setting_run_by_two_suites_is_one_point_the_swept_one():
+    runs = [
+        _run("knn", size, "separate", seed, lr)
+        for size in (128, 512)
+        for seed in (0, 1)
+        for lr in (3e-3, 1e-2)
+    ]
+    for seed in (0, 1):  # the same model and budget at one rate, tested at more distances
+        other = _run("knn", 512, "separate", seed)
+        other.config["task"]["test_distances"] = [64, 512, 2048]
+        other.config_hash = config_hash(other.config)
+        other.run_id += "-longterm"
+        other.metrics["accuracy_by_distance"]["512"] = 0.123
+        other.metrics["validation"]["accuracy"] = 0.99  # better on validation, but not swept
+        runs.append(other)
+    html = equal_budgets(ReportData(runs=runs))
+    assert CSV_ROWS.search(html).group(1) == "2" and "0.123" not in html

@@ -66,7 +66,21 @@ def _point(cell: Cell, distance: str) -> dict | None:
         "recall": mean,
         "std": spread,
         "n": n,
+        "lrs": len(cell.lrs),
+        "validation": cell.validation,
     }
+
+
+def _one_per_model(points: list[dict]) -> list[dict]:
+    """Of points of one model at one budget (one setting run by two suites), the one with the
+    most learning rates tried, then the best validation: a swept cell over a single-rate one."""
+    best: dict[tuple[str, int], dict] = {}
+    for p in points:
+        key = (p["model"], p["bytes"])
+        rank = (p["lrs"], p["validation"] if p["validation"] is not None else p["recall"])
+        if key not in best or rank > best[key]["_rank"]:
+            best[key] = {**p, "_rank": rank}
+    return [{k: v for k, v in p.items() if k != "_rank"} for p in best.values()]
 
 
 def _panel_key(cell: Cell) -> tuple[str, str]:
@@ -106,7 +120,7 @@ def _panels(data: ReportData) -> dict[tuple[str, str], tuple[str, list[dict]]]:
     panels = {}
     for variant, group in sorted(by_panel.items()):
         distance = _far_distance(group)
-        points = [p for c in group if distance and (p := _point(c, distance))]
+        points = _one_per_model([p for c in group if distance and (p := _point(c, distance))])
         by_memory = defaultdict(set)
         for p in points:
             by_memory[p["memory"]].add(p["bytes"])
