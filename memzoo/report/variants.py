@@ -92,8 +92,9 @@ def model_label(run: RunRecord) -> str:
 
 def memory_name(run: RunRecord) -> str:
     """What a run's memory is, across its sizes (a line of a budget plot): its layers joined
-    by '+', prefixed "RMT: " for a Recurrent Memory Transformer (whose memory is not a layer)."""
-    layers = "+".join(run.layers)
+    by '+' (one name if all equal, as :func:`layer_label`), prefixed "RMT: " for a Recurrent
+    Memory Transformer (whose memory is not a layer)."""
+    layers = layer_label(run.layers)
     return f"RMT: {layers}" if model_label(run).startswith("RMT (") else layers
 
 
