@@ -10,6 +10,7 @@ import torch
 from memzoo import layers, tasks
 from memzoo.layers.base import state_nbytes_per_sequence
 from memzoo.models import SequenceModel
+from memzoo.train import fit
 
 D = 32
 
@@ -51,6 +52,22 @@ def test_off_boundary_reads_and_other_layers_count_their_whole_state():
         assert layer.boundary_state_size(64) == layer.state_size(64)
 
 
+SEGMENTED_TASK = {
+    "name": "cross_segment_recall",
+    "vocab_size": 16,
+    "num_kv_pairs": 2,
+    "distance": 8,
+    "segment_len": 16,
+}
+
+
+def _fit_segmented(model: dict, **task):
+    """One short epoch of ``model`` on a recall task read in 16-token segments."""
+    train = {"num_train": 32, "num_validation": 16, "num_test": 16, "epochs": 1, "batch_size": 16}
+    config = {"task": {**SEGMENTED_TASK, **task}, "model": model, "train": {**train, "checkpoint": False}}
+    return fit(config, progress=False)
+
+
 def test_a_model_sums_its_layers_and_a_segmented_run_stores_it(tmp_path):
     model = SequenceModel(
         layers=["sliding_window", "memory_tokens"],
@@ -60,31 +77,13 @@ def test_a_model_sums_its_layers_and_a_segmented_run_stores_it(tmp_path):
     )
     expected = sum(b.layer.boundary_state_size(8) for b in model.blocks)
     assert model.boundary_state_size(8) == expected < model.state_size(8)
-    from memzoo.train import fit
-
-    config = {
-        "task": {
-            "name": "cross_segment_recall",
-            "vocab_size": 16,
-            "num_kv_pairs": 2,
-            "distance": 8,
-            "segment_len": 16,
-        },
-        "model": {
+    result = _fit_segmented(
+        {
             "layers": ["sliding_window", "memory_tokens"],
             "d_model": 16,
             "layer_options": {"memory_tokens": {"segment_len": 16, "num_memory": 4}},
-        },
-        "train": {
-            "num_train": 32,
-            "num_validation": 16,
-            "num_test": 16,
-            "epochs": 1,
-            "batch_size": 16,
-            "checkpoint": False,
-        },
-    }
-    result = fit(config, progress=False)
+        }
+    )
     assert result.metrics["state_bytes_at_boundary"] == result.model.boundary_state_size(16)
     assert result.metrics["state_bytes_at_boundary"] < result.record.state_bytes
 
@@ -130,30 +129,10 @@ def test_a_growing_cache_carries_more_at_a_later_boundary_and_a_run_stores_it_pe
         > attention.boundary_state_size(64)
     )
     assert window.boundary_state_size(64, 600) == window.boundary_state_size(64) == window.state_size(8)
-    from memzoo.train import fit
-
-    config = {
-        "task": {
-            "name": "cross_segment_recall",
-            "vocab_size": 16,
-            "num_kv_pairs": 2,
-            "distance": 8,
-            "segment_len": 16,
-            "test_distances": [16, 64],
-        },
-        "model": {"layers": ["sliding_window", "attention"], "d_model": 16},
-        "train": {
-            "num_train": 32,
-            "num_validation": 16,
-            "num_test": 16,
-            "epochs": 1,
-            "batch_size": 16,
-            "checkpoint": False,
-        },
-    }
-    result = fit(config, progress=False)
+    result = _fit_segmented(
+        {"layers": ["sliding_window", "attention"], "d_model": 16}, test_distances=[16, 64]
+    )
     by_distance = result.metrics["state_bytes_at_boundary_by_distance"]
     assert by_distance["64"] > by_distance["16"] >= result.metrics["state_bytes_at_boundary"]
-    task = tasks.build(**config["task"])
-    far = task.evaluation_sweep()["distance"][64]
+    far = tasks.build(**SEGMENTED_TASK, test_distances=[16, 64]).evaluation_sweep()["distance"][64]
     assert by_distance["64"] == result.model.boundary_state_size(16, far.seq_len)
