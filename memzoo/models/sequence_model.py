@@ -114,8 +114,9 @@ class SequenceModel(nn.Module):
 
     def boundary_state_size(self, segment_len: int, seq_len: int | None = None) -> int:
         """Bytes carried across the last segment boundary of a ``seq_len``-token sequence read
-        in segments of ``segment_len`` (see ``MemoryLayer.boundary_state_size``). With ``reset_long_term_memory`` (the
-        ablation) the long-term layers start afresh at every segment: they carry nothing."""
+        in segments of ``segment_len`` (see ``MemoryLayer.boundary_state_size``). With
+        ``reset_long_term_memory`` (the ablation) the long-term layers start afresh at every
+        segment: they carry nothing."""
         return sum(
             block.layer.boundary_state_size(segment_len, seq_len)
             for block in self.blocks
