@@ -1,5 +1,6 @@
-"""``forgetting_mqar``'s interference measure: how often a model answers a query with a value
-its key held *before* its latest write (a stale answer), rather than the latest one.
+"""The interference measure of ``forgetting_mqar`` and of ``cross_segment_recall`` with
+``rebind``: how often a model answers a query with a value its key held *before* its latest
+write (a stale answer), rather than the latest one.
 
 Shape legend: N examples, T ``seq_len``, K ``num_kv_pairs`` (queries per example),
 W = T/2 - K writes, V output vocabulary.
@@ -18,7 +19,7 @@ from __future__ import annotations
 import torch
 
 from memzoo.models import SegmentRunner
-from memzoo.tasks.base import TaskData
+from memzoo.tasks.base import IGNORE_INDEX, TaskData
 
 BATCH_SIZE = 256
 
@@ -51,3 +52,30 @@ def stale_answers(inputs: torch.Tensor, num_kv_pairs: int, predictions: torch.Te
     outdated = same_key & (w_values[:, None, :] != q_latest[:, :, None])  # the key's old values
     named = outdated & (w_values[:, None, :] == predictions[:, :, None])
     return int(named.any(-1).sum()), int(outdated.any(-1).sum())
+
+
+def rebind_answers(data: TaskData, num_kv_pairs: int, predictions: torch.Tensor) -> dict[str, float | None]:
+    """How ``predictions [N, K]`` answer ``cross_segment_recall`` with ``rebind``:
+    ``stale_answer_rate``, of the queries whose key was written again (latest value unlike the
+    first), the fraction answered with the key's first value; ``rebound_accuracy`` the fraction
+    answered with the new one; ``kept_accuracy``, of the other queries, the fraction answered
+    right; ``stale_answer_queries`` the number of rebound queries (None for a rate of none).
+    The first ``2K`` input tokens are the pairs ``key first-value``; each query is a scored
+    position (its key the input there, its latest value the target), K per example."""
+    n, k = data.inputs.shape[0], num_kv_pairs
+    first_keys, first_values = data.inputs[:, 0 : 2 * k : 2], data.inputs[:, 1 : 2 * k : 2]  # [N, K]
+    scored = data.targets != IGNORE_INDEX  # [N, T], K per row
+    q_keys, latest = data.inputs[scored].view(n, k), data.targets[scored].view(n, k)  # [N, K]
+    same_key = q_keys[:, :, None] == first_keys[:, None, :]  # [N, K, K], one match per query
+    first = (same_key * first_values[:, None, :]).sum(-1)  # [N, K] each query's first value
+    rebound, right = first != latest, predictions == latest
+
+    def rate(hits: torch.Tensor, of: torch.Tensor) -> float | None:
+        return float((hits & of).sum() / of.sum()) if of.any() else None
+
+    return {
+        "stale_answer_rate": rate(predictions == first, rebound),
+        "rebound_accuracy": rate(right, rebound),
+        "kept_accuracy": rate(right, ~rebound),
+        "stale_answer_queries": int(rebound.sum()),
+    }

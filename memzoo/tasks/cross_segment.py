@@ -46,6 +46,19 @@ uses it when ``train.segment_len`` is unset): the pairs fit in the first segment
 between a pair and its query lie at least G tokens and ``G // segment_len`` whole segments.
 ``seq_len`` is derived, never set.
 
+**Rebinding** (``rebind=R``, the overwrite probe): R of the K keys, chosen at random, are
+written again with a new value halfway through the distractors (after G // 2 of them), and
+the answer to every query is its key's *latest* value::
+
+    k1 v1 ... kK vK | G//2 distractors | kρ1 u1 ... kρR uR | G - G//2 distractors | queries
+
+The new values are distinct from the example's first ones, so a query of a rebound key
+answered with its first value is unambiguous: ``stale_answer_rate`` (a model metric) is the
+fraction of those queries answered with the first value (near 1: the first write stuck;
+near 0: the last write wins), ``stale_answer_queries`` their number. Both writes and the query
+lie at least G // 2 tokens apart: with G // 2 beyond a window, only a long-term memory can
+answer, and only one that updates a binding answers right. ``seq_len`` is 4K + 2R + G.
+
 ``test_distances``: distances the trained model is also evaluated at, each at exactly that
 distance (never trained on unless inside the range), the passkey protocol of training short
 and testing long; the trainer records ``accuracy_by_distance = {"64": ..., "4096": ...}``.
@@ -58,6 +71,7 @@ from typing import Literal
 import torch
 from pydantic import Field, model_validator
 
+from memzoo.tasks._forgetting_stale import query_predictions, rebind_answers
 from memzoo.tasks._sampling import sample_distinct
 from memzoo.tasks.base import IGNORE_INDEX, Task, TaskData
 from memzoo.tasks.registry import register_task
@@ -134,16 +148,21 @@ class CrossSegmentRecall(Task):
     test_distances: tuple[int, ...] = Field(
         (), description="also evaluate the trained model at these distances (accuracy_by_distance)"
     )
-    seq_len: int | None = Field(None, description="derived: 4 * num_kv_pairs + (max_)distance")
+    rebind: int = Field(
+        0, ge=0, description="keys written again with a new value halfway to the queries (the latest answers)"
+    )
+    seq_len: int | None = Field(None, description="derived: 4 * num_kv_pairs + 2 * rebind + (max_)distance")
 
     @model_validator(mode="after")
     def _derive_seq_len(self):
-        k, v = self.num_kv_pairs, self.vocab_size
-        if v // 2 - 1 < k or v - v // 2 < k:
+        k, v, r = self.num_kv_pairs, self.vocab_size, self.rebind
+        if v // 2 - 1 < k or v - v // 2 < k + r:
             raise ValueError(
                 f"vocab_size={v} gives {v // 2 - 1} keys and {v - v // 2} values; "
-                f"num_kv_pairs={k} needs {k} of each"
+                f"num_kv_pairs={k} with rebind={r} needs {k} keys and {k + r} values"
             )
+        if r > k:
+            raise ValueError(f"rebind={r} must be <= num_kv_pairs={k} (each rebound key is one of the pairs)")
         if 2 * k > self.segment_len:
             raise ValueError(
                 f"num_kv_pairs={k} takes {2 * k} tokens, more than segment_len="
@@ -158,10 +177,10 @@ class CrossSegmentRecall(Task):
             )
         if "distractor_vocab_size" in self.model_fields_set and self.distractors != "separate":
             raise ValueError("distractor_vocab_size is used only with distractors=separate")
-        derived = 4 * k + self.longest_distance
+        derived = 4 * k + 2 * r + self.longest_distance
         if "seq_len" in self.model_fields_set and self.seq_len != derived:
             raise ValueError(
-                f"seq_len is derived (4 * num_kv_pairs + (max_)distance = {derived}); got "
+                f"seq_len is derived (4 * num_kv_pairs + 2 * rebind + (max_)distance = {derived}); got "
                 f"seq_len={self.seq_len}: leave it unset"
             )
         object.__setattr__(self, "seq_len", derived)  # frozen model: set once, here
@@ -195,31 +214,49 @@ class CrossSegmentRecall(Task):
         variants = {d: type(self)(**{**params, "distance": d}) for d in self.test_distances}
         return {"distance": variants}
 
+    def model_metrics(self, model, test: TaskData, segment_len: int | None = None) -> dict[str, float | None]:
+        """With ``rebind``: how the queries of rebound keys and of the others are answered
+        (:func:`memzoo.tasks._forgetting_stale.rebind_answers`: ``stale_answer_rate``,
+        ``rebound_accuracy``, ``kept_accuracy``, ``stale_answer_queries``), read in
+        ``segment_len`` segments when set; nothing without."""
+        if not self.rebind:
+            return {}
+        return rebind_answers(test, self.num_kv_pairs, query_predictions(model, test, segment_len))
+
     def _generate(self, num_examples: int, generator: torch.Generator) -> TaskData:
-        n, k, v, t = num_examples, self.num_kv_pairs, self.vocab_size, self.seq_len
+        n, k, v, t, r = num_examples, self.num_kv_pairs, self.vocab_size, self.seq_len, self.rebind
         g_max = self.longest_distance
         half = v // 2
         keys = sample_distinct(n, k, 1, half, generator)  # [N, K]
-        values = sample_distinct(n, k, half, v, generator)  # [N, K]
+        values = sample_distinct(n, k + r, half, v, generator)  # [N, K + R]: first, then new values
+        values, new_values = values[:, :k], values[:, k:]  # [N, K], [N, R]
         if self.distractors == "shared":
             distractors = randint_avoiding(1, v, keys, (n, g_max), generator)  # [N, Gmax]
         else:
             distractors = torch.randint(v, v + self.distractor_vocab_size, (n, g_max), generator=generator)
         order = torch.rand(n, k, generator=generator).argsort(dim=1)  # [N, K] query order
-        q_keys, q_values = keys.gather(1, order), values.gather(1, order)
         if self.max_distance is None:
             distance = torch.full((n,), g_max, dtype=torch.long)  # [N]
         else:
             distance = torch.randint(self.distance, g_max + 1, (n,), generator=generator)  # [N]
+        rebound = torch.rand(n, k, generator=generator).argsort(dim=1)[:, :r] if r else order[:, :0]  # [N, R]
+        latest = values.scatter(1, rebound, new_values)  # [N, K] each key's last value
+        q_keys, q_values = keys.gather(1, order), latest.gather(1, order)
 
-        def pairs(a, b):  # [N, K] x 2 -> [N, 2K] interleaved a1 b1 a2 b2 ...
-            return torch.stack((a, b), dim=2).reshape(n, 2 * k)
+        def pairs(a, b):  # [N, M] x 2 -> [N, 2M] interleaved a1 b1 a2 b2 ...
+            return torch.stack((a, b), dim=2).reshape(n, 2 * a.shape[1])
 
-        # The longest layout, then each row's queries moved to 2K + G and the rest padded.
-        inputs = torch.cat((pairs(keys, values), distractors, torch.zeros(n, 2 * k, dtype=torch.long)), dim=1)
+        # Each row: pairs, G // 2 distractors, the rebinding block (2R tokens), the other
+        # distractors, the queries at 2K + 2R + G, then padding.
         pos = torch.arange(t).expand(n, t)  # [N, T]
-        query_start = (2 * k + distance)[:, None]  # [N, 1]
+        rebind_start = (2 * k + distance // 2)[:, None]  # [N, 1]
+        query_start = (2 * k + 2 * r + distance)[:, None]  # [N, 1]
+        in_rebind = (pos >= rebind_start) & (pos < rebind_start + 2 * r)  # [N, T]
         in_queries = (pos >= query_start) & (pos < query_start + 2 * k)  # [N, T]
+        after = torch.where(pos < rebind_start, pos - 2 * k, pos - 2 * k - 2 * r)  # distractor index
+        inputs = distractors.gather(1, after.clamp(0, max(g_max - 1, 0))) if g_max else torch.zeros_like(pos)
+        inputs[:, : 2 * k] = pairs(keys, values)
+        inputs[in_rebind] = pairs(keys.gather(1, rebound), new_values).reshape(-1)
         inputs[pos >= query_start] = 0  # padding after the queries (and under them, overwritten)
         shown = q_values if self.answers_shown else torch.zeros_like(q_values)  # 0: a blank
         inputs[in_queries] = pairs(q_keys, shown).reshape(-1)  # row-major: each row in order
