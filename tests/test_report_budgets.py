@@ -60,23 +60,24 @@ def test_no_panel_when_every_memory_has_one_budget():
 
 def _overwrite(layer: str, seed: int, accuracy: float, stale: float | None, lr: float = 3e-3) -> RunRecord:
     config = {
-        "task": {"name": "forgetting_mqar", "seq_len": 256},
+        "task": {"name": "cross_segment_recall", "distractors": "separate", "rebind": 2},
         "model": {"layers": ["sliding_window", layer]},
-        "train": {"lr": lr, "seed": seed, "segment_len": 64},
+        "train": {"lr": lr, "seed": seed},
     }
     metrics = {
         "accuracy": accuracy,
         "validation": {"accuracy": accuracy - (lr == 1e-2)},
         "state_bytes_at_boundary": 2048 if layer == "memory_tokens" else 540_000,
+        "accuracy_by_distance": {"64": 1.0, "512": accuracy / 2},
     }
     if stale is not None:
-        metrics["stale_answer_rate"] = stale
+        metrics |= {"stale_answer_rate": stale, "rebound_accuracy": 1 - stale, "kept_accuracy": 0.75}
     return RunRecord(
         run_id=f"ow-{layer}-{seed}-{lr}",
         config=config,
         config_hash=config_hash(config),
         status="completed",
-        task="forgetting_mqar",
+        task="cross_segment_recall",
         layers=["sliding_window", layer],
         metrics=metrics,
     )
@@ -87,11 +88,12 @@ def test_the_overwrite_probe_shows_accuracy_stale_rate_and_bytes_per_memory():
     runs += [_overwrite("memory_tokens", s, 0.5, 0.6 + 0.1 * s) for s in (0, 1)]
     runs += [_overwrite("memory_tokens", s, 0.99, 0.0, lr=1e-2) for s in (0, 1)]  # loses on validation
     runs.append(_overwrite("neural_memory", 0, 0.7, None))  # stored before the metric existed
-    html = equal_budgets(ReportData(runs=runs))  # no frontier panel: the probe alone
+    html = equal_budgets(ReportData(runs=runs))  # no frontier panel (rebind runs): the probe alone
     assert html.startswith("<h3>Overwrite probe</h3>")
     rows = re.findall(r"<tr>(.*?)</tr>", html, re.S)[1:]
     assert [re.search(r"<td>(.*?)</td>", r).group(1) for r in rows][0].startswith("sliding_window+knn")
-    assert "0.650 ± 0.071 (n=2)" in html and "2,048" in html and "540,000" in html
+    assert "0.650 ± 0.071 (n=2)" in html and "2,048" in html and "540,000" in html  # stale rate, bytes
+    assert "0.350 ± 0.071 (n=2)" in html and "accuracy at distance 512" in html  # new values, far
     assert "–" in next(r for r in rows if "neural_memory" in r)  # no stale rate stored
     assert equal_budgets(ReportData(runs=[])) is None
 

@@ -1,10 +1,10 @@
 """The "Long-term memory at equal budgets" section: recall far beyond the window against the
 bytes a memory carries across a segment boundary (``state_bytes_at_boundary``), one line per
 memory through its sizes, one panel per distractor variant — the long-term counterpart of the
-recall-vs-state frontier. Beside it, the overwrite probe (``forgetting_mqar`` read in segments:
-keys rebound along the sequence, the latest value the answer): each memory's accuracy, its
-stale-answer rate (queries of rewritten keys answered with an outdated value) and its bytes
-at the boundary.
+recall-vs-state frontier. Beside it, the overwrite probe (the same recall with keys rebound
+halfway to the queries, ``rebind``; the latest value the answer): each memory's accuracy, on
+rebound and on kept keys, its stale-answer rate (rebound keys answered with the first value),
+its recall at the far distance and its bytes at the boundary.
 
 Runs are reduced to cells (:mod:`memzoo.report.cells`: the learning rate picked on validation,
 mean ± std over seeds). A panel is drawn only where some memory has at least two budgets.
@@ -113,6 +113,7 @@ def _panels(data: ReportData) -> dict[tuple[str, str], tuple[str, list[dict]]]:
         if c.task == "cross_segment_recall"
         and all(BUDGET in r.metrics for r in c.runs)
         and not _is_ablation(c)
+        and not _rebind(c)
     ]
     by_panel: dict[tuple[str, str], list[Cell]] = defaultdict(list)
     for cell in cells:
@@ -129,34 +130,53 @@ def _panels(data: ReportData) -> dict[tuple[str, str], tuple[str, list[dict]]]:
     return panels
 
 
+def _rebind(cell: Cell) -> int:
+    task = cell.config.get("task", {}) if isinstance(cell.config, dict) else {}
+    return int(number(task.get("rebind")) or 0)
+
+
 def overwrite_probe(data: ReportData) -> str | None:
-    """The overwrite probe's table (one row per memory, best accuracy first); None without
-    segmented ``forgetting_mqar`` runs."""
+    """The overwrite probe's table (one row per memory, best accuracy first): recall with keys
+    rebound halfway to the queries; None without such runs."""
     cells = [
         c
         for c in result_cells(data.runs, data.run_labels)
-        if c.task == "forgetting_mqar" and all(BUDGET in r.metrics for r in c.runs)
+        if c.task == "cross_segment_recall" and _rebind(c) and all(BUDGET in r.metrics for r in c.runs)
     ]
     if not cells:
         return None
+    distance = _far_distance(cells)
+
+    def summary(cell: Cell, metric: str) -> str:
+        return seed_summary([number(r.metrics.get(metric)) for r in cell.runs])
+
     rows = [
         [
             c.label,
-            max(int(number(r.metrics[BUDGET]) or 0) for r in c.runs),
+            max(int(_budget_at(r, distance) or 0) for r in c.runs) if distance else "–",
             c.summary(),
-            seed_summary([number(r.metrics.get("stale_answer_rate")) for r in c.runs]),
+            summary(c, "rebound_accuracy"),
+            summary(c, "kept_accuracy"),
+            summary(c, "stale_answer_rate"),
+            seed_summary(
+                [number((r.metrics.get("accuracy_by_distance") or {}).get(distance)) for r in c.runs]
+            ),
         ]
         for c in sorted(cells, key=lambda c: (-c.mean, c.label))
     ]
+    header = ["model", "bytes at boundary", "accuracy (latest values)", "rebound keys: new value"]
+    header += ["kept keys", "stale-answer rate", f"accuracy at distance {distance}"]
     return (
         "<h3>Overwrite probe</h3>"
         + caption(
-            "forgetting_mqar read in segments: keys are rebound along the sequence and each query's "
-            "answer is its key's latest value. Stale-answer rate: of the queries whose key was "
-            "rewritten, the fraction answered with an outdated value (near 1: the first write "
-            "stuck; near 0: the last write wins; an error that is not stale is a lost key)."
+            "Cross-segment recall with keys rebound: some keys are written again, with a new value, "
+            "halfway between the pairs and the queries, and each query's answer is its key's latest "
+            "value (lr picked on validation, mean ± std over seeds, on the test set's distances). "
+            "Rebound keys: the fraction answered with the new value; kept keys: the other queries; "
+            "stale-answer rate: the fraction of rebound keys answered with the first value (near 1: "
+            "the first write stuck; near 0: the last write wins; neither: the key was lost)."
         )
-        + html_table(["model", "bytes at boundary", "accuracy (latest value)", "stale-answer rate"], rows)
+        + html_table(header, rows)
     )
 
 
