@@ -12,6 +12,7 @@ import torch
 from memzoo import tasks
 from memzoo.models import SequenceModel
 from memzoo.tasks._forgetting_stale import query_predictions, rebind_answers
+from memzoo.train import fit
 
 SETTINGS = [
     {"vocab_size": 32, "num_kv_pairs": 4, "rebind": 2, "distance": 40, "segment_len": 16},
@@ -117,3 +118,35 @@ def test_the_model_metrics_read_the_queries_in_segments():
     assert metrics == rebind_answers(data, 4, whole) and metrics["stale_answer_queries"] == 60
     plain = tasks.build("cross_segment_recall", **{**SETTINGS[0], "rebind": 0})
     assert plain.model_metrics(model, plain.generate(4, seed=0), segment_len=16) == {}
+
+
+def test_a_delta_rule_memory_learns_that_the_last_write_wins():
+    """The probe can be learned: DeltaNet's write replaces the value stored under a key
+    (S += beta (v - S k) k^T), and two layers of it answer rebound keys with the new value
+    (not the stale first one) and kept keys with theirs."""
+    config = {
+        "task": {
+            "name": "cross_segment_recall",
+            "vocab_size": 32,
+            "num_kv_pairs": 4,
+            "rebind": 2,
+            "distance": 8,
+            "max_distance": 24,
+            "distractors": "separate",
+            "segment_len": 64,
+        },
+        "model": {"layers": ["deltanet", "deltanet"], "d_model": 64},
+        "train": {
+            "num_train": 4000,
+            "num_validation": 256,
+            "num_test": 256,
+            "max_steps": 600,
+            "batch_size": 32,
+            "lr": 3e-3,
+            "checkpoint": False,
+            "seed": 0,
+        },
+    }
+    metrics = fit(config, progress=False).metrics
+    assert metrics["rebound_accuracy"] >= 0.9 and metrics["kept_accuracy"] >= 0.9
+    assert metrics["stale_answer_rate"] <= 0.05
