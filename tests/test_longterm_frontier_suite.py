@@ -8,7 +8,8 @@ import copy
 
 from memzoo.models import SequenceModel
 from memzoo.sweep.suites import suite_configs
-from memzoo.sweep.suites.longterm_frontier import SEGMENT, SIXTEEN_WINDOWS, SIZES, VARIANTS, frontier_models
+from memzoo.sweep.suites.longterm import SEGMENT
+from memzoo.sweep.suites.longterm_frontier import SIXTEEN_WINDOWS, SIZES, VARIANTS, frontier_models
 from memzoo.train import fit
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import copy
 
 from memzoo.sweep.suites.common import SWEEP_LRS, sweep
-from memzoo.sweep.suites.longterm import RECALL, SEGMENT, WINDOW, longterm_model
+from memzoo.sweep.suites.longterm import RECALL, WINDOW, longterm_model
 from memzoo.sweep.suites.registry import register_suite
 from memzoo.train.config import RunConfig, validate_config
 
