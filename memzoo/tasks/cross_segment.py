@@ -239,7 +239,9 @@ class CrossSegmentRecall(Task):
             distance = torch.full((n,), g_max, dtype=torch.long)  # [N]
         else:
             distance = torch.randint(self.distance, g_max + 1, (n,), generator=generator)  # [N]
-        rebound = torch.rand(n, k, generator=generator).argsort(dim=1)[:, :r] if r else order[:, :0]  # [N, R]
+        rebound = torch.zeros(n, 0, dtype=torch.long)  # [N, R] the rebound keys' indices
+        if r:  # drawn only then: without rebind, the examples are those of the plain task
+            rebound = torch.rand(n, k, generator=generator).argsort(dim=1)[:, :r]
         latest = values.scatter(1, rebound, new_values)  # [N, K] each key's last value
         q_keys, q_values = keys.gather(1, order), latest.gather(1, order)
 
