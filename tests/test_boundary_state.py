@@ -9,7 +9,7 @@ import torch
 
 from memzoo import layers, tasks
 from memzoo.layers.base import state_nbytes_per_sequence
-from memzoo.models import SequenceModel
+from memzoo.models import SegmentRunner, SequenceModel
 from memzoo.train import fit
 
 D = 32
@@ -93,8 +93,6 @@ def test_a_reset_ablation_counts_only_what_its_short_term_layers_carry(layer):
     """The ablation's long-term layers start afresh at every segment, so only the window's
     bytes cross; checked against behaviour: its segmented outputs do not depend on anything the
     long-term layer held before the boundary, while the full model's do."""
-    from memzoo.models.segment_runner import SegmentRunner
-
     options = {
         "sliding_window": {"window": 4},
         "memory_tokens": {"segment_len": 8},

@@ -113,7 +113,7 @@ class SegmentRunner:
         segment, so nothing they hold crosses a segment boundary."""
         if state is None or not getattr(self.model, "reset_long_term_memory", False):
             return state
-        return [None if block.layer.kind == "long" else s for block, s in zip(self.model.blocks, state)]
+        return [s if carried else None for carried, s in zip(self.model.carried_blocks(), state)]
 
     # --- inference --------------------------------------------------------------------
 

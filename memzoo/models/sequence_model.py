@@ -119,9 +119,14 @@ class SequenceModel(nn.Module):
         segment: they carry nothing."""
         return sum(
             block.layer.boundary_state_size(segment_len, seq_len)
-            for block in self.blocks
-            if not (self.reset_long_term_memory and block.layer.kind == "long")
+            for block, carried in zip(self.blocks, self.carried_blocks())
+            if carried
         )
+
+    def carried_blocks(self) -> list[bool]:
+        """Per block, whether its state crosses a segment boundary (``SegmentRunner``): every
+        block's, except the long-term layers' with ``reset_long_term_memory`` (the ablation)."""
+        return [not (self.reset_long_term_memory and block.layer.kind == "long") for block in self.blocks]
 
     def hidden(self, x: torch.Tensor, state: list[Any] | None = None) -> tuple[torch.Tensor, list[Any]]:
         """Final normalised hidden states ``[B, T, D]`` and the new per-block states."""
