@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from memzoo.report.cells import Cell, result_cells
-from memzoo.report.data import ReportData, caption, html_table, number
+from memzoo.report.data import ReportData, caption, group, html_table, number, task_setting
 from memzoo.report.plots import (
     SPREAD_NOTE,
     accuracy_axis,
@@ -74,13 +74,12 @@ def _point(cell: Cell, distance: str) -> dict | None:
 def _one_per_model(points: list[dict]) -> list[dict]:
     """Of points of one model at one budget (one setting run by two suites), the one with the
     most learning rates tried, then the best validation: a swept cell over a single-rate one."""
-    best: dict[tuple[str, int], dict] = {}
-    for p in points:
-        key = (p["model"], p["bytes"])
-        rank = (p["lrs"], p["validation"] if p["validation"] is not None else p["recall"])
-        if key not in best or rank > best[key]["_rank"]:
-            best[key] = {**p, "_rank": rank}
-    return [{k: v for k, v in p.items() if k != "_rank"} for p in best.values()]
+
+    def rank(p: dict) -> tuple[int, float]:
+        return p["lrs"], p["validation"] if p["validation"] is not None else p["recall"]
+
+    same = group(((p["model"], p["bytes"]), p) for p in points)
+    return [max(candidates, key=rank) for candidates in same.values()]
 
 
 def _panel_key(cell: Cell) -> tuple[str, str]:
@@ -88,7 +87,8 @@ def _panel_key(cell: Cell) -> tuple[str, str]:
     they trained on the same distances (RMT trained on to 512 is not beside memories trained
     to 256)."""
     task = cell.config.get("task", {}) if isinstance(cell.config, dict) else {}
-    return str(task.get("distractors", "?")), str(task.get("max_distance", "?"))
+    trained_to = task_setting(cell.runs[0], "max_distance")
+    return str(task.get("distractors", "?")), "?" if trained_to is None else f"{trained_to:g}"
 
 
 def _is_ablation(cell: Cell) -> bool:
@@ -113,26 +113,21 @@ def _panels(data: ReportData) -> dict[tuple[str, str], tuple[str, list[dict]]]:
         if c.task == "cross_segment_recall"
         and all(BUDGET in r.metrics for r in c.runs)
         and not _is_ablation(c)
-        and not _rebind(c)
+        and not task_setting(c.runs[0], "rebind")
     ]
     by_panel: dict[tuple[str, str], list[Cell]] = defaultdict(list)
     for cell in cells:
         by_panel[_panel_key(cell)].append(cell)
     panels = {}
-    for variant, group in sorted(by_panel.items()):
-        distance = _far_distance(group)
-        points = _one_per_model([p for c in group if distance and (p := _point(c, distance))])
+    for key, panel_cells in sorted(by_panel.items()):
+        distance = _far_distance(panel_cells)
+        points = _one_per_model([p for c in panel_cells if distance and (p := _point(c, distance))])
         by_memory = defaultdict(set)
         for p in points:
             by_memory[p["memory"]].add(p["bytes"])
         if any(varies(b) for b in by_memory.values()):
-            panels[variant] = (distance, points)
+            panels[key] = (distance, points)
     return panels
-
-
-def _rebind(cell: Cell) -> int:
-    task = cell.config.get("task", {}) if isinstance(cell.config, dict) else {}
-    return int(number(task.get("rebind")) or 0)
 
 
 def overwrite_probe(data: ReportData) -> str | None:
@@ -141,7 +136,9 @@ def overwrite_probe(data: ReportData) -> str | None:
     cells = [
         c
         for c in result_cells(data.runs, data.run_labels)
-        if c.task == "cross_segment_recall" and _rebind(c) and all(BUDGET in r.metrics for r in c.runs)
+        if c.task == "cross_segment_recall"
+        and task_setting(c.runs[0], "rebind")
+        and all(BUDGET in r.metrics for r in c.runs)
     ]
     if not cells:
         return None
