@@ -173,3 +173,19 @@ def test_a_setting_run_by_two_suites_is_one_point_the_swept_one():
         runs.append(other)
     html = equal_budgets(ReportData(runs=runs))
     assert CSV_ROWS.search(html).group(1) == "2" and "0.123" not in html
+
+
+def test_the_table_names_each_seed_and_the_rate_picked_on_validation():
+    runs = [
+        _run(layer, size, "separate", seed, lr)
+        for layer in ("knn", "memory_tokens")
+        for size in (128, 512)
+        for seed in (1, 0)  # stored out of seed order
+        for lr in (3e-3, 1e-2)
+    ]
+    html = equal_budgets(ReportData(runs=runs))
+    assert "lr picked (tried)" in html
+    row = next(r for r in re.findall(r"<tr>(.*?)</tr>", html, re.S) if "knn" in r and "512,000" in r)
+    assert "0.500 / 0.510" in row  # seed 0 then seed 1 (recall 0.5 + 0.01 * seed)
+    assert "0.003 (0.003, 0.01)" in row  # 1e-2 loses on validation
+    assert "%5B" not in re.search(r"data:text/csv[^\"]*", html).group(0)  # no lists in the CSV ("[")

@@ -94,6 +94,16 @@ def test_option_variants_are_named_by_the_option_that_differs():
     }
 
 
+def test_an_option_left_at_its_default_reads_as_the_default():
+    """One suite sets knn.capacity=4096 (knn's default), another leaves it unset: one setting,
+    one label; a capacity that differs is still named."""
+    options = [{"knn": {"capacity": 4096}}, {}, {"knn": {}}, {"knn": {"capacity": 512}}]
+    runs_ = [run(f"r{i}", 0, 0.5, 0.5, layer_options=o) for i, o in enumerate(options)]
+    labels = ReportData(runs=runs_).run_labels
+    assert {labels[f"r{i}"] for i in range(3)} == {"sliding_window+knn (knn.capacity=4096)"}
+    assert labels["r3"] == "sliding_window+knn (knn.capacity=512)"
+
+
 def test_continual_remedies_are_rows_of_their_own():
     """Runs of one layer combination that differ only in the continual remedy are labelled by
     it, so the retention table never averages no remedy, replay and EWC together."""

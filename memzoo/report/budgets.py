@@ -52,9 +52,17 @@ def _budget_at(run, distance: str) -> float | None:
     return number(by_distance.get(distance, run.metrics.get(BUDGET)))
 
 
+def _seed(run) -> float:
+    train = run.config.get("train") if isinstance(run.config, dict) else None
+    if not isinstance(train, dict):
+        return 0
+    return number(train.get("seed")) or 0
+
+
 def _point(cell: Cell, distance: str) -> dict | None:
-    recalls = [number((r.metrics.get("accuracy_by_distance") or {}).get(distance)) for r in cell.runs]
-    budgets = [_budget_at(r, distance) for r in cell.runs]
+    runs = sorted(cell.runs, key=_seed)
+    recalls = [number((r.metrics.get("accuracy_by_distance") or {}).get(distance)) for r in runs]
+    budgets = [_budget_at(r, distance) for r in runs]
     if None in recalls or None in budgets:
         return None
     mean, spread, n = mean_spread(recalls)
@@ -66,7 +74,10 @@ def _point(cell: Cell, distance: str) -> dict | None:
         "recall": mean,
         "std": spread,
         "n": n,
+        "per_seed": recalls,
+        "lr": cell.lr,
         "lrs": len(cell.lrs),
+        "lrs_tried": cell.lrs,
         "validation": cell.validation,
     }
 
@@ -199,6 +210,22 @@ def _front_sentence(variant: str, points: list[dict]) -> str:
     return f"{variant}: " + "; ".join(parts)
 
 
+def _scalars(point: dict) -> dict:
+    """The point's single-valued fields (a CSV row); the per-seed and tried-rate lists are in
+    the table."""
+    return {k: v for k, v in point.items() if not isinstance(v, list)}
+
+
+def _table_row(variant: str, point: dict) -> list:
+    """A frontier point as a table row: recall mean ± std, each seed's recall (in seed order)
+    and the learning rate picked on validation among those tried."""
+    seeds = " / ".join(f"{r:.3f}" for r in point["per_seed"])
+    tried = ", ".join(f"{lr:g}" for lr in point["lrs_tried"])
+    picked = "–" if point["lr"] is None else f"{point['lr']:g} ({tried})"
+    recall = f"{point['recall']:.3f} ± {point['std']:.3f} (n={point['n']})"
+    return [variant, point["model"], point["bytes"], recall, seeds, picked]
+
+
 def equal_budgets(data: ReportData) -> str | None:
     """The frontier figure and its table, then the overwrite probe; None when there is
     neither a memory run at two budgets nor an overwrite run."""
@@ -221,11 +248,8 @@ def equal_budgets(data: ReportData) -> str | None:
             points_with_errorbars(
                 ax, xs, [p["recall"] for p in mine], [p["std"] for p in mine], memory, colors[memory]
             )
-            rows += [{"distractors": variant, "distance_tokens": distance, **p} for p in mine]
-            table += [
-                [variant, p["model"], p["bytes"], f"{p['recall']:.3f} ± {p['std']:.3f} (n={p['n']})"]
-                for p in mine
-            ]
+            rows += [{"distractors": variant, "distance_tokens": distance, **_scalars(p)} for p in mine]
+            table += [_table_row(variant, p) for p in mine]
         x_axis(ax, [p["bytes"] / 1024 for p in points], "bytes across a segment boundary (KiB per sequence)")
         accuracy_axis(ax, f"recall at distance {distance} (fraction)")
         title(ax, f"distractors: {variant}")
@@ -247,7 +271,10 @@ def equal_budgets(data: ReportData) -> str | None:
                 "fewer bytes across the boundary), fewest bytes first: "
                 + " | ".join(_front_sentence(names[k], points) for k, (_, points) in panels.items())
             ),
-            html_table(["distractors", "model", "bytes at boundary", "recall"], table),
+            html_table(
+                ["distractors", "model", "bytes at boundary", "recall", "per seed", "lr picked (tried)"],
+                table,
+            ),
             probe or "",
         ]
     )

@@ -37,6 +37,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 
+from memzoo.layers import registry
 from memzoo.results.record import RunRecord
 
 NOT_A_VARIANT = ("layers", "d_model")  # the label's own name; widths have their own axis
@@ -126,6 +127,26 @@ def _model_settings(run: RunRecord) -> dict[str, str]:
     return out
 
 
+def _layer_default(key: str) -> str:
+    """The default of ``layer_options.<layer>.<option>`` for a registered layer (as
+    :func:`_flat` writes a stored value), so a run that leaves an option unset and one that
+    sets it to its default read alike; :data:`_UNSET` for other settings. Only registered
+    layers are asked: a layer named by import path is never imported here.
+
+    >>> _layer_default("layer_options.knn.capacity"), _layer_default("layer_options.my.mod:L.x")
+    ('4096', '<unset>')
+    """
+    parts = key.split(".", 2)
+    if len(parts) != 3 or parts[0] != "layer_options" or parts[1] not in registry.names():
+        return _UNSET
+    defaults = registry.accepted_kwargs(parts[1])
+    return _flat(defaults[parts[2]])[""] if parts[2] in defaults else _UNSET
+
+
+def _setting(settings: dict[str, str], key: str) -> str:
+    return settings[key] if key in settings else _layer_default(key)
+
+
 def _phrase(key: str, value: str) -> str | None:
     """How setting ``key=value`` reads in a label; None for an unset one (the default)."""
     if value in (_UNSET, "None"):
@@ -147,9 +168,11 @@ def run_labels(runs: Iterable[RunRecord]) -> dict[str, str]:
     labels = {}
     for (_, base), members in groups.items():
         keys = sorted({k for r in members for k in settings[r.run_id]})
-        varying = [k for k in keys if len({settings[r.run_id].get(k, _UNSET) for r in members}) > 1]
+        # An option left unset reads as the layer's default: {} and {"hidden_mult": 4} alike.
+        values = {r.run_id: {k: _setting(settings[r.run_id], k) for k in keys} for r in members}
+        varying = [k for k in keys if len({values[r.run_id][k] for r in members}) > 1]
         for r in members:
-            phrases = [_phrase(k, settings[r.run_id].get(k, _UNSET)) for k in varying]
+            phrases = [_phrase(k, values[r.run_id][k]) for k in varying]
             phrases = [p for p in phrases if p is not None]
             labels[r.run_id] = f"{base} ({', '.join(phrases)})" if phrases else base
     return labels
