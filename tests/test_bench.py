@@ -72,3 +72,17 @@ def test_suites_budget_steps_and_frontier_covers_every_width_and_three_learning_
     frontier = suite_configs("frontier")
     assert {c.model.d_model for c in frontier} == {32, 64, 128, 256}
     assert {c.task.params()["seq_len"] for c in frontier} == {256}
+
+
+def test_the_log_gets_a_line_per_finished_run(tmp_path, capsys):
+    """Written to a file (not a terminal) the progress bar shows only at the end: a line per
+    finished run is what a long sweep's log shows meanwhile."""
+    store = ResultsStore(tmp_path / "r.db")
+    run_bench("smoke", store, InlineExecutor(), progress=True)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[")]
+    assert [line.split()[0] for line in lines] == ["[1/4]", "[2/4]", "[3/4]", "[4/4]"]
+    stored = {r.run_id: r for r in store.runs(suite="smoke")}
+    for line in lines:
+        status, run_id = line.split()[1:3]
+        assert status == "completed" and run_id in stored
+        assert f"accuracy {stored[run_id].metrics['accuracy']:.3f}" in line and " steps, " in line

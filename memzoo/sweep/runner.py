@@ -24,7 +24,14 @@ import inspect
 import time
 from dataclasses import dataclass, field
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from memzoo.errors import MemzooError
 from memzoo.results.lease import Heartbeat, Lease
@@ -77,6 +84,21 @@ def plan_jobs(
     return jobs, skipped
 
 
+def finished_line(record: RunRecord, done: int, total: int) -> str:
+    """``[3/186] completed 1a2b3c cross_segment_recall sliding_window+knn accuracy 0.998,
+    750 steps, 108 s``: one finished run, as the bench's log shows it."""
+    metrics = record.metrics or {}
+    parts = [f"accuracy {metrics['accuracy']:.3f}"] if isinstance(metrics.get("accuracy"), float) else []
+    if metrics.get("steps") is not None:
+        parts.append(f"{metrics['steps']} steps")
+    if record.wall_seconds is not None:
+        parts.append(f"{record.wall_seconds:.0f} s")
+    if record.error and record.error.strip():
+        parts.append(record.error.strip().splitlines()[0][:120])
+    head = f"[{done}/{total}] {record.status} {record.run_id} {record.task} {'+'.join(record.layers)}"
+    return f"{head} {', '.join(parts)}".rstrip()
+
+
 def run_bench(
     suite: str,
     store: ResultsStore,
@@ -114,6 +136,7 @@ def _run_claimed(suite, store, executor, progress, overrides, lease, start) -> B
         MofNCompleteColumn(),
         TextColumn("{task.fields[counts]}"),
         TimeElapsedColumn(),
+        TimeRemainingColumn(),
         disable=not progress,
     )
 
@@ -141,6 +164,10 @@ def _run_claimed(suite, store, executor, progress, overrides, lease, start) -> B
             summary.failed += 1
         summary.running = max(0, summary.running - 1)
         bar.update(task_id, advance=1, counts=counts())
+        if progress:  # a line per run: a log (not a terminal) shows the bar only at the end
+            bar.console.print(
+                finished_line(record, len(summary.run_ids), len(jobs)), markup=False, highlight=False
+            )
 
     with bar:
         task_id = bar.add_task(suite, total=len(jobs), counts=counts())
