@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from memzoo.report.cells import Cell, result_cells
-from memzoo.report.data import ReportData, caption, group, html_table, number, task_setting
+from memzoo.report.data import ReportData, caption, group, html_table, number, task_setting, train_setting
 from memzoo.report.plots import (
     SPREAD_NOTE,
     accuracy_axis,
@@ -52,15 +52,8 @@ def _budget_at(run, distance: str) -> float | None:
     return number(by_distance.get(distance, run.metrics.get(BUDGET)))
 
 
-def _seed(run) -> float:
-    train = run.config.get("train") if isinstance(run.config, dict) else None
-    if not isinstance(train, dict):
-        return 0
-    return number(train.get("seed")) or 0
-
-
 def _point(cell: Cell, distance: str) -> dict | None:
-    runs = sorted(cell.runs, key=_seed)
+    runs = sorted(cell.runs, key=lambda r: train_setting(r, "seed") or 0)
     recalls = [number((r.metrics.get("accuracy_by_distance") or {}).get(distance)) for r in runs]
     budgets = [_budget_at(r, distance) for r in runs]
     if None in recalls or None in budgets:

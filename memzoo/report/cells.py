@@ -25,7 +25,7 @@ import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from memzoo.report.data import accuracy, layer_label, number
+from memzoo.report.data import accuracy, layer_label, number, train_setting
 from memzoo.results.record import RunRecord
 from memzoo.results.store import RESULT_STATUSES
 
@@ -97,8 +97,7 @@ def result_cells(runs: list[RunRecord], labels: Mapping[str, str] | None = None)
 
 
 def _lr(run: RunRecord) -> float | None:
-    train = run.config.get("train") if isinstance(run.config, dict) else None
-    return number(train.get("lr")) if isinstance(train, dict) else None
+    return train_setting(run, "lr")
 
 
 def _cell(runs: list[RunRecord], labels: Mapping[str, str]) -> Cell:

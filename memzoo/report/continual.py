@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from memzoo.report.data import ReportData, caption, html_table, number
+from memzoo.report.data import ReportData, caption, html_table, number, train_setting
 from memzoo.report.plots import seed_summary
 from memzoo.report.variants import layer_label
 from memzoo.results.record import RunRecord
@@ -37,8 +37,7 @@ COLUMNS = (
 
 def _setting(run: RunRecord) -> tuple[str, str, float | None]:
     task = run.config.get("task", {}) if isinstance(run.config, dict) else {}
-    train = run.config.get("train", {}) if isinstance(run.config, dict) else {}
-    return layer_label(run.layers), str(task.get("remedy", "none")), number(train.get("lr"))
+    return layer_label(run.layers), str(task.get("remedy", "none")), train_setting(run, "lr")
 
 
 def continual_learning(data: ReportData) -> str | None:

@@ -74,10 +74,19 @@ def accuracy(run: RunRecord) -> float | None:
     return number(run.metrics.get("accuracy"))
 
 
+def _numeric_setting(run: RunRecord, section: str, key: str) -> float | None:
+    part = run.config.get(section) if isinstance(run.config, dict) else None
+    return number(part.get(key)) if isinstance(part, dict) else None
+
+
 def task_setting(run: RunRecord, key: str) -> float | None:
     """A numeric task setting, ``config["task"][key]`` (e.g. ``seq_len``), or None."""
-    task = run.config.get("task") if isinstance(run.config, dict) else None
-    return number(task.get(key)) if isinstance(task, dict) else None
+    return _numeric_setting(run, "task", key)
+
+
+def train_setting(run: RunRecord, key: str) -> float | None:
+    """A numeric training setting, ``config["train"][key]`` (e.g. ``lr``, ``seed``), or None."""
+    return _numeric_setting(run, "train", key)
 
 
 def setting_label(run: RunRecord) -> str:

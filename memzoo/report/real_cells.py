@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from memzoo.report.cells import cell_key
-from memzoo.report.data import ReportData, number
+from memzoo.report.data import ReportData, number, train_setting
 from memzoo.results.record import RunRecord
 from memzoo.results.store import RESULT_STATUSES
 
@@ -177,11 +177,6 @@ class RealCell:
         return f"{self.mean:.3f}{spread} (n={len(self.values)}{lr})"
 
 
-def _lr(run: RunRecord) -> float | None:
-    train = run.config.get("train") if isinstance(run.config, dict) else None
-    return number(train.get("lr")) if isinstance(train, dict) else None
-
-
 def _validation(spec: RealMetric, run: RunRecord) -> float | None:
     validation = metrics_of(run).get("validation")
     return number(validation.get(spec.validation_key)) if isinstance(validation, dict) else None
@@ -191,7 +186,7 @@ def _pick(spec: RealMetric, runs: list[RunRecord]) -> tuple[float | None, list[R
     """The learning rate picked (see the module), its runs, and what it was picked on."""
     by_lr: dict[float | None, list[RunRecord]] = {}
     for run in runs:
-        by_lr.setdefault(_lr(run), []).append(run)
+        by_lr.setdefault(train_setting(run, "lr"), []).append(run)
     on_validation = all(_validation(spec, r) is not None for r in runs)
     if on_validation:
         sign, score, picked_on = (1.0 if spec.validation_higher else -1.0), _validation, "validation"
