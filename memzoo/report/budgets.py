@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from memzoo.report.cells import Cell, result_cells
-from memzoo.report.data import ReportData, caption, group, html_table, number, task_setting, train_setting
+from memzoo.report.data import ReportData, caption, group, html_table, number, seed_order, task_setting
 from memzoo.report.plots import (
     SPREAD_NOTE,
     accuracy_axis,
@@ -53,7 +53,7 @@ def _budget_at(run, distance: str) -> float | None:
 
 
 def _point(cell: Cell, distance: str) -> dict | None:
-    runs = sorted(cell.runs, key=lambda r: train_setting(r, "seed") or 0)
+    runs = sorted(cell.runs, key=seed_order)
     recalls = [number((r.metrics.get("accuracy_by_distance") or {}).get(distance)) for r in runs]
     budgets = [_budget_at(r, distance) for r in runs]
     if None in recalls or None in budgets:

@@ -25,7 +25,7 @@ import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from memzoo.report.data import accuracy, layer_label, number, train_setting
+from memzoo.report.data import accuracy, group, layer_label, number, train_setting
 from memzoo.results.record import RunRecord
 from memzoo.results.store import RESULT_STATUSES
 
@@ -96,14 +96,8 @@ def result_cells(runs: list[RunRecord], labels: Mapping[str, str] | None = None)
     return [_cell(group, labels or {}) for group in by_key.values()]
 
 
-def _lr(run: RunRecord) -> float | None:
-    return train_setting(run, "lr")
-
-
 def _cell(runs: list[RunRecord], labels: Mapping[str, str]) -> Cell:
-    by_lr: dict[float | None, list[RunRecord]] = {}
-    for run in runs:
-        by_lr.setdefault(_lr(run), []).append(run)
+    by_lr = group((train_setting(run, "lr"), run) for run in runs)
     with_validation = all(validation_accuracy(r) is not None for r in runs)
     score = validation_accuracy if with_validation else accuracy
 

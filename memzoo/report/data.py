@@ -89,6 +89,12 @@ def train_setting(run: RunRecord, key: str) -> float | None:
     return _numeric_setting(run, "train", key)
 
 
+def seed_order(run: RunRecord) -> tuple[float, str]:
+    """A sort key putting a cell's runs in seed order (a run without a seed as seed 0), ties
+    by run id, so "seed 0 / seed 1" columns and "the first seed" mean the same everywhere."""
+    return train_setting(run, "seed") or 0, run.run_id
+
+
 def setting_label(run: RunRecord) -> str:
     """The run's task with its parameters: ``mqar (num_kv_pairs=4, seq_len=64, vocab_size=256)``."""
     task = run.config.get("task", {}) if isinstance(run.config, dict) else {}

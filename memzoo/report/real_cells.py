@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from memzoo.report.cells import cell_key
-from memzoo.report.data import ReportData, number, train_setting
+from memzoo.report.data import ReportData, group, number, train_setting
 from memzoo.results.record import RunRecord
 from memzoo.results.store import RESULT_STATUSES
 
@@ -184,9 +184,7 @@ def _validation(spec: RealMetric, run: RunRecord) -> float | None:
 
 def _pick(spec: RealMetric, runs: list[RunRecord]) -> tuple[float | None, list[RunRecord], str]:
     """The learning rate picked (see the module), its runs, and what it was picked on."""
-    by_lr: dict[float | None, list[RunRecord]] = {}
-    for run in runs:
-        by_lr.setdefault(train_setting(run, "lr"), []).append(run)
+    by_lr = group((train_setting(run, "lr"), run) for run in runs)
     on_validation = all(_validation(spec, r) is not None for r in runs)
     if on_validation:
         sign, score, picked_on = (1.0 if spec.validation_higher else -1.0), _validation, "validation"

@@ -9,14 +9,14 @@ writes can never become markup.
 
 from __future__ import annotations
 
-from memzoo.report.data import caption, esc, html_table, train_setting
+from memzoo.report.data import caption, esc, html_table, seed_order
 from memzoo.report.real_cells import RealCell, metrics_of
 
 _PRE = '<code style="white-space: pre-wrap">{}</code>'
 
 
 def _first_seed(cell: RealCell) -> dict:
-    run = min(cell.runs, key=lambda r: (train_setting(r, "seed") or 0, r.run_id))
+    run = min(cell.runs, key=seed_order)
     return metrics_of(run)
 
 
